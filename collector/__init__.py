@@ -1,0 +1,1 @@
+"""Tracehouse collector: OTLP receivers, normalizer, DuckDB store and query API."""

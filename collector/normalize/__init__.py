@@ -1,0 +1,1 @@
+"""Convention-specific attribute mapping into SpanRow."""

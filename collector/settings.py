@@ -1,0 +1,136 @@
+"""Every setting of Tracehouse, declared once.
+
+Each field of :class:`Settings` names its environment variable, default and meaning in its
+metadata; ``Settings.from_env`` reads and validates all of them before any port opens and
+reports every bad value, one line each. ``tests/test_settings.py`` checks that each variable
+is documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+ENV_PREFIX = "TRACEHOUSE_"
+
+
+class SettingsError(ValueError):
+    """Raised with one line per invalid setting."""
+
+
+def _setting(env: str, default: Any, doc: str, parse: Callable[[str], Any] | None = None) -> Any:
+    return field(default=default, metadata={"env": ENV_PREFIX + env, "doc": doc, "parse": parse})
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a port number from 0 to 65535")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number above 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Configuration of the collector, analytics, dashboard and CLI."""
+
+    host: str = _setting("HOST", "127.0.0.1", "Address the gRPC, HTTP and dashboard servers bind to.")
+    grpc_port: int = _setting("GRPC_PORT", 4317, "OTLP/gRPC port.", _port)
+    http_port: int = _setting("HTTP_PORT", 4318, "OTLP/HTTP (`/v1/traces`) and query API (`/api`) port.", _port)
+    db: str = _setting("DB", "./tracehouse.duckdb", "Path of the DuckDB database file.")
+    max_request_bytes: int = _setting(
+        "MAX_REQUEST_BYTES",
+        16 * 1024 * 1024,
+        "Largest OTLP request accepted, in bytes, after decompression (gRPC and HTTP); larger ones get "
+        "RESOURCE_EXHAUSTED / 413.",
+        _positive_int,
+    )
+    max_payload_bytes: int = _setting(
+        "MAX_PAYLOAD_BYTES",
+        256 * 1024,
+        "Largest input/output text or attribute value stored whole, in bytes; longer ones are kept truncated "
+        "and the span's `payload_truncated` is true.",
+        _positive_int,
+    )
+    batch_max_spans: int = _setting(
+        "BATCH_MAX_SPANS", 10_000, "Most spans committed in one DuckDB transaction (group commit).", _positive_int
+    )
+    batch_interval_ms: float = _setting(
+        "BATCH_INTERVAL_MS",
+        20.0,
+        "Longest wait, in milliseconds, for more spans before committing a partly filled batch.",
+        _positive_float,
+    )
+    queue_max_spans: int = _setting(
+        "QUEUE_MAX_SPANS",
+        50_000,
+        "Spans waiting for commit before new requests are refused with UNAVAILABLE / 503 (bounds memory).",
+        _positive_int,
+    )
+    sql_timeout_s: float = _setting(
+        "SQL_TIMEOUT_S", 10.0, "Time limit of one `/api/sql` or API query, in seconds.", _positive_float
+    )
+    sql_max_rows: int = _setting("SQL_MAX_ROWS", 10_000, "Most rows one `/api/sql` query returns.", _positive_int)
+    api_url: str = _setting(
+        "API_URL", "http://127.0.0.1:4318", "Collector URL used by the dashboard and the CLI."
+    )
+    dashboard_port: int = _setting("DASHBOARD_PORT", 8501, "Port of the Streamlit dashboard.", _port)
+    log_level: str = _setting("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from the environment; raise SettingsError listing all bad values."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            parse = f.metadata["parse"] or (lambda s: s)
+            try:
+                values[f.name] = parse(raw.strip())
+            except ValueError as exc:
+                reason = str(exc) if "must" in str(exc) else f"is not a valid {f.type}"
+                errors.append(f"{f.metadata['env']}={raw!r}: {reason}")
+        if errors:
+            raise SettingsError("\n".join(errors))
+        settings = replace(cls(), **values, **overrides)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check relations between settings."""
+        errors = []
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            errors.append(f"{ENV_PREFIX}LOG_LEVEL={self.log_level!r}: must be DEBUG, INFO, WARNING or ERROR")
+        if self.queue_max_spans < self.batch_max_spans:
+            errors.append(
+                f"{ENV_PREFIX}QUEUE_MAX_SPANS ({self.queue_max_spans}) must be at least "
+                f"{ENV_PREFIX}BATCH_MAX_SPANS ({self.batch_max_spans})"
+            )
+        if errors:
+            raise SettingsError("\n".join(errors))
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(env var, default, doc) for every setting, in declaration order."""
+    return [
+        (f.metadata["env"], f.default if f.default is not MISSING else None, f.metadata["doc"])
+        for f in fields(Settings)
+    ]

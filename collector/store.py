@@ -1,0 +1,81 @@
+"""Owns the DuckDB file: opens it once per process, applies the schema, hands out cursors.
+
+DuckDB allows one read-write process per file (DESIGN.md decision 1). Inside that process the
+writer thread uses ``write_connection`` and every reader takes its own ``cursor()``; cursors of
+one database see each other's committed data.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+# External access stays off for the whole database: SQL typed by users (read_csv, COPY, ATTACH,
+# INSTALL ...) can then never reach a file or the network, whatever slips past the sandbox.
+_CONNECT_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+class StoreLockedError(RuntimeError):
+    """Another process holds the database file."""
+
+
+def schema_sql() -> str:
+    return resources.files("collector").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+class Store:
+    """The database of one collector process."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only, config=dict(_CONNECT_CONFIG))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(
+                    f"database {self.path} is in use by another process (is a collector running? "
+                    "stop it or query through its API)"
+                ) from exc
+            raise
+        self._lock = threading.Lock()
+        if not read_only:
+            self._apply_schema()
+
+    def _apply_schema(self) -> None:
+        con = self._con
+        con.execute("BEGIN")
+        con.execute(schema_sql())
+        current = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        if current is None or current[0] is None or current[0] < SCHEMA_VERSION:
+            con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
+        con.execute("COMMIT")
+
+    @property
+    def write_connection(self) -> duckdb.DuckDBPyConnection:
+        """The connection the single writer thread uses; nobody else writes."""
+        return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database, for one reader thread."""
+        with self._lock:
+            return self._con.cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass
+            self._con.close()

@@ -1,0 +1,1 @@
+"""Tracehouse sdk_shim."""
