@@ -1,14 +1,33 @@
 """OTLP request → plain Python values. The only module that touches protobuf types.
 
 No semantics here: ids become lowercase hex, nanoseconds become naive UTC datetimes, AnyValue
-becomes str/int/float/bool/list/dict/bytes, resource and scope attributes ride along.
+becomes str/int/float/bool/list/dict/bytes, resource and scope attributes ride along. A span
+with an invalid id or time is rejected on its own (``Rejected``); the rest of the request goes on.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+_EPOCH = datetime(1970, 1, 1)
+_SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+_STATUS_CODES = ("unset", "ok", "error")
+# A bad hex id in OTLP/JSON becomes these bytes, so that the span (not the request) is rejected.
+_BAD_ID = b"\xff"
+
+
+class DecodeFailed(ValueError):
+    """The request as a whole cannot be read (not protobuf, not JSON, wrong shape)."""
 
 
 @dataclass(slots=True)
@@ -41,3 +60,171 @@ class Rejected:
 
     index: int  # position of the span in the request, counting from 0
     reason: str
+
+
+@dataclass(slots=True)
+class DecodedRequest:
+    spans: list[DecodedSpan]
+    rejected: list[Rejected]
+
+
+def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as exc:
+        raise DecodeFailed(f"request body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
+    return request
+
+
+def parse_json(body: bytes) -> ExportTraceServiceRequest:
+    """Parse OTLP/JSON: ids are hex (not base64 as in proto3 JSON), enums may be numbers."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeFailed(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise DecodeFailed("OTLP/JSON request must be an object with a 'resourceSpans' list")
+    _hex_ids_to_base64(document)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError) as exc:
+        raise DecodeFailed(f"request is not a valid OTLP/JSON ExportTraceServiceRequest: {exc}") from exc
+    return request
+
+
+def _hex_ids_to_base64(document: dict[str, Any]) -> None:
+    for resource_spans in _list(document, "resourceSpans", "resource_spans"):
+        for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _list(scope_spans, "spans"):
+                if not isinstance(span, dict):
+                    continue
+                _convert_ids(span)
+                for link in _list(span, "links"):
+                    if isinstance(link, dict):
+                        _convert_ids(link)
+
+
+def _list(obj: Any, *keys: str) -> list[Any]:
+    if not isinstance(obj, dict):
+        return []
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _convert_ids(obj: dict[str, Any]) -> None:
+    for key in ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id"):
+        value = obj.get(key)
+        if not isinstance(value, str):
+            continue
+        try:
+            raw = binascii.unhexlify(value)
+        except (binascii.Error, ValueError):
+            raw = _BAD_ID
+        obj[key] = base64.b64encode(raw).decode("ascii")
+
+
+def decode_request(request: ExportTraceServiceRequest) -> DecodedRequest:
+    """Flatten a request into spans; spans with invalid ids or times are rejected one by one."""
+    spans: list[DecodedSpan] = []
+    rejected: list[Rejected] = []
+    index = 0
+    for resource_spans in request.resource_spans:
+        resource = attributes_to_dict(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            schema_url = scope_spans.schema_url or resource_spans.schema_url
+            for span in scope_spans.spans:
+                reason = _invalid_reason(span)
+                if reason:
+                    rejected.append(Rejected(index, reason))
+                else:
+                    spans.append(_decode_span(span, resource, scope.name, scope.version, schema_url))
+                index += 1
+    return DecodedRequest(spans, rejected)
+
+
+def _invalid_reason(span: Any) -> str | None:
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == b"\x00" * 16:
+        return f"span {span.name!r}: invalid trace_id (must be 16 bytes / 32 hex digits, not all zero)"
+    if len(span_id) != 8 or span_id == b"\x00" * 8:
+        return f"span {span.name!r}: invalid span_id (must be 8 bytes / 16 hex digits, not all zero)"
+    if parent and len(parent) != 8:
+        return f"span {span.name!r}: invalid parent_span_id (must be 8 bytes / 16 hex digits or empty)"
+    if span.start_time_unix_nano == 0:
+        return f"span {span.name!r}: start_time_unix_nano is missing"
+    if span.end_time_unix_nano and span.end_time_unix_nano < span.start_time_unix_nano:
+        return f"span {span.name!r}: end time is before start time"
+    return None
+
+
+def _decode_span(span: Any, resource: dict[str, Any], scope_name: str, scope_version: str, schema_url: str) -> DecodedSpan:
+    start_ns = span.start_time_unix_nano
+    end_ns = span.end_time_unix_nano or start_ns
+    parent = span.parent_span_id
+    return DecodedSpan(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_span_id=parent.hex() if parent and parent != b"\x00" * 8 else None,
+        name=span.name,
+        span_kind=_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else "unspecified",
+        start_time=nanos_to_datetime(start_ns),
+        end_time=nanos_to_datetime(end_ns),
+        start_unix_nano=start_ns,
+        end_unix_nano=end_ns,
+        status_code=_STATUS_CODES[span.status.code] if 0 <= span.status.code < 3 else "unset",
+        status_message=span.status.message or None,
+        attributes=attributes_to_dict(span.attributes),
+        resource=resource,
+        scope_name=scope_name,
+        scope_version=scope_version,
+        schema_url=schema_url,
+        events=[
+            {
+                "name": event.name,
+                "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
+                "attributes": attributes_to_dict(event.attributes),
+            }
+            for event in span.events
+        ],
+        links=[
+            {
+                "trace_id": link.trace_id.hex(),
+                "span_id": link.span_id.hex(),
+                "attributes": attributes_to_dict(link.attributes),
+            }
+            for link in span.links
+        ],
+    )
+
+
+def nanos_to_datetime(nanos: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=nanos // 1000)
+
+
+def attributes_to_dict(attributes: Any) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in attributes}
+
+
+def any_value(value: AnyValue) -> Any:
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    return None
