@@ -41,7 +41,7 @@ def _rows(batch_no: int, start: datetime) -> list[SpanRow]:
     return rows
 
 
-def run_variant(variant: str, spans: int, folder: str) -> None:
+def run_variant(variant: str, spans: int, folder: str, memory_limit: str | None) -> None:
     path = os.path.join(folder, f"{variant}.duckdb")
     start = datetime(2026, 1, 1)
     elapsed = 0.0
@@ -49,6 +49,8 @@ def run_variant(variant: str, spans: int, folder: str) -> None:
         from collector.writer import BatchWriter
 
         store = Store(path)
+        if memory_limit:
+            store.write_connection.execute(f"SET memory_limit = '{memory_limit}'")
         writer = BatchWriter(store, Settings(batch_max_spans=BATCH, queue_max_spans=BATCH * 2))
         for b in range(spans // BATCH):
             rows = _rows(b, start)
@@ -63,6 +65,8 @@ def run_variant(variant: str, spans: int, folder: str) -> None:
         from collector.writer import rows_to_arrow
 
         con = duckdb.connect(path)
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
         ddl = schema_sql().replace(
             "received_at TIMESTAMP NOT NULL\n);", "received_at TIMESTAMP NOT NULL,\n    PRIMARY KEY (trace_id, span_id)\n);"
         )
@@ -78,7 +82,7 @@ def run_variant(variant: str, spans: int, folder: str) -> None:
             elapsed += time.perf_counter() - t0
         con.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{variant}: {spans / elapsed:,.0f} spans/s inserted, peak RSS {rss_mb:,.0f} MB")
+    print(f"{variant} (memory_limit {memory_limit or 'default'}): {spans / elapsed:,.0f} spans/s inserted, peak RSS {rss_mb:,.0f} MB")
 
 
 def main() -> None:
@@ -86,14 +90,16 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=2_000_000)
     parser.add_argument("--variant", choices=["antijoin", "primary_key"])
     parser.add_argument("--folder")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 256MB (default: DuckDB's)")
     args = parser.parse_args()
     if args.variant:
-        run_variant(args.variant, args.spans, args.folder)
+        run_variant(args.variant, args.spans, args.folder, args.memory_limit)
         return
     with tempfile.TemporaryDirectory() as folder:
         for variant in ("antijoin", "primary_key"):
             subprocess.run(
-                [sys.executable, "-m", "bench.dedup_choice", "--variant", variant, "--spans", str(args.spans), "--folder", folder],
+                [sys.executable, "-m", "bench.dedup_choice", "--variant", variant, "--spans", str(args.spans), "--folder", folder]
+                + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
                 check=True,
             )
 

@@ -55,7 +55,13 @@ class AgentResolver:
 
     @property
     def pending(self) -> int:
+        """Spans stored without an agent, waiting for a missing ancestor."""
         return self._pending_count
+
+    @property
+    def tracked(self) -> int:
+        """Recent spans whose parent link and agent are remembered."""
+        return len(self._known)
 
     def process(self, rows: Sequence[SpanRow]) -> tuple[list[str | None] | None, list[Update]]:
         """For a batch about to be inserted: agent names to store (None if unchanged) and updates."""

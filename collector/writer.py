@@ -8,13 +8,13 @@ are counted from submit until their batch commits, and a submit that would pass
 Exactly once (decision 4) without a PRIMARY KEY. Each batch first asks which of its
 (trace_id, span_id) are already stored, restricted to the batch's start_time range so DuckDB's
 zone maps skip every row group outside it, then drops those and repeats within the batch in
-Python (one set lookup per span). Measured with ``bench/dedup_choice.py`` (2,000,000 spans in
-batches of 10,000, 2 cores, shared machine):
+Python (one set lookup per span). Measured with ``bench/dedup_choice.py`` (2,000,000 spans of
+~1.3 KB in batches of 10,000, 2 shared cores, DuckDB's default memory limit):
 
-- anti-join, no index:             ~46,000 spans/s inserted, peak RSS ~ 430 MB
-- PRIMARY KEY + INSERT OR IGNORE:   ~19,000 spans/s inserted, peak RSS ~ 1.1 GB (ART kept in memory)
+- anti-join, no index:            32,500 spans/s inserted, peak RSS 975 MB
+- PRIMARY KEY + INSERT OR IGNORE: 20,500 spans/s inserted, peak RSS 1,202 MB (ART kept in memory)
 
-so no index: the ART costs 2.4x in insert rate and its memory grows with the table.
+so no index: the ART costs a third of the insert rate and its memory grows with the table.
 A re-sent span keeps its start time, so the range restriction loses no duplicate.
 """
 
@@ -234,16 +234,21 @@ class BatchWriter:
         else:
             task.future.set_result(result)
 
-    def _commit_batch(self, batch: list[_Spans]) -> None:
+    def _commit_batch(self, batch: list[_Spans], *, isolate: bool = True) -> None:
         total = sum(len(item.rows) for item in batch)
         started = time.perf_counter()
         try:
             counts, duplicates, updates = self._write(batch)
         except Exception as exc:  # noqa: BLE001 - a failed commit must not stop the writer
             self._rollback()
+            if isolate and len(batch) > 1 and not isinstance(exc, duckdb.IOException):
+                # One request's bad row must not fail the others: retry each in its own transaction.
+                for item in batch:
+                    self._commit_batch([item], isolate=False)
+                return
             log.error("batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc))
             error = RuntimeError(f"spans not stored: {_one_line(exc)}")
-            self._finish(batch, total, failed=True)
+            self._finish(total, failed=True)
             for item in batch:
                 item.future.set_exception(error)
             return
@@ -254,11 +259,11 @@ class BatchWriter:
         self.stats.batches += 1
         if self._observer is not None:
             self._observer(elapsed, total)
-        self._finish(batch, total, failed=False)
+        self._finish(total, failed=False)
         for item, count in zip(batch, counts):
             item.future.set_result(count)
 
-    def _finish(self, batch: list[_Spans], total: int, *, failed: bool) -> None:
+    def _finish(self, total: int, *, failed: bool) -> None:
         with self._cond:
             self._pending_spans -= total
             if failed:
