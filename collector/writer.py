@@ -202,6 +202,10 @@ class BatchWriter:
                 if batch and count + len(item.rows) > self._max_batch:  # type: ignore[union-attr]
                     break
                 self._queue.popleft()
+                if not item.future.set_running_or_notify_cancel():
+                    # The caller gave up (client went away) before commit: nothing to acknowledge.
+                    self._pending_spans -= len(item.rows)  # type: ignore[union-attr]
+                    continue
                 batch.append(item)  # type: ignore[arg-type]
                 count += len(item.rows)  # type: ignore[union-attr]
             return batch, None
@@ -215,10 +219,13 @@ class BatchWriter:
             if work is None:
                 return
             batch, task = work
-            if task is not None:
-                self._run_task(task)
-            else:
-                self._commit_batch(batch)
+            try:
+                if task is not None:
+                    self._run_task(task)
+                elif batch:
+                    self._commit_batch(batch)
+            except Exception:  # noqa: BLE001 - the write thread must survive anything
+                log.exception("writer: unexpected error; continuing")
 
     def _run_task(self, task: _Task) -> None:
         if not task.future.set_running_or_notify_cancel():

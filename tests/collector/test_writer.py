@@ -129,3 +129,16 @@ def test_batches_respect_batch_max_spans(store: Store) -> None:
     assert sum(f.result(10) for f in futures) == 300
     writer.close()
     assert max(seen) <= 100 and sum(seen) == 300 and len(seen) < 10  # grouped, but bounded
+
+
+def test_a_cancelled_submission_is_dropped_and_the_writer_goes_on(store: Store) -> None:
+    writer = make_writer(store)
+    release = threading.Event()
+    writer.execute(lambda con: release.wait(10))
+    gone = writer.submit([span_row()])
+    assert gone.cancel()  # e.g. the gRPC client's deadline passed
+    kept = writer.submit([span_row()])
+    release.set()
+    assert kept.result(10) == 1
+    assert writer.queue_depth == 0 and count(store) == 1
+    writer.close()
