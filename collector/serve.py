@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+import duckdb
 import uvicorn
 
 from collector.agent_resolver import AgentResolver
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))
     except StoreLockedError:
         raise
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
     print(f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True)
