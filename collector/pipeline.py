@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Format = Literal["protobuf", "json"]
 _MAX_REASONS = 3  # reasons quoted in partial_success.error_message
+RETRY_AFTER_S = 1  # told to clients on a transient error (HTTP Retry-After, gRPC RetryInfo)
 
 
 class IngestError(Exception):
