@@ -147,14 +147,17 @@ def list_traces(
     """One page of traces matching ``filters`` and the total number that match."""
     rollup.catch_up(store)
     where, params = _trace_where(filters)
-    column, direction = TRACE_SORTS[sort], ORDERS[order]
+    order_by = f"{TRACE_SORTS[sort]} {ORDERS[order]} NULLS LAST, trace_id"
+    return _page(store, timeout_s, "traces", where, params, order_by, limit, offset)
+
+
+def _page(
+    store: Store, timeout_s: float, view: str, where: str, params: list[Any], order_by: str, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows ``offset``..``offset+limit`` of a view and how many match; view/order_by are our own text."""
     with timed_cursor(store, timeout_s) as cur:
-        total = cur.execute(f"SELECT count(*) FROM traces{where}", params).fetchone()[0]
-        cur.execute(
-            f"SELECT * FROM traces{where} ORDER BY {column} {direction} NULLS LAST, trace_id "
-            "LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
+        total = cur.execute(f"SELECT count(*) FROM {view}{where}", params).fetchone()[0]
+        cur.execute(f"SELECT * FROM {view}{where} ORDER BY {order_by} LIMIT ? OFFSET ?", [*params, limit, offset])
         return _records(cur), int(total)
 
 
@@ -233,15 +236,8 @@ def list_sessions(
         clauses.append("user_id = ?")
         params.append(user)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    column, direction = SESSION_SORTS[sort], ORDERS[order]
-    with timed_cursor(store, timeout_s) as cur:
-        total = cur.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()[0]
-        cur.execute(
-            f"SELECT * FROM sessions{where} ORDER BY {column} {direction} NULLS LAST, session_id "
-            "LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        return _records(cur), int(total)
+    order_by = f"{SESSION_SORTS[sort]} {ORDERS[order]} NULLS LAST, session_id"
+    return _page(store, timeout_s, "sessions", where, params, order_by, limit, offset)
 
 
 def get_session(store: Store, timeout_s: float, session_id: str, *, limit: int = 1000) -> dict[str, Any] | None:
