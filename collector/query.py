@@ -298,8 +298,8 @@ def iter_span_batches(
         params.append(received_until)
     cur = store.cursor()
     try:
-        cur.execute(f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params)
-        reader = cur.fetch_record_batch(rows_per_batch)
+        relation = cur.sql(f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params=params)
+        reader = relation.to_arrow_reader(rows_per_batch)
         yield reader.schema
         yield from reader
     finally:

@@ -7,23 +7,40 @@ from collector.query / collector.sql_sandbox in the thread pool, never on the ev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from collector import query, sql_sandbox
+from collector import query, rollup, sql_sandbox
 from collector.deps import get_settings, get_store
 from collector.jsonvalues import parse_iso_utc
 from collector.settings import Settings
 from collector.store import Store
 
-router = APIRouter(prefix="/api", tags=["query"])
+
+
+@asynccontextmanager
+async def _summarize(app: FastAPI) -> AsyncIterator[None]:
+    """Keep the trace summary current while the app runs (merged into the app's lifespan)."""
+    store = getattr(app.state, "store", None)
+    summarizer = rollup.Summarizer(store) if store is not None else None
+    if summarizer is not None:
+        summarizer.start()
+    try:
+        yield
+    finally:
+        if summarizer is not None:
+            await run_in_threadpool(summarizer.stop)
+
+
+router = APIRouter(prefix="/api", tags=["query"], lifespan=_summarize)
 
 _TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 StoreDep = Annotated[Store, Depends(get_store)]

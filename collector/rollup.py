@@ -13,6 +13,7 @@ stored spans later (the cost job filling ``cost_usd``) calls :func:`refresh_trac
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Iterable
@@ -21,6 +22,8 @@ from datetime import datetime
 import duckdb
 
 from collector.store import Store
+
+logger = logging.getLogger(__name__)
 
 # One merge at a time per database: two would both try to move the same watermark.
 _locks: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
@@ -127,34 +130,90 @@ def _watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return row[0] if row else None
 
 
-def catch_up(store: Store) -> int:
+def catch_up(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> int:
     """Merge every span stored since the last run into trace_summary; return how many spans.
 
-    A read-only store (the CLI on a stopped collector's file) is left as it is.
+    On a read-only store (the CLI on a stopped collector's file) the summary cannot be written:
+    given the cursor that will run the query, the merge goes into TEMP copies on that cursor,
+    which shadow the stored tables for the ``traces`` and ``sessions`` views of that cursor only.
     """
     if store.read_only:
-        return 0
+        return _catch_up_overlay(con) if con is not None else 0
     with _lock_for(store):
-        con = store.cursor()
+        cur = store.cursor()
         try:
-            low = _watermark(con) or _EPOCH
-            high = con.execute("SELECT max(received_at) FROM spans WHERE received_at > ?", [low]).fetchone()[0]
-            if high is None:
-                return 0
-            con.execute("BEGIN")
-            count = con.execute(
-                "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [low, high]
-            ).fetchone()[0]
-            con.execute(_MERGE, [low, high])
-            con.execute("DELETE FROM trace_summary_state")
-            con.execute("INSERT INTO trace_summary_state (id, watermark) VALUES (1, ?)", [high])
-            con.execute("COMMIT")
-            return int(count)
+            cur.execute("BEGIN")
+            merged = _merge_pending(cur)
+            cur.execute("COMMIT")
+            return merged
         except BaseException:
-            _rollback(con)
+            _rollback(cur)
             raise
         finally:
-            con.close()
+            cur.close()
+
+
+def _catch_up_overlay(con: duckdb.DuckDBPyConnection) -> int:
+    if _pending_until(con) is None:
+        return 0
+    con.execute("CREATE OR REPLACE TEMP TABLE trace_summary AS SELECT * FROM main.trace_summary")
+    con.execute("CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state")
+    return _merge_pending(con)
+
+
+def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The newest received_at not yet merged, or None when the summary is current."""
+    low = _watermark(con) or _EPOCH
+    return con.execute("SELECT max(received_at) FROM spans WHERE received_at > ?", [low]).fetchone()[0]
+
+
+def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
+    low = _watermark(con) or _EPOCH
+    high = _pending_until(con)
+    if high is None:
+        return 0
+    count = con.execute(
+        "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [low, high]
+    ).fetchone()[0]
+    con.execute(_MERGE, [low, high])
+    con.execute("DELETE FROM trace_summary_state")
+    con.execute("INSERT INTO trace_summary_state (id, watermark) VALUES (1, ?)", [high])
+    return int(count)
+
+
+class Summarizer:
+    """Background catch_up every ``interval_s`` inside the collector, and a last one at stop.
+
+    Queries catch up themselves anyway; this keeps the summary current between queries, so the
+    first query after a burst of ingest is not the one that pays, and the file a stopped
+    collector leaves has a current summary.
+    """
+
+    def __init__(self, store: Store, interval_s: float = 1.0) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="trace-summary", daemon=True)
+
+    def start(self) -> None:
+        if not self.store.read_only:
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                catch_up(self.store)
+            except Exception:  # keep summarizing; the next run retries the same spans
+                logger.exception("trace summary catch-up failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+            try:
+                catch_up(self.store)
+            except duckdb.Error:  # the store may already be closed by its owner
+                logger.warning("last trace summary catch-up skipped: database not available")
 
 
 def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:

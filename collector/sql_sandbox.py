@@ -156,10 +156,10 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult
 
     Raises SQLRefused, SQLFailed or collector.query.QueryTimeout, each with a one-line message.
     """
-    rollup.catch_up(store)
     started = time.perf_counter()
     with timed_cursor(store, timeout_s) as cur:
         query = check(sql, cur)
+        rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
         try:
             cur.execute(query)
             columns = [d[0] for d in cur.description or []]
