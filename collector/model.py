@@ -62,6 +62,7 @@ class SpanRow:
     cached_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cost_usd: float | None = None  # set later by the analytics cost job; None = not priced
     tool_name: str | None = None
     handoff_from: str | None = None
     handoff_to: str | None = None
