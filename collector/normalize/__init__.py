@@ -44,13 +44,11 @@ def convention_of(span: DecodedSpan) -> ModuleType | None:
         return openinference
     if traceloop.is_traceloop(span):
         return traceloop
-    if openai_agents.is_sdk_processor(attributes):
+    keys = "\x00" + "\x00".join(attributes)  # one scan for both prefixes
+    if "\x00" + openai_agents.PREFIX in keys:
         return openai_agents
-    if span.scope_name == genai.SCOPE:
+    if span.scope_name == genai.SCOPE or "\x00" + genai.PREFIX in keys:
         return genai
-    for key in attributes:
-        if key.startswith(genai.PREFIX):
-            return genai
     return None
 
 

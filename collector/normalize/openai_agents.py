@@ -38,13 +38,6 @@ PROVIDER_KEYS = genai.PROVIDER_KEYS
 TOKEN_KEYS = genai.TOKEN_KEYS
 
 
-def is_sdk_processor(attributes: dict[str, Any]) -> bool:
-    for key in attributes:
-        if key.startswith(PREFIX):
-            return True
-    return False
-
-
 def kind_of(span: DecodedSpan) -> str:
     kind = genai.kind_from_operation(span)
     if kind is not None:
