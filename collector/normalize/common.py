@@ -106,25 +106,39 @@ def dumps(value: Any, limit: int | None = None) -> tuple[str, bool]:
 
 def _needs_cleaning(value: Any, limit: int) -> bool:
     """True if some string in ``value`` might exceed ``limit`` bytes (a UTF-8 char is ≤ 4 bytes),
-    or a value needs a closer look (nested, bytes, non-finite float, unknown type)."""
+    or a value needs a closer look (bytes, non-finite float, non-string key, unknown type)."""
     quarter = limit // 4
-    if type(value) is dict:
-        values = value.values()
-    elif type(value) is list:
-        values = value
-    else:
-        values = (value,)
+    values = value.values() if type(value) is dict else (value,)
     for item in values:
         kind = type(item)
         if kind is str:
             if len(item) > quarter:
                 return True
+        elif kind is int or kind is bool or item is None:
+            continue
         elif kind is float:
             if not math.isfinite(item):
                 return True
-        elif kind is not int and kind is not bool and item is not None:
-            return True  # nested, bytes or unknown: let _clean look inside
+        elif _nested_needs_cleaning(item, quarter, 0):
+            return True
     return False
+
+
+def _nested_needs_cleaning(value: Any, quarter: int, depth: int) -> bool:
+    kind = type(value)
+    if kind is str:
+        return len(value) > quarter
+    if kind is int or kind is bool or value is None:
+        return False
+    if kind is float:
+        return not math.isfinite(value)
+    if depth >= 32:
+        return True
+    if kind is list:
+        return any(_nested_needs_cleaning(item, quarter, depth + 1) for item in value)
+    if kind is dict:
+        return any(type(k) is not str or _nested_needs_cleaning(v, quarter, depth + 1) for k, v in value.items())
+    return True  # bytes, tuples, sets, objects: let _clean convert them
 
 
 def _clean(value: Any, limit: int | None, flag: list[bool], depth: int) -> Any:

@@ -4,12 +4,11 @@ OpenInference instrumentations: ``openinference.span.kind`` plus ``llm.*`` / ``i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from collector.decode import DecodedSpan
 from collector.model import SpanKind
-from collector.normalize.common import first_str
+from collector.normalize.common import dumps, first_str
 
 NAME = "openinference"
 
@@ -83,39 +82,55 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
         fields["workflow_name"] = span.name
     fields["input"] = attributes.get(INPUT_VALUE)
     fields["output"] = attributes.get(OUTPUT_VALUE)
-    if kind == SpanKind.LLM:
+    if kind == SpanKind.LLM and (fields["input"] is None or fields["output"] is None):
+        messages_in, messages_out = flattened_messages(attributes)
         if fields["input"] is None:
-            fields["input"] = flattened_messages(attributes, INPUT_MESSAGES)
+            fields["input"] = messages_in
         if fields["output"] is None:
-            fields["output"] = flattened_messages(attributes, OUTPUT_MESSAGES)
+            fields["output"] = messages_out
     return fields
 
 
-def flattened_messages(attributes: dict[str, Any], prefix: str) -> str | None:
-    """Rebuild ``llm.input_messages.<i>.message.<path>`` keys into a JSON list of messages.
+_MESSAGE_PREFIXES = (INPUT_MESSAGES, OUTPUT_MESSAGES)
 
-    Only used when ``input.value`` / ``output.value`` is missing (the OpenInference
-    TraceConfig can hide them): nested paths such as ``tool_calls.0.tool_call.function.name``
-    become nested objects, indices in order.
+
+def flattened_messages(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Rebuild ``llm.{input,output}_messages.<i>.message.<path>`` keys into JSON message lists.
+
+    Used when ``input.value`` / ``output.value`` is missing (the OpenInference TraceConfig can
+    hide them, and some senders only flatten): nested paths such as
+    ``tool_calls.0.tool_call.function.name`` become nested objects, indices in order.
+    One pass over the keys for both lists; this runs on the ingest hot path.
     """
-    messages: dict[int, dict[str, Any]] = {}
+    found: dict[str, dict[int, dict[str, Any]]] = {INPUT_MESSAGES: {}, OUTPUT_MESSAGES: {}}
+    nested = False
     for key, value in attributes.items():
-        if not key.startswith(prefix):
+        if not key.startswith(_MESSAGE_PREFIXES):
             continue
-        index, _, path = key[len(prefix) :].partition(".")
-        if not index.isdigit() or not path.startswith("message."):
+        prefix = INPUT_MESSAGES if key[4] == "i" else OUTPUT_MESSAGES
+        index, separator, path = key[len(prefix) :].partition(".message.")
+        if not separator or not index.isdigit():
             continue
-        node = messages.setdefault(int(index), {})
-        parts = path[len("message.") :].split(".")
+        node = found[prefix].setdefault(int(index), {})
+        if "." not in path:
+            node[path] = value
+            continue
+        nested = True
+        parts = path.split(".")
         for part in parts[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
         node[parts[-1]] = value
+    return _as_json(found[INPUT_MESSAGES], nested), _as_json(found[OUTPUT_MESSAGES], nested)
+
+
+def _as_json(messages: dict[int, dict[str, Any]], nested: bool) -> str | None:
     if not messages:
         return None
-    return json.dumps([_lists(messages[i]) for i in sorted(messages)], ensure_ascii=False, default=str)
+    ordered = [messages[i] for i in sorted(messages)]
+    return dumps([_lists(m) for m in ordered] if nested else ordered)[0]
 
 
 def _lists(node: Any) -> Any:
