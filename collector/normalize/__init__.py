@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.decode import DecodedSpan
 from collector.model import SpanKind, SpanRow
@@ -25,6 +25,9 @@ USER_KEYS = (openinference.USER_ID, "enduser.id", traceloop.USER_ID)
 ERROR_TYPE = "error.type"
 EXCEPTION_TYPE = "exception.type"
 SERVICE_NAME = "service.name"
+# Resource attributes naming the project a span belongs to (Phoenix's key, then ours).
+PROJECT_KEYS = ("tracehouse.project", "openinference.project.name")
+DEFAULT_PROJECT = "default"
 
 # Kinds whose spans are model calls: only these get model, provider and tokens.
 _MODEL_KINDS = frozenset({SpanKind.LLM.value, SpanKind.EMBEDDING.value})
@@ -86,6 +89,7 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
     events_json, events_cut = dumps(span.events, limit) if span.events else ("[]", False)
     links_json, links_cut = dumps(span.links, limit) if span.links else ("[]", False)
     status_message, message_cut = truncate(span.status_message, limit) if span.status_message else (None, False)
+    resource = _resource(span.resource, limit)
 
     return SpanRow(
         trace_id=span.trace_id,
@@ -99,9 +103,10 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
         start_time=span.start_time,
         end_time=span.end_time,
         duration_ms=(span.end_unix_nano - span.start_unix_nano) / 1e6,
-        service_name=_service_name(span.resource),
+        service_name=resource.service_name,
         scope_name=span.scope_name or None,
         convention=convention.NAME if convention is not None else OTEL,
+        project=resource.project,
         session_id=first_str(attributes, SESSION_KEYS),
         user_id=first_str(attributes, USER_KEYS),
         workflow_name=fields.get("workflow_name"),
@@ -120,9 +125,11 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
         error_type=_error_type(span),
         input=input_text,
         output=output_text,
-        payload_truncated=input_cut or output_cut or attributes_cut or events_cut or links_cut or message_cut,
+        payload_truncated=(
+            input_cut or output_cut or attributes_cut or events_cut or links_cut or message_cut or resource.truncated
+        ),
         attributes=attributes_json,
-        resource=_resource_json(span.resource, limit),
+        resource=resource.text,
         events=events_json,
         links=links_json,
     )
@@ -145,25 +152,35 @@ def _fill_from_genai(span: DecodedSpan, kind: str, fields: dict[str, Any]) -> tu
     return kind, fields
 
 
-def _service_name(resource: dict[str, Any]) -> str | None:
-    name = resource.get(SERVICE_NAME)
-    if name is None or type(name) is str:
-        return name
-    return str(name)
+class _Resource(NamedTuple):
+    source: dict[str, Any]  # held so that its id cannot be reused while cached
+    limit: int
+    text: str
+    truncated: bool
+    service_name: str | None
+    project: str
 
 
-# Resource attributes are shared by every span of a request; dump them once.
-_resource_cache: tuple[Any, int, str] | None = None
+# Resource attributes are shared by every span of a request: read them once.
+_resource_cache: _Resource | None = None
 
 
-def _resource_json(resource: dict[str, Any], limit: int) -> str:
+def _resource(resource: dict[str, Any], limit: int) -> _Resource:
     global _resource_cache
     cached = _resource_cache
-    if cached is not None and cached[0] is resource and cached[1] == limit:
-        return cached[2]
-    text = dumps(resource, limit)[0]
-    _resource_cache = (resource, limit, text)  # holding the dict keeps its id from being reused
-    return text
+    if cached is not None and cached.source is resource and cached.limit == limit:
+        return cached
+    text, truncated = dumps(resource, limit)
+    cached = _Resource(
+        source=resource,
+        limit=limit,
+        text=text,
+        truncated=truncated,
+        service_name=first_str(resource, (SERVICE_NAME,)),
+        project=first_str(resource, PROJECT_KEYS) or DEFAULT_PROJECT,
+    )
+    _resource_cache = cached
+    return cached
 
 
 def _error_type(span: DecodedSpan) -> str | None:

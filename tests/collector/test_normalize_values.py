@@ -264,3 +264,66 @@ def test_hostile_events_and_resource() -> None:
     assert json.loads(row.events)[0]["attributes"]["long"] == "z" * 100 and row.payload_truncated
     assert row.service_name == "123"
     assert json.loads(row.resource)["b"] == "Ag=="
+
+
+def test_project_from_resource() -> None:
+    s = span({})
+    assert norm(s).project == "default"
+    s.resource = {"service.name": "svc", "openinference.project.name": "billing"}
+    assert norm(s).project == "billing"
+    s.resource = {"tracehouse.project": "ours", "openinference.project.name": "billing", "x": "y" * 300}
+    row = norm(s, limit=100)
+    assert row.project == "ours" and row.payload_truncated
+
+
+# Keys every convention module reads, so that random values hit each extraction path.
+KNOWN_KEYS = sorted({
+    "openinference.span.kind", "llm.model_name", "llm.token_count.prompt", "llm.token_count.completion",
+    "llm.token_count.prompt_details.cache_read", "input.value", "output.value", "tool.name", "agent.name",
+    "llm.input_messages.0.message.role", "llm.input_messages.x.message.content", "llm.output_messages.0.message.a.0.b",
+    "gen_ai.operation.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens", "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.name",
+    "gen_ai.tool.call.arguments", "gen_ai.agent.name", "gen_ai.handoff.from_agent", "gen_ai.guardrail.triggered",
+    "gen_ai.conversation.id", "traceloop.span.kind", "traceloop.workflow.name", "openai_agents.span_type",
+    "openai_agents.guardrail.triggered", "openai_agents.handoff.to_agent", "session.id", "user.id", "error.type",
+})
+KINDS = ["LLM", "TOOL", "AGENT", "CHAIN", "chat", "execute_tool", "invoke_agent", "handoff", "guardrail_check",
+         "embeddings", "workflow", "agent", "tool", "task", "turn"]
+
+
+def _random_value(rng: Any, depth: int = 0) -> Any:
+    choice = rng.randrange(12)
+    if choice == 0:
+        return rng.choice(KINDS)
+    if choice == 1:
+        return rng.randrange(-2**70, 2**70)
+    if choice == 2:
+        return rng.choice([math.nan, math.inf, -0.0, 1e308, 3.5])
+    if choice == 3:
+        return "".join(chr(rng.randrange(0, 0x11000)) for _ in range(rng.randrange(0, 40)))
+    if choice == 4:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(0, 20)))
+    if choice == 5 and depth < 4:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(0, 4))]
+    if choice == 6 and depth < 4:
+        return {str(_random_value(rng, depth + 1))[:10]: _random_value(rng, depth + 1) for _ in range(rng.randrange(0, 4))}
+    if choice == 7:
+        return rng.choice([True, False, None, "", "true", "{not json", "unknown", "OpenAI Agent"])
+    if choice == 8:
+        return "x" * rng.randrange(0, 3000)
+    return rng.choice(["12", " 7 ", "1e3", "gpt-4.1", "\ud83d", "é" * 50])
+
+
+def test_random_hostile_spans_never_raise() -> None:
+    import random
+
+    rng = random.Random(20251121)
+    for _ in range(600):
+        attributes = {key: _random_value(rng) for key in rng.sample(KNOWN_KEYS, rng.randrange(1, 12))}
+        s = span(attributes, parent=rng.choice([None, "00000000000000aa"]), status=rng.choice(["ok", "error", "unset"]),
+                 message=rng.choice([None, "", "{'message': [", "x: y", "{" * 300, str(_random_value(rng))]),
+                 scope=rng.choice([("opentelemetry.instrumentation.openai_agents", ""), ("opentelemetry.instrumentation.openai_agents", "1"), ("x", "")]))
+        row = norm(s, limit=rng.choice([1, 7, 64, 4096]))
+        for count in (row.input_tokens, row.output_tokens, row.cached_tokens):
+            assert count is None or 0 <= count <= 2**62
+        assert row.kind in {"workflow", "chain", "agent", "llm", "tool", "handoff", "guardrail", "retriever", "embedding", "span"}
