@@ -31,6 +31,10 @@ SPAN_TYPES: dict[str, str] = {
     "task": SpanKind.CHAIN,
     "turn": SpanKind.CHAIN,
     "custom": SpanKind.CHAIN,
+    "speech_group": SpanKind.CHAIN,
+    "mcp_tools": SpanKind.CHAIN,  # lists an MCP server's tools; calling one is a function span
+    "transcription": SpanKind.LLM,  # audio model calls
+    "speech": SpanKind.LLM,
 }
 
 MODEL_KEYS = genai.MODEL_KEYS

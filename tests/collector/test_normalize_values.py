@@ -111,6 +111,10 @@ def test_convention_detection(attributes: dict[str, Any], scope: tuple[str, str]
     ({"gen_ai.operation.name": "something_new"}, "00000000000000aa", "chain"),
     ({"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}, "00000000000000aa", "llm"),  # pre-operation.name
     ({"traceloop.span.kind": "task"}, "00000000000000aa", "chain"),
+    ({"openai_agents.span_type": "turn"}, "00000000000000aa", "chain"),
+    ({"openai_agents.span_type": "mcp_tools"}, "00000000000000aa", "chain"),
+    ({"openai_agents.span_type": "transcription"}, "00000000000000aa", "llm"),
+    ({"openai_agents.span_type": "function", "gen_ai.operation.name": "execute_tool"}, "00000000000000aa", "tool"),
 ])
 def test_kinds(attributes: dict[str, Any], parent: str | None, kind: str) -> None:
     assert norm(span(attributes, parent=parent)).kind == kind
