@@ -68,6 +68,8 @@ OPERATION_KINDS: dict[str, str] = {
     "unknown": SpanKind.CHAIN,
 }
 
+_AGENT_SPAN_PREFIX = "invoke_agent "
+
 MODEL_KEYS = (REQUEST_MODEL, RESPONSE_MODEL)
 PROVIDER_KEYS = (PROVIDER, SYSTEM)
 TOKEN_KEYS = (
@@ -114,6 +116,8 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     """Kind-specific fields from ``gen_ai.*`` keys (input/output are raw values, not yet cut)."""
     attributes = span.attributes
     fields: dict[str, Any] = {"agent_name": agent_name(attributes)}
+    if kind == SpanKind.AGENT and fields["agent_name"] is None and span.name.startswith(_AGENT_SPAN_PREFIX):
+        fields["agent_name"] = span.name[len(_AGENT_SPAN_PREFIX) :] or None  # semconv span name
     if kind == SpanKind.TOOL:
         fields["tool_name"] = first_str(attributes, (TOOL_NAME,))
         fields["input"] = attributes.get(TOOL_ARGUMENTS)

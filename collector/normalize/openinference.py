@@ -27,6 +27,7 @@ INPUT_MESSAGES = "llm.input_messages."
 OUTPUT_MESSAGES = "llm.output_messages."
 TOOL_NAME = "tool.name"
 AGENT_NAME = "agent.name"
+GRAPH_NODE_ID = "graph.node.id"
 SESSION_ID = "session.id"
 USER_ID = "user.id"
 EMBEDDING_MODEL = "embedding.model_name"
@@ -68,7 +69,9 @@ def kind_of(span: DecodedSpan) -> str:
 
 def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     attributes = span.attributes
-    fields: dict[str, Any] = {"agent_name": first_str(attributes, (AGENT_NAME,)) if kind == SpanKind.AGENT else None}
+    # An AGENT span names its agent; frameworks without agent.name name the span after it.
+    agent = first_str(attributes, (AGENT_NAME, GRAPH_NODE_ID)) or span.name if kind == SpanKind.AGENT else None
+    fields: dict[str, Any] = {"agent_name": agent}
     if kind == SpanKind.HANDOFF:
         source = first_str(attributes, (INPUT_VALUE,))
         target = first_str(attributes, (OUTPUT_VALUE,))

@@ -161,6 +161,14 @@ def test_model_fallback_order() -> None:
     assert norm(span({"gen_ai.operation.name": "chat", "gen_ai.response.model": "r"})).model == "r"
 
 
+def test_agent_name_fallbacks() -> None:
+    assert norm(span({"openinference.span.kind": "AGENT"}, name="researcher")).agent_name == "researcher"
+    assert norm(span({"openinference.span.kind": "AGENT", "graph.node.id": "node"}, name="x")).agent_name == "node"
+    contrib = norm(span({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "OpenAI Agent"}, name="invoke_agent Writer"))
+    assert (contrib.kind, contrib.agent_name) == ("agent", "Writer")
+    assert norm(span({"gen_ai.operation.name": "invoke_agent"}, name="invoke_agent")).agent_name is None
+
+
 def test_placeholder_agent_is_null() -> None:
     row = norm(span({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t", "gen_ai.agent.name": "OpenAI Agent"}))
     assert row.agent_name is None
