@@ -34,7 +34,13 @@ _MODEL_KINDS = frozenset({SpanKind.LLM.value, SpanKind.EMBEDDING.value})
 _KINDS = {kind.value: kind.value for kind in SpanKind}
 
 # A span with these keys besides openinference.span.kind is dual-emitted; gen_ai.* fills the gaps.
-_DUAL_MARKERS = (genai.OPERATION, genai.REQUEST_MODEL, genai.RESPONSE_MODEL, genai.INPUT_TOKENS, genai.TOOL_NAME)
+_DUAL_MARKERS = (
+    genai.OPERATION,
+    genai.REQUEST_MODEL,
+    genai.RESPONSE_MODEL,
+    genai.INPUT_TOKENS,
+    genai.TOOL_NAME,
+)
 
 
 def convention_of(span: DecodedSpan) -> ModuleType | None:
@@ -67,12 +73,16 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
     if convention is not None:
         kind = convention.kind_of(span)
         fields = convention.details(span, kind)
-        model_keys, provider_keys, token_keys = convention.MODEL_KEYS, convention.PROVIDER_KEYS, convention.TOKEN_KEYS
+        model_keys, provider_keys, token_keys = (
+            convention.MODEL_KEYS,
+            convention.PROVIDER_KEYS,
+            convention.TOKEN_KEYS,
+        )
         if convention is openinference and _dual_emitted(attributes):
             kind, fields = _fill_from_genai(span, kind, fields)
             model_keys += genai.MODEL_KEYS
             provider_keys += genai.PROVIDER_KEYS
-            token_keys = tuple(a + b for a, b in zip(token_keys, genai.TOKEN_KEYS))
+            token_keys = tuple(a + b for a, b in zip(token_keys, genai.TOKEN_KEYS, strict=True))
     kind = _KINDS.get(kind, SpanKind.SPAN.value)
 
     model = provider = None
@@ -88,7 +98,9 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
     attributes_json, attributes_cut = dumps(attributes, limit)
     events_json, events_cut = dumps(span.events, limit) if span.events else ("[]", False)
     links_json, links_cut = dumps(span.links, limit) if span.links else ("[]", False)
-    status_message, message_cut = truncate(span.status_message, limit) if span.status_message else (None, False)
+    status_message, message_cut = (
+        truncate(span.status_message, limit) if span.status_message else (None, False)
+    )
     resource = _resource(span.resource, limit)
 
     return SpanRow(
@@ -126,7 +138,13 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
         input=input_text,
         output=output_text,
         payload_truncated=(
-            input_cut or output_cut or attributes_cut or events_cut or links_cut or message_cut or resource.truncated
+            input_cut
+            or output_cut
+            or attributes_cut
+            or events_cut
+            or links_cut
+            or message_cut
+            or resource.truncated
         ),
         attributes=attributes_json,
         resource=resource.text,
@@ -142,7 +160,9 @@ def _dual_emitted(attributes: dict[str, Any]) -> bool:
     return False
 
 
-def _fill_from_genai(span: DecodedSpan, kind: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _fill_from_genai(
+    span: DecodedSpan, kind: str, fields: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     """OpenInference wins; gen_ai.* only fills what it leaves empty (Phoenix's setdefault)."""
     if kind == SpanKind.SPAN:
         kind = genai.kind_of(span)

@@ -137,7 +137,10 @@ def _nested_needs_cleaning(value: Any, quarter: int, depth: int) -> bool:
     if kind is list:
         return any(_nested_needs_cleaning(item, quarter, depth + 1) for item in value)
     if kind is dict:
-        return any(type(k) is not str or _nested_needs_cleaning(v, quarter, depth + 1) for k, v in value.items())
+        return any(
+            type(k) is not str or _nested_needs_cleaning(v, quarter, depth + 1)
+            for k, v in value.items()
+        )
     return True  # bytes, tuples, sets, objects: let _clean convert them
 
 

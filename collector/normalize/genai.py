@@ -116,7 +116,11 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     """Kind-specific fields from ``gen_ai.*`` keys (input/output are raw values, not yet cut)."""
     attributes = span.attributes
     fields: dict[str, Any] = {"agent_name": agent_name(attributes)}
-    if kind == SpanKind.AGENT and fields["agent_name"] is None and span.name.startswith(_AGENT_SPAN_PREFIX):
+    if (
+        kind == SpanKind.AGENT
+        and fields["agent_name"] is None
+        and span.name.startswith(_AGENT_SPAN_PREFIX)
+    ):
         fields["agent_name"] = span.name[len(_AGENT_SPAN_PREFIX) :] or None  # semconv span name
     if kind == SpanKind.TOOL:
         fields["tool_name"] = first_str(attributes, (TOOL_NAME,))
@@ -134,7 +138,9 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     return fields
 
 
-def handoff(attributes: dict[str, Any], from_keys: tuple[str, ...], to_keys: tuple[str, ...]) -> dict[str, Any]:
+def handoff(
+    attributes: dict[str, Any], from_keys: tuple[str, ...], to_keys: tuple[str, ...]
+) -> dict[str, Any]:
     """handoff_from/to, with the input/output text of a handoff being the two agents.
 
     traceloop reads the target at span start, before the SDK knows it: ``unknown`` is no agent.

@@ -56,9 +56,17 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     attributes = span.attributes
     fields = genai.details(span, kind)
     if kind == SpanKind.HANDOFF:
-        fields.update(genai.handoff(attributes, (HANDOFF_FROM, genai.HANDOFF_FROM), (HANDOFF_TO, genai.HANDOFF_TO)))
+        fields.update(
+            genai.handoff(
+                attributes, (HANDOFF_FROM, genai.HANDOFF_FROM), (HANDOFF_TO, genai.HANDOFF_TO)
+            )
+        )
     elif kind == SpanKind.GUARDRAIL:
         triggered = to_bool(attributes.get(GUARDRAIL_TRIGGERED))
-        fields["guardrail_triggered"] = triggered if triggered is not None else fields.get("guardrail_triggered")
-    fields["workflow_name"] = first_str(attributes, (genai.WORKFLOW_NAME,)) or fields.get("workflow_name")
+        fields["guardrail_triggered"] = (
+            triggered if triggered is not None else fields.get("guardrail_triggered")
+        )
+    fields["workflow_name"] = first_str(attributes, (genai.WORKFLOW_NAME,)) or fields.get(
+        "workflow_name"
+    )
     return fields

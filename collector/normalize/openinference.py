@@ -59,7 +59,11 @@ TOKEN_KEYS = (
 def kind_of(span: DecodedSpan) -> str:
     attributes = span.attributes
     value = attributes.get(SPAN_KIND)
-    kind = SPAN_KINDS.get(value.strip().upper(), SpanKind.SPAN) if type(value) is str else SpanKind.SPAN
+    kind = (
+        SPAN_KINDS.get(value.strip().upper(), SpanKind.SPAN)
+        if type(value) is str
+        else SpanKind.SPAN
+    )
     if kind == SpanKind.TOOL and not attributes.get(TOOL_NAME):
         return SpanKind.HANDOFF  # openai-agents handoffs are TOOL spans without tool.name
     if kind == SpanKind.AGENT and not attributes.get(AGENT_NAME) and span.parent_span_id is None:
@@ -70,7 +74,11 @@ def kind_of(span: DecodedSpan) -> str:
 def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     attributes = span.attributes
     # An AGENT span names its agent; frameworks without agent.name name the span after it.
-    agent = first_str(attributes, (AGENT_NAME, GRAPH_NODE_ID)) or span.name if kind == SpanKind.AGENT else None
+    agent = (
+        first_str(attributes, (AGENT_NAME, GRAPH_NODE_ID)) or span.name
+        if kind == SpanKind.AGENT
+        else None
+    )
     fields: dict[str, Any] = {"agent_name": agent}
     if kind == SpanKind.HANDOFF:
         source = first_str(attributes, (INPUT_VALUE,))

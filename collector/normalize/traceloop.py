@@ -66,7 +66,9 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     workflow = first_str(attributes, (WORKFLOW_NAME,))
     fields["workflow_name"] = None if workflow in PLACEHOLDER_WORKFLOWS else workflow
     if kind == SpanKind.HANDOFF:
-        fields.update(genai.handoff(attributes, (genai.HANDOFF_FROM, genai.AGENT_NAME), (genai.HANDOFF_TO,)))
+        fields.update(
+            genai.handoff(attributes, (genai.HANDOFF_FROM, genai.AGENT_NAME), (genai.HANDOFF_TO,))
+        )
     elif fields.get("input") is None and fields.get("output") is None:
         fields["input"] = attributes.get(ENTITY_INPUT)
         fields["output"] = attributes.get(ENTITY_OUTPUT)

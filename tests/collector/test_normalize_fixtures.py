@@ -32,7 +32,10 @@ LIMIT = 256 * 1024
 def load(convention: str, scenario: str, limit: int = LIMIT) -> list[SpanRow]:
     request = decode_request(parse_json((FIXTURES / convention / f"{scenario}.json").read_bytes()))
     assert not request.rejected
-    return sorted((normalize(span, max_payload_bytes=limit) for span in request.spans), key=lambda r: r.start_time)
+    return sorted(
+        (normalize(span, max_payload_bytes=limit) for span in request.spans),
+        key=lambda r: r.start_time,
+    )
 
 
 def of_kind(rows: list[SpanRow], kind: str) -> list[SpanRow]:
@@ -41,7 +44,15 @@ def of_kind(rows: list[SpanRow], kind: str) -> list[SpanRow]:
 
 # traceloop emits no task/turn (chain) and no guardrail spans.
 FULL_TREE = {
-    "handoff": {"workflow": 1, "chain": 4, "agent": 2, "llm": 3, "tool": 2, "handoff": 1, "guardrail": 1},
+    "handoff": {
+        "workflow": 1,
+        "chain": 4,
+        "agent": 2,
+        "llm": 3,
+        "tool": 2,
+        "handoff": 1,
+        "guardrail": 1,
+    },
     "guardrail": {"workflow": 1, "chain": 2, "agent": 1, "guardrail": 1},
     "model_error": {"workflow": 1, "chain": 2, "agent": 1, "llm": 1, "guardrail": 1},
     "multi_turn": {"workflow": 1, "chain": 5, "agent": 2, "llm": 3, "tool": 1},
@@ -67,23 +78,46 @@ def test_kinds_and_convention(convention: str, scenario: str) -> None:
 # (model, input, output, cached) of the LLM spans in start order, handoff scenario.
 # Triage calls the Responses API (gpt-4.1, served as a dated snapshot), billing Chat Completions.
 HANDOFF_LLM = {
-    "openinference": [("gpt-4.1-2025-04-14", 812, 19, 256), ("gpt-4.1-mini", 1034, 61, 0), ("gpt-4.1-mini", 1190, 27, 0)],
-    "genai-contrib": [("gpt-4.1-2025-04-14", 812, 19, 0), ("gpt-4.1-mini", 1034, 61, 0), ("gpt-4.1-mini", 1190, 27, 0)],
+    "openinference": [
+        ("gpt-4.1-2025-04-14", 812, 19, 256),
+        ("gpt-4.1-mini", 1034, 61, 0),
+        ("gpt-4.1-mini", 1190, 27, 0),
+    ],
+    "genai-contrib": [
+        ("gpt-4.1-2025-04-14", 812, 19, 0),
+        ("gpt-4.1-mini", 1034, 61, 0),
+        ("gpt-4.1-mini", 1190, 27, 0),
+    ],
     # traceloop records usage on Responses spans only.
-    "genai-traceloop": [("gpt-4.1-2025-04-14", 812, 19, 256), ("gpt-4.1-mini", 0, 0, 0), ("gpt-4.1-mini", 0, 0, 0)],
-    "sdk-processor": [("gpt-4.1", 812, 19, 256), ("gpt-4.1-mini", 1034, 61, 512), ("gpt-4.1-mini", 1190, 27, 0)],
+    "genai-traceloop": [
+        ("gpt-4.1-2025-04-14", 812, 19, 256),
+        ("gpt-4.1-mini", 0, 0, 0),
+        ("gpt-4.1-mini", 0, 0, 0),
+    ],
+    "sdk-processor": [
+        ("gpt-4.1", 812, 19, 256),
+        ("gpt-4.1-mini", 1034, 61, 512),
+        ("gpt-4.1-mini", 1190, 27, 0),
+    ],
 }
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_llm_model_and_tokens(convention: str) -> None:
     llm = of_kind(load(convention, "handoff"), "llm")
-    assert [(r.model, r.input_tokens, r.output_tokens, r.cached_tokens) for r in llm] == HANDOFF_LLM[convention]
+    assert [
+        (r.model, r.input_tokens, r.output_tokens, r.cached_tokens) for r in llm
+    ] == HANDOFF_LLM[convention]
     assert {r.provider for r in llm} == {"openai"}
     assert {(r.cache_write_tokens, r.reasoning_tokens) for r in llm} == {(0, 0)}
     for row in load(convention, "handoff"):
         if row.kind != "llm":  # tokens belong to model calls only; run totals are never counted
-            assert (row.input_tokens, row.output_tokens, row.cached_tokens, row.model) == (None, None, None, None)
+            assert (row.input_tokens, row.output_tokens, row.cached_tokens, row.model) == (
+                None,
+                None,
+                None,
+                None,
+            )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -93,12 +127,20 @@ def test_same_run_same_totals_across_conventions(scenario: str) -> None:
     for convention in CONVENTIONS:
         rows = load(convention, scenario)
         llm = of_kind(rows, "llm")
-        totals[convention] = (sum(r.input_tokens or 0 for r in llm), sum(r.output_tokens or 0 for r in llm))
+        totals[convention] = (
+            sum(r.input_tokens or 0 for r in llm),
+            sum(r.output_tokens or 0 for r in llm),
+        )
         tools[convention] = tuple(sorted(r.tool_name for r in of_kind(rows, "tool")))
     full = {c: t for c, t in totals.items() if c != "genai-traceloop"}
     assert len(set(full.values())) == 1, totals
     assert len(set(tools.values())) == 1, tools
-    expected = {"handoff": (3036, 107), "guardrail": (0, 0), "model_error": (0, 0), "multi_turn": (2073, 37)}
+    expected = {
+        "handoff": (3036, 107),
+        "guardrail": (0, 0),
+        "model_error": (0, 0),
+        "multi_turn": (2073, 37),
+    }
     assert full["openinference"] == expected[scenario]
     # traceloop records usage on Responses spans only: the triage call, never billing's.
     traceloop_expected = {"handoff": (812, 19)}.get(scenario, (0, 0))
@@ -118,7 +160,9 @@ def test_tools_are_tools_and_handoffs_are_not(convention: str) -> None:
     assert refund.output == "An error occurred while running the tool. Please try again."
     [handoff] = of_kind(rows, "handoff")
     assert handoff.tool_name is None
-    target = None if convention == "genai-traceloop" else "billing_agent"  # traceloop reads it too early
+    target = (
+        None if convention == "genai-traceloop" else "billing_agent"
+    )  # traceloop reads it too early
     assert (handoff.handoff_from, handoff.handoff_to) == ("triage_agent", target)
 
 
@@ -161,9 +205,17 @@ def test_model_error(convention: str) -> None:
     errors = sorted((r.kind, r.error_type) for r in rows if r.status == "error")
     assert errors == [("agent", "Error in agent run"), ("llm", "Error getting response")]
     [llm] = of_kind(rows, "llm")
-    assert (llm.model, llm.input_tokens, llm.output_tokens) == (None, 0, 0)  # Responses-style failure
+    assert (llm.model, llm.input_tokens, llm.output_tokens) == (
+        None,
+        0,
+        0,
+    )  # Responses-style failure
     # sdk-processor keeps the SDK's error data in its own key, the others in the status message.
-    detail = json.loads(llm.attributes)["openai_agents.error.data"] if convention == "sdk-processor" else llm.status_message
+    detail = (
+        json.loads(llm.attributes)["openai_agents.error.data"]
+        if convention == "sdk-processor"
+        else llm.status_message
+    )
     assert "Error code: 400" in detail
 
 
@@ -205,7 +257,9 @@ def test_truncation_on_real_spans() -> None:
     assert len(generation.input.encode()) <= 64
     assert whole[generation.span_id].input.startswith(generation.input)
     attributes = json.loads(generation.attributes)
-    assert attributes.keys() == json.loads(whole[generation.span_id].attributes).keys()  # never dropped
+    assert (
+        attributes.keys() == json.loads(whole[generation.span_id].attributes).keys()
+    )  # never dropped
     for value in attributes.values():
         assert not isinstance(value, str) or len(value.encode()) <= 64
     assert not of_kind(rows, "agent")[0].payload_truncated
