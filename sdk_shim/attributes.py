@@ -18,12 +18,18 @@ Attributes = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of one model call. ``input_tokens`` includes ``cached_tokens`` (OpenAI style)."""
+    """Token usage of one model call, as the provider reports it.
+
+    OpenAI counts cached tokens inside ``input_tokens``; Anthropic reports cache reads
+    (``cached_tokens``) and writes (``cache_write_tokens``) apart from ``input_tokens``. The
+    collector prices each class once, knowing the provider.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -31,6 +37,7 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
     @classmethod
@@ -53,6 +60,9 @@ class Usage:
             output_tokens=int(get(raw, "output_tokens", "completion_tokens") or 0),
             cached_tokens=int(get(in_details, "cached_tokens") or get(raw, "cached_tokens") or 0),
             reasoning_tokens=int(get(out_details, "reasoning_tokens") or get(raw, "reasoning_tokens") or 0),
+            cache_write_tokens=int(
+                get(in_details, "cache_write_tokens") or get(raw, "cache_creation_input_tokens") or 0
+            ),
         )
 
 
@@ -136,6 +146,8 @@ def llm_result(
         attrs[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
         attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_tokens
         attrs[sc.USAGE_REASONING_TOKENS] = usage.reasoning_tokens
+        if usage.cache_write_tokens:
+            attrs[sc.USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
     if output_messages is not None:
         attrs[sc.OUTPUT_MESSAGES] = to_json(output_messages)
     return attrs
@@ -190,3 +202,15 @@ def strip_sensitive(attrs: Attributes) -> Attributes:
     if not any(key in sc.SENSITIVE_KEYS for key in attrs):
         return attrs
     return {key: value for key, value in attrs.items() if key not in sc.SENSITIVE_KEYS}
+
+
+def provider_for(model: str | None, base_url: str | None = None) -> str | None:
+    """Best guess of the provider from the model name (or the client's base URL)."""
+    text = f"{model or ''} {base_url or ''}".lower()
+    for marker, provider in (
+        ("anthropic", "anthropic"), ("claude", "anthropic"), ("gemini", "gcp.gemini"),
+        ("mistral", "mistral_ai"), ("llama", "meta"), ("deepseek", "deepseek"),
+    ):
+        if marker in text:
+            return provider
+    return "openai" if model or base_url else None
