@@ -192,12 +192,23 @@ class ShimHandle:
                 batch = getattr(inner, "_batch_processor", None)
                 if isinstance(inner, BatchSpanProcessor) and batch is not None:
                     batch.shutdown(timeout_millis=int(timeout_s * 1000))  # bounded, unlike inner.shutdown()
+                    self._count_unsent(batch)
                 else:
                     inner.shutdown()
             except Exception:  # pragma: no cover - a processor failing at exit must not raise
                 logger.exception("sdk_shim: processor shutdown failed")
         if self is _current_handle():
             _set_handle(None)
+
+    def _count_unsent(self, batch: Any) -> None:
+        """Spans still queued after a bounded shutdown never leave: count them as dropped."""
+        worker = getattr(batch, "_worker_thread", None)
+        if worker is not None:
+            worker.join(0.5)  # the export in flight was just aborted; let it report its result
+        queue = getattr(batch, "_queue", None)
+        if self._drops is not None and queue:
+            self._drops.add(len(queue), "still queued at shutdown")
+            queue.clear()
 
 
 _HANDLE: ShimHandle | None = None

@@ -145,6 +145,8 @@ def run_demo(
     """Configure the shim for ``endpoint`` and generate traffic (blocking; fine in a thread)."""
     handle = sdk_shim.configure(endpoint=endpoint, protocol=protocol, service_name=service_name)
     try:
-        return asyncio.run(generate(rate_per_min, duration_s, stop, seed, latency_scale, on_progress=on_progress))
+        stats = asyncio.run(generate(rate_per_min, duration_s, stop, seed, latency_scale, on_progress=on_progress))
     finally:
         handle.shutdown(timeout_s=5)
+    stats.dropped_spans = handle.dropped_spans
+    return stats

@@ -64,3 +64,39 @@ def test_demo_command_with_collector_down_exits_cleanly() -> None:
     bad = subprocess.run([sys.executable, "-m", "collector.cli", "demo", "--rate", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.strip() == "tracehouse demo: error: --rate must be above 0 (got 0.0)"
+
+
+def test_run_demo_in_a_thread_stops_on_event(tmp_path: Path) -> None:
+    import threading
+
+    import sdk_shim
+    from sdk_shim.demo import run_demo
+
+    stop = threading.Event()
+    result: list = []
+    out = tmp_path / "demo.jsonl"
+    thread = threading.Thread(target=lambda: result.append(
+        run_demo(endpoint=f"http://127.0.0.1:{_closed_port()}", rate_per_min=1200, stop=stop, latency_scale=0, seed=2)))
+    thread.start()
+    try:
+        # watch the spans through a file processor added to the demo's own provider
+        for _ in range(200):
+            handle = sdk_shim.current()
+            if handle is not None:
+                handle.tracer_provider.add_span_processor(sdk_shim.JsonlFileProcessor(out))
+                break
+            stop.wait(0.01)
+        stop.wait(1.5)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    (stats,) = result
+    assert stats.traces >= 2 and stats.dropped_spans > 0
+    assert out.exists() and out.read_text().count("\n") > 5
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -99,3 +99,28 @@ def test_configure_reads_standard_env(monkeypatch: pytest.MonkeyPatch) -> None:
         handle.shutdown(timeout_s=0.1)
     with pytest.raises(ValueError, match="protocol"):
         sdk_shim.configure(protocol="carrier-pigeon")
+
+
+EXIT_SCRIPT = """
+import sys, sdk_shim
+sdk_shim.configure(endpoint=sys.argv[2], export_timeout_s=1,
+                   processors=[sdk_shim.JsonlFileProcessor(sys.argv[1])])
+with sdk_shim.trace("at-exit", group_id="g"):
+    with sdk_shim.function_span("tool"):
+        pass
+print("done")
+"""
+
+
+def test_spans_are_flushed_at_interpreter_exit_even_with_collector_down(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "exit.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(path), f"http://127.0.0.1:{_closed_port()}"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(json.loads(line)["name"] for line in path.read_text().splitlines()) == ["at-exit", "execute_tool tool"]
