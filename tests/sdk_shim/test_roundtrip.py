@@ -140,3 +140,31 @@ def test_openai_agents_adapter_spans_land_in_the_collector(live: Any, protocol: 
     ids = {r["span_id"] for r in rows}
     assert all(r["parent_span_id"] in ids for r in rows if r["kind"] != "workflow")
     assert len({r["trace_id"] for r in rows}) == 1
+
+
+def test_demo_traffic_lands_in_the_collector(live: Any) -> None:
+    from sdk_shim.demo import run_demo
+
+    stats = run_demo(endpoint=_endpoint(live, "grpc"), rate_per_min=3000, duration_s=2, latency_scale=0, seed=11)
+    assert stats.traces > 20 and stats.dropped_spans == 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        (roots,) = live.sql("SELECT count(*) FROM spans WHERE kind = 'workflow' AND service_name = 'tracehouse-demo'")[0]
+        if roots >= stats.traces:
+            break
+        time.sleep(0.1)
+    assert roots == stats.traces
+    workflows = {r[0] for r in live.sql("SELECT DISTINCT workflow_name FROM spans WHERE kind = 'workflow'")}
+    assert workflows == {"customer-service", "content-pipeline", "order-workflow"}
+    models = {r[0] for r in live.sql("SELECT DISTINCT model FROM spans WHERE kind = 'llm'")}
+    assert {"gpt-4.1", "gpt-4.1-mini", "claude-sonnet-4", "claude-3-5-haiku"} <= models
+    kinds = {r[0] for r in live.sql("SELECT DISTINCT kind FROM spans")}
+    assert {"workflow", "agent", "llm", "tool", "handoff", "guardrail"} <= kinds
+    (tool_errors,) = live.sql("SELECT count(*) FROM spans WHERE kind = 'tool' AND status = 'error'")[0]
+    assert tool_errors > 0
+    (multi_trace_sessions,) = live.sql(
+        "SELECT count(*) FROM (SELECT session_id FROM spans WHERE kind = 'workflow' "
+        "GROUP BY session_id HAVING count(DISTINCT trace_id) > 1)")[0]
+    assert multi_trace_sessions > 0
+    (unattributed,) = live.sql("SELECT count(*) FROM spans WHERE kind = 'llm' AND agent_name IS NULL")[0]
+    assert unattributed == 0
