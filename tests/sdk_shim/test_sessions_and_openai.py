@@ -93,6 +93,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 
 def test_redis_session_with_ttl(redis_url: str) -> None:
+    pytest.importorskip("redis", reason="the redis package (extra 'redis') is not installed")
     async def scenario() -> None:
         session = RedisSession("r1", url=redis_url, ttl_s=120)
         await _exercise(session)
@@ -151,6 +152,7 @@ def _completion(message: dict[str, Any], prompt: int, completion: int, cached: i
 
 
 def test_openai_chat_model_against_a_local_compatible_server(captured: Captured) -> None:
+    pytest.importorskip("openai", reason="the openai package (extra 'openai') is not installed")
     tool_call = {"content": None, "tool_calls": [{"id": "call_1", "type": "function",
                  "function": {"name": "lookup_order", "arguments": "{\"order_id\": 5}"}}]}
     server = _ChatServer([_completion(tool_call, 1300, 18, 1152), _completion({"content": "Order 5 shipped."}, 1400, 9, 1280)])
@@ -174,6 +176,7 @@ def test_openai_chat_model_against_a_local_compatible_server(captured: Captured)
 
 
 def test_openai_chat_model_error_is_one_line() -> None:
+    pytest.importorskip("openai", reason="the openai package (extra 'openai') is not installed")
     server = _ChatServer([{"_status": 400, "error": {"message": "bad model", "type": "invalid_request_error"}}])
     try:
         model = OpenAIChatModel("nope", base_url=server.url, api_key="k", max_retries=0)
