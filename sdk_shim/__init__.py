@@ -41,7 +41,9 @@ def instrument_openai_agents(
     """Forward the real openai-agents SDK's traces to the collector (see sdk_shim.agents_adapter)."""
     from sdk_shim.agents_adapter import instrument
 
-    return instrument(endpoint=endpoint, service_name=service_name, headers=headers, **configure_kwargs)
+    return instrument(
+        endpoint=endpoint, service_name=service_name, headers=headers, **configure_kwargs
+    )
 
 
 __all__ = [

@@ -24,7 +24,9 @@ from sdk_shim.config import ShimHandle, configure, current
 try:
     from agents.tracing import TracingProcessor
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("instrument_openai_agents needs the openai-agents package: pip install 'tracehouse[agents]'") from exc
+    raise ImportError(
+        "instrument_openai_agents needs the openai-agents package: pip install 'tracehouse[agents]'"
+    ) from exc
 
 logger = logging.getLogger("sdk_shim")
 
@@ -53,11 +55,19 @@ def _start_shape(data: Any) -> tuple[str, Attributes, SpanKind]:
     if kind == "agent":
         return f"invoke_agent {data.name}", build.agent(data.name), SpanKind.INTERNAL
     if kind in ("generation", "response"):
-        return build.llm_name(getattr(data, "model", None)), build.llm(None, span_type=kind), SpanKind.CLIENT
+        return (
+            build.llm_name(getattr(data, "model", None)),
+            build.llm(None, span_type=kind),
+            SpanKind.CLIENT,
+        )
     if kind == "function":
         return f"execute_tool {data.name}", build.tool(data.name), SpanKind.INTERNAL
     if kind == "handoff":
-        return build.handoff_name(data.from_agent, data.to_agent), build.handoff(data.from_agent, None), SpanKind.INTERNAL
+        return (
+            build.handoff_name(data.from_agent, data.to_agent),
+            build.handoff(data.from_agent, None),
+            SpanKind.INTERNAL,
+        )
     if kind == "guardrail":
         return f"guardrail {data.name}", build.guardrail(data.name, False), SpanKind.INTERNAL
     if kind in ("task", "turn"):
@@ -74,7 +84,12 @@ def _end_shape(data: Any) -> tuple[str | None, Attributes]:
         return None, build.agent(data.name, data.handoffs, data.tools, data.output_type)
     if kind == "generation":
         config = data.model_config or {}
-        attrs = build.llm(data.model, build.provider_for(data.model, config.get("base_url")), "generation", data.input)
+        attrs = build.llm(
+            data.model,
+            build.provider_for(data.model, config.get("base_url")),
+            "generation",
+            data.input,
+        )
         attrs.update(build.llm_result(Usage.from_mapping(data.usage), data.model, data.output))
         return build.llm_name(data.model), attrs
     if kind == "response":
@@ -82,9 +97,14 @@ def _end_shape(data: Any) -> tuple[str | None, Attributes]:
         model = getattr(response, "model", None)
         usage = Usage.from_mapping(getattr(response, "usage", None) or data.usage)
         attrs = build.llm(model, "openai" if model else None, "response", _dump(data.input))
-        attrs.update(build.llm_result(
-            usage, model, _dump(response.output) if response is not None else None, getattr(response, "id", None)
-        ))
+        attrs.update(
+            build.llm_result(
+                usage,
+                model,
+                _dump(response.output) if response is not None else None,
+                getattr(response, "id", None),
+            )
+        )
         return build.llm_name(model), attrs
     if kind == "function":
         attrs = build.tool(data.name, data.input)
@@ -93,7 +113,9 @@ def _end_shape(data: Any) -> tuple[str | None, Attributes]:
             attrs[sc.SPAN_DATA] = build.to_json({"mcp_data": data.mcp_data})
         return None, attrs
     if kind == "handoff":
-        return build.handoff_name(data.from_agent, data.to_agent), build.handoff(data.from_agent, data.to_agent)
+        return build.handoff_name(data.from_agent, data.to_agent), build.handoff(
+            data.from_agent, data.to_agent
+        )
     if kind == "guardrail":
         return None, build.guardrail(data.name, data.triggered)
     if kind in ("task", "turn"):
@@ -125,7 +147,7 @@ def _end_shape(data: Any) -> tuple[str | None, Attributes]:
 
 
 class _Open:
-    __slots__ = ("span", "group_id", "agent")
+    __slots__ = ("agent", "group_id", "span")
 
     def __init__(self, span: otel_trace.Span, group_id: str | None, agent: str | None) -> None:
         self.span, self.group_id, self.agent = span, group_id, agent
@@ -154,7 +176,9 @@ class OTelTracingProcessor(TracingProcessor):
         group_id = getattr(trace, "group_id", None) or exported.get("group_id")
         metadata = getattr(trace, "metadata", None) or exported.get("metadata")
         attrs = build.workflow(trace.name, trace.trace_id, group_id, metadata)
-        span = self.handle.tracer.start_span(trace.name, context=otel_context.Context(), attributes=attrs)
+        span = self.handle.tracer.start_span(
+            trace.name, context=otel_context.Context(), attributes=attrs
+        )
         with self._lock:
             self._open[trace.trace_id] = _Open(span, group_id, None)
 
@@ -181,7 +205,11 @@ class OTelTracingProcessor(TracingProcessor):
             parent = self._open.get(span.parent_id or "") or self._open.get(span.trace_id)
         name, attrs, kind = _start_shape(span.span_data)
         group_id = parent.group_id if parent else None
-        agent = span.span_data.name if span.span_data.type == "agent" else (parent.agent if parent else None)
+        agent = (
+            span.span_data.name
+            if span.span_data.type == "agent"
+            else (parent.agent if parent else None)
+        )
         attrs[sc.SDK_SPAN_ID] = span.span_id
         if group_id:
             attrs[sc.CONVERSATION_ID] = group_id
@@ -189,7 +217,11 @@ class OTelTracingProcessor(TracingProcessor):
             attrs[sc.AGENT_NAME] = agent
         ctx = otel_trace.set_span_in_context(parent.span) if parent else otel_context.Context()
         otel_span = self.handle.tracer.start_span(
-            name, context=ctx, kind=kind, attributes=self._attrs(attrs), start_time=_ns(span.started_at)
+            name,
+            context=ctx,
+            kind=kind,
+            attributes=self._attrs(attrs),
+            start_time=_ns(span.started_at),
         )
         entry = _Open(otel_span, group_id, agent)
         with self._lock:
@@ -239,7 +271,9 @@ def instrument(
 
     handle = current()
     if handle is None or endpoint or service_name or headers or configure_kwargs:
-        handle = configure(endpoint=endpoint, headers=headers, service_name=service_name, **configure_kwargs)
+        handle = configure(
+            endpoint=endpoint, headers=headers, service_name=service_name, **configure_kwargs
+        )
     processor = OTelTracingProcessor(handle)
     if replace_default:
         set_trace_processors([processor])

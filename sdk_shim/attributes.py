@@ -59,9 +59,13 @@ class Usage:
             input_tokens=int(get(raw, "input_tokens", "prompt_tokens") or 0),
             output_tokens=int(get(raw, "output_tokens", "completion_tokens") or 0),
             cached_tokens=int(get(in_details, "cached_tokens") or get(raw, "cached_tokens") or 0),
-            reasoning_tokens=int(get(out_details, "reasoning_tokens") or get(raw, "reasoning_tokens") or 0),
+            reasoning_tokens=int(
+                get(out_details, "reasoning_tokens") or get(raw, "reasoning_tokens") or 0
+            ),
             cache_write_tokens=int(
-                get(in_details, "cache_write_tokens") or get(raw, "cache_creation_input_tokens") or 0
+                get(in_details, "cache_write_tokens")
+                or get(raw, "cache_creation_input_tokens")
+                or 0
             ),
         )
 
@@ -77,7 +81,9 @@ def _names(items: Iterable[Any] | None) -> list[str]:
     return [str(getattr(item, "name", item)) for item in items or ()]
 
 
-def workflow(name: str, sdk_trace_id: str, group_id: str | None, metadata: Mapping[str, Any] | None) -> Attributes:
+def workflow(
+    name: str, sdk_trace_id: str, group_id: str | None, metadata: Mapping[str, Any] | None
+) -> Attributes:
     attrs: Attributes = {
         sc.OPERATION_NAME: sc.OP_WORKFLOW,
         sc.WORKFLOW_NAME: name,
@@ -85,7 +91,9 @@ def workflow(name: str, sdk_trace_id: str, group_id: str | None, metadata: Mappi
         sc.SDK_TRACE_ID: sdk_trace_id,
     }
     for key, value in (metadata or {}).items():
-        attrs[sc.METADATA_PREFIX + str(key)] = value if isinstance(value, (str, bool, int, float)) else to_json(value)
+        attrs[sc.METADATA_PREFIX + str(key)] = (
+            value if isinstance(value, (str, bool, int, float)) else to_json(value)
+        )
     if group_id:
         attrs[sc.CONVERSATION_ID] = group_id
     return attrs
@@ -97,7 +105,11 @@ def agent(
     tools: Iterable[Any] | None = None,
     output_type: str | None = None,
 ) -> Attributes:
-    attrs: Attributes = {sc.OPERATION_NAME: sc.OP_AGENT, sc.SPAN_TYPE: sc.TYPE_AGENT, sc.AGENT_NAME: name}
+    attrs: Attributes = {
+        sc.OPERATION_NAME: sc.OP_AGENT,
+        sc.SPAN_TYPE: sc.TYPE_AGENT,
+        sc.AGENT_NAME: name,
+    }
     if handoffs:
         attrs[sc.AGENT_HANDOFFS] = _names(handoffs)
     if tools:
@@ -154,7 +166,11 @@ def llm_result(
 
 
 def tool(name: str, arguments: Any = None, call_id: str | None = None) -> Attributes:
-    attrs: Attributes = {sc.OPERATION_NAME: sc.OP_TOOL, sc.SPAN_TYPE: sc.TYPE_FUNCTION, sc.TOOL_NAME: name}
+    attrs: Attributes = {
+        sc.OPERATION_NAME: sc.OP_TOOL,
+        sc.SPAN_TYPE: sc.TYPE_FUNCTION,
+        sc.TOOL_NAME: name,
+    }
     if arguments is not None:
         attrs[sc.TOOL_CALL_ARGUMENTS] = to_json(arguments)
     if call_id:
@@ -164,7 +180,11 @@ def tool(name: str, arguments: Any = None, call_id: str | None = None) -> Attrib
 
 def tool_result(result: Any) -> Attributes:
     # str() of the return value, as the SDK's function span records it.
-    return {} if result is None else {sc.TOOL_CALL_RESULT: result if isinstance(result, str) else str(result)}
+    return (
+        {}
+        if result is None
+        else {sc.TOOL_CALL_RESULT: result if isinstance(result, str) else str(result)}
+    )
 
 
 def handoff(from_agent: str | None, to_agent: str | None) -> Attributes:
@@ -190,7 +210,9 @@ def guardrail(name: str, triggered: bool = False) -> Attributes:
     }
 
 
-def custom(name: str, data: Mapping[str, Any] | None = None, span_type: str = sc.TYPE_CUSTOM) -> Attributes:
+def custom(
+    name: str, data: Mapping[str, Any] | None = None, span_type: str = sc.TYPE_CUSTOM
+) -> Attributes:
     attrs: Attributes = {sc.SPAN_TYPE: span_type, sc.CUSTOM_NAME: name}
     if data:
         attrs[sc.SPAN_DATA] = to_json(dict(data))
@@ -208,8 +230,12 @@ def provider_for(model: str | None, base_url: str | None = None) -> str | None:
     """Best guess of the provider from the model name (or the client's base URL)."""
     text = f"{model or ''} {base_url or ''}".lower()
     for marker, provider in (
-        ("anthropic", "anthropic"), ("claude", "anthropic"), ("gemini", "gcp.gemini"),
-        ("mistral", "mistral_ai"), ("llama", "meta"), ("deepseek", "deepseek"),
+        ("anthropic", "anthropic"),
+        ("claude", "anthropic"),
+        ("gemini", "gcp.gemini"),
+        ("mistral", "mistral_ai"),
+        ("llama", "meta"),
+        ("deepseek", "deepseek"),
     ):
         if marker in text:
             return provider

@@ -45,7 +45,9 @@ class _DropCounter:
             logger.warning(
                 "sdk_shim: %s spans not delivered to %s (%s); the agent keeps running, "
                 "further drops are counted in handle.dropped_spans",
-                n, self.endpoint, reason,
+                n,
+                self.endpoint,
+                reason,
             )
 
 
@@ -88,7 +90,7 @@ class _CountingExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             result = self._inner.export(spans)
-        except Exception as exc:  # an exporter bug must not kill the export thread
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the export thread
             self._drops.add(len(spans), f"export raised {type(exc).__name__}")
             return SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
@@ -135,15 +137,27 @@ def _parse_headers(raw: str | None) -> dict[str, str]:
     return headers
 
 
-def _otlp_exporter(endpoint: str | None, headers: Mapping[str, str], protocol: str, timeout: float) -> tuple[SpanExporter, str]:
+def _otlp_exporter(
+    endpoint: str | None, headers: Mapping[str, str], protocol: str, timeout: float
+) -> tuple[SpanExporter, str]:
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
 
-        url = endpoint or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_GRPC_ENDPOINT
+        url = (
+            endpoint
+            or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+            or DEFAULT_GRPC_ENDPOINT
+        )
         insecure = not url.startswith("https://")
-        return GrpcExporter(endpoint=url, headers=dict(headers), insecure=insecure, timeout=timeout), url
+        return GrpcExporter(
+            endpoint=url, headers=dict(headers), insecure=insecure, timeout=timeout
+        ), url
     if protocol in {"http", "http/protobuf"}:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
 
         url = endpoint or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         if url is None:
@@ -186,12 +200,14 @@ class ShimHandle:
         if self._closed:
             return
         self._closed = True
-        processor = self.tracer_provider._active_span_processor  # noqa: SLF001 (only way to bound it)
+        processor = self.tracer_provider._active_span_processor
         for inner in getattr(processor, "_span_processors", ()):
             try:
                 batch = getattr(inner, "_batch_processor", None)
                 if isinstance(inner, BatchSpanProcessor) and batch is not None:
-                    batch.shutdown(timeout_millis=int(timeout_s * 1000))  # bounded, unlike inner.shutdown()
+                    batch.shutdown(
+                        timeout_millis=int(timeout_s * 1000)
+                    )  # bounded, unlike inner.shutdown()
                     self._count_unsent(batch)
                 else:
                     inner.shutdown()
@@ -242,12 +258,21 @@ def configure(
     ``otlp=False`` skips the OTLP exporter (only ``processors`` receive spans). Calling it again
     replaces the previous configuration (which is shut down).
     """
-    protocol = (protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").lower()
+    protocol = (
+        protocol
+        or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    ).lower()
     protocol = "http" if protocol.startswith("http") else protocol
     if protocol not in {"grpc", "http"}:
         raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
-    merged_headers = {**_parse_headers(_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")), **(headers or {})}
-    timeout = export_timeout_s or float(_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") or 10)
+    merged_headers = {
+        **_parse_headers(_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")),
+        **(headers or {}),
+    }
+    timeout = export_timeout_s or float(
+        _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") or 10
+    )
     service = service_name or _env("OTEL_SERVICE_NAME") or "agent"
     resource = Resource.create({"service.name": service, **(resource_attributes or {})})
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -259,8 +284,10 @@ def configure(
         drops = _DropCounter(url)
         provider.add_span_processor(
             _CountingBatchProcessor(
-                _CountingExporter(exporter, drops), drops,
-                max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
+                _CountingExporter(exporter, drops),
+                drops,
+                max_queue_size=max_queue_size,
+                schedule_delay_millis=schedule_delay_ms,
             )
         )
     for processor in processors:

@@ -20,7 +20,10 @@ from sdk_shim import semconv as sc
 
 def redact(attributes: dict[str, Any]) -> dict[str, Any]:
     """Attributes with every sensitive value replaced by ``<redacted>``."""
-    return {key: (sc.REDACTED if key in sc.SENSITIVE_KEYS else value) for key, value in attributes.items()}
+    return {
+        key: (sc.REDACTED if key in sc.SENSITIVE_KEYS else value)
+        for key, value in attributes.items()
+    }
 
 
 def span_to_dict(span: ReadableSpan, redacted: bool) -> dict[str, Any]:
@@ -40,8 +43,13 @@ def span_to_dict(span: ReadableSpan, redacted: bool) -> dict[str, Any]:
         "status_message": span.status.description,
         "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()},
         "events": [
-            {"name": e.name, "time_unix_nano": e.timestamp,
-             "attributes": redact(dict(e.attributes or {})) if redacted else dict(e.attributes or {})}
+            {
+                "name": e.name,
+                "time_unix_nano": e.timestamp,
+                "attributes": redact(dict(e.attributes or {}))
+                if redacted
+                else dict(e.attributes or {}),
+            }
             for e in span.events
         ],
         "resource": dict(span.resource.attributes) if span.resource else {},

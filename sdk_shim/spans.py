@@ -13,6 +13,7 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -34,9 +35,11 @@ _TRACE: ContextVar[SpanHandle | None] = ContextVar("sdk_shim_trace", default=Non
 class SpanHandle:
     """The live span a ``with`` block gets: setters for what is only known at the end."""
 
-    __slots__ = ("otel", "group_id", "agent", "_sensitive")
+    __slots__ = ("_sensitive", "agent", "group_id", "otel")
 
-    def __init__(self, otel: otel_trace.Span, group_id: str | None, agent: str | None, sensitive: bool) -> None:
+    def __init__(
+        self, otel: otel_trace.Span, group_id: str | None, agent: str | None, sensitive: bool
+    ) -> None:
         self.otel = otel
         self.group_id = group_id
         self.agent = agent
@@ -50,7 +53,9 @@ class SpanHandle:
     def set_attributes(self, attrs: Attributes) -> None:
         self.otel.set_attributes(attrs if self._sensitive else build.strip_sensitive(attrs))
 
-    def set_usage(self, usage: Usage, response_model: str | None = None, response_id: str | None = None) -> None:
+    def set_usage(
+        self, usage: Usage, response_model: str | None = None, response_id: str | None = None
+    ) -> None:
         self.set_attributes(build.llm_result(usage, response_model, response_id=response_id))
 
     def set_output(self, messages: Any) -> None:
@@ -98,8 +103,15 @@ class _Scope:
 
     def _copy(self) -> _Scope:
         return _Scope(
-            self.name, self.attrs, self.kind, root=self.root, group_id=self.group_id, agent=self.agent,
-            parent=self.parent, record_call=self.record_call, fill=self.fill,
+            self.name,
+            self.attrs,
+            self.kind,
+            root=self.root,
+            group_id=self.group_id,
+            agent=self.agent,
+            parent=self.parent,
+            record_call=self.record_call,
+            fill=self.fill,
         )
 
     def __enter__(self) -> SpanHandle:
@@ -133,14 +145,19 @@ class _Scope:
         self._state = (live, token, group_token, agent_token, trace_token)
         return live
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         assert self._state is not None, "span exited without being entered"
         live, token, group_token, agent_token, trace_token = self._state
         self._state = None
         if exc is not None:
-            message = str(exc) or exc_type.__name__
+            message = str(exc) or type(exc).__name__
             live.otel.set_status(Status(StatusCode.ERROR, message))
-            live.otel.set_attribute(sc.ERROR_TYPE, exc_type.__qualname__)
+            live.otel.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
             live.otel.record_exception(exc)
         live.otel.end()
         try:
@@ -155,7 +172,12 @@ class _Scope:
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: F) -> F:
@@ -172,7 +194,10 @@ class _Scope:
             if scope.record_call:
                 try:
                     bound = signature.bind(*args, **kwargs)
-                    scope.attrs = {**scope.attrs, sc.TOOL_CALL_ARGUMENTS: build.to_json(dict(bound.arguments))}
+                    scope.attrs = {
+                        **scope.attrs,
+                        sc.TOOL_CALL_ARGUMENTS: build.to_json(dict(bound.arguments)),
+                    }
                 except TypeError:
                     pass
             return scope
@@ -200,7 +225,9 @@ class _Scope:
         return wrapper  # type: ignore[return-value]
 
 
-def trace(workflow_name: str, group_id: str | None = None, metadata: Mapping[str, Any] | None = None) -> _Scope:
+def trace(
+    workflow_name: str, group_id: str | None = None, metadata: Mapping[str, Any] | None = None
+) -> _Scope:
     """The root of one workflow run; ``group_id`` (a conversation) lands on every span below."""
     attrs = build.workflow(workflow_name, "", group_id, metadata)
     del attrs[sc.SDK_TRACE_ID]  # known only once the OTel trace id exists
@@ -224,8 +251,11 @@ def agent_span(
     if name is None:
         return _Scope(None, {}, SpanKind.INTERNAL, parent=parent, fill=fill)
     return _Scope(
-        f"invoke_agent {name}", build.agent(name, handoffs, tools, output_type), SpanKind.INTERNAL,
-        agent=name, parent=parent,
+        f"invoke_agent {name}",
+        build.agent(name, handoffs, tools, output_type),
+        SpanKind.INTERNAL,
+        agent=name,
+        parent=parent,
     )
 
 
@@ -243,7 +273,10 @@ def generation_span(
 
 
 def function_span(
-    name: str | None = None, arguments: Any = None, call_id: str | None = None, parent: SpanHandle | None = None
+    name: str | None = None,
+    arguments: Any = None,
+    call_id: str | None = None,
+    parent: SpanHandle | None = None,
 ) -> _Scope:
     """One tool call. As a decorator it records the call's arguments and return value."""
     if callable(name):  # bare @function_span
@@ -254,13 +287,25 @@ def function_span(
 
     if name is None:
         return _Scope(None, {}, parent=parent, record_call=True, fill=fill)
-    return _Scope(f"execute_tool {name}", build.tool(name, arguments, call_id), parent=parent, record_call=True)
+    return _Scope(
+        f"execute_tool {name}",
+        build.tool(name, arguments, call_id),
+        parent=parent,
+        record_call=True,
+    )
 
 
-def handoff_span(from_agent: str | None = None, to_agent: str | None = None, parent: SpanHandle | None = None) -> _Scope:
+def handoff_span(
+    from_agent: str | None = None, to_agent: str | None = None, parent: SpanHandle | None = None
+) -> _Scope:
     """A handoff between agents; ``from_agent`` defaults to the enclosing agent."""
     source = from_agent or (parent.agent if parent else _AGENT.get())
-    return _Scope(build.handoff_name(source, to_agent), build.handoff(source, to_agent), agent=source, parent=parent)
+    return _Scope(
+        build.handoff_name(source, to_agent),
+        build.handoff(source, to_agent),
+        agent=source,
+        parent=parent,
+    )
 
 
 def guardrail_span(name: str, triggered: bool = False, parent: SpanHandle | None = None) -> _Scope:
@@ -269,7 +314,10 @@ def guardrail_span(name: str, triggered: bool = False, parent: SpanHandle | None
 
 
 def custom_span(
-    name: str, data: Mapping[str, Any] | None = None, span_type: str = sc.TYPE_CUSTOM, parent: SpanHandle | None = None
+    name: str,
+    data: Mapping[str, Any] | None = None,
+    span_type: str = sc.TYPE_CUSTOM,
+    parent: SpanHandle | None = None,
 ) -> _Scope:
     """Anything else worth a span (``span_type`` may be ``task`` or ``turn``)."""
     return _Scope(name, build.custom(name, data, span_type), parent=parent)

@@ -15,14 +15,32 @@ from sdk_shim.demo.traffic import DemoStats, run_demo
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="traces per minute (default 30)")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
-    parser.add_argument("--endpoint", default=None,
-                        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT or http://127.0.0.1:4317)")
-    parser.add_argument("--protocol", choices=["grpc", "http"], default=None, help="OTLP protocol (default grpc)")
-    parser.add_argument("--service-name", default="tracehouse-demo", help="service.name of the demo spans")
-    parser.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible sequence of runs")
-    parser.add_argument("--latency-scale", type=float, default=1.0,
-                        help="multiply simulated model latency (0 = as fast as possible)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT or http://127.0.0.1:4317)",
+    )
+    parser.add_argument(
+        "--protocol", choices=["grpc", "http"], default=None, help="OTLP protocol (default grpc)"
+    )
+    parser.add_argument(
+        "--service-name", default="tracehouse-demo", help="service.name of the demo spans"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed, for a reproducible sequence of runs"
+    )
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=1.0,
+        help="multiply simulated model latency (0 = as fast as possible)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     console = Console(stderr=True)
-    with Progress(TextColumn("demo"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("demo"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task("starting", total=args.duration)
 
         def on_progress(stats: DemoStats) -> None:
@@ -53,8 +77,17 @@ def run(args: argparse.Namespace) -> int:
 
         threading.Thread(target=tick, daemon=True).start()
         try:
-            stats = run_demo(args.endpoint, args.rate, args.duration, stop, args.protocol, args.service_name,
-                             args.seed, args.latency_scale, on_progress)
+            stats = run_demo(
+                args.endpoint,
+                args.rate,
+                args.duration,
+                stop,
+                args.protocol,
+                args.service_name,
+                args.seed,
+                args.latency_scale,
+                on_progress,
+            )
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         finally:

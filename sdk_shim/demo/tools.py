@@ -29,7 +29,11 @@ def lookup_order(order_id: str) -> dict:
     if order_id.endswith("404"):
         raise KeyError(f"order {order_id} not found")
     statuses = ["processing", "shipped", "out for delivery", "delivered"]
-    return {"order_id": order_id, "status": statuses[_n(order_id, 4)], "total_usd": 20 + _n(order_id, 480)}
+    return {
+        "order_id": order_id,
+        "status": statuses[_n(order_id, 4)],
+        "total_usd": 20 + _n(order_id, 480),
+    }
 
 
 @function_tool
@@ -55,7 +59,10 @@ def issue_refund(order_id: str, amount_usd: float, reason: str = "customer reque
 @function_tool
 def search_kb(query: str, top_k: int = 3) -> list:
     """Search the help-center knowledge base."""
-    return [f"KB-{100 + _n(query + str(i), 900)}: {query.title()} troubleshooting step {i + 1}" for i in range(top_k)]
+    return [
+        f"KB-{100 + _n(query + str(i), 900)}: {query.title()} troubleshooting step {i + 1}"
+        for i in range(top_k)
+    ]
 
 
 @function_tool
@@ -69,8 +76,13 @@ async def check_service_status(service: str) -> dict:
 @function_tool
 async def web_search(query: str) -> list:
     """Search the web; returns titles and URLs."""
-    return [{"title": f"{query.title()}: a {kind}", "url": f"https://example.org/{_n(query + kind, 10_000)}"}
-            for kind in ("guide", "report", "case study")]
+    return [
+        {
+            "title": f"{query.title()}: a {kind}",
+            "url": f"https://example.org/{_n(query + kind, 10_000)}",
+        }
+        for kind in ("guide", "report", "case study")
+    ]
 
 
 @function_tool
@@ -112,7 +124,10 @@ def validate_order(order_id: str, items: int, country: str) -> dict:
 @function_tool
 async def fraud_check(order_id: str, amount_usd: float) -> dict:
     """Score the payment's fraud risk."""
-    return {"order_id": order_id, "risk": round((_n(order_id, 100) / 100) * min(1.0, amount_usd / 2000), 3)}
+    return {
+        "order_id": order_id,
+        "risk": round((_n(order_id, 100) / 100) * min(1.0, amount_usd / 2000), 3),
+    }
 
 
 @function_tool
@@ -129,4 +144,9 @@ def reserve_stock(order_id: str, sku: str, quantity: int) -> dict:
     time.sleep(0.01 * quantity)  # warehouse API round trip
     if sku.startswith("BO-"):
         raise LookupError(f"{sku} is back-ordered")
-    return {"order_id": order_id, "sku": sku, "reserved": quantity, "warehouse": ["AMS", "BER", "NYC"][_n(sku, 3)]}
+    return {
+        "order_id": order_id,
+        "sku": sku,
+        "reserved": quantity,
+        "warehouse": ["AMS", "BER", "NYC"][_n(sku, 3)],
+    }

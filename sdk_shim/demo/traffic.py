@@ -109,7 +109,7 @@ async def generate(
             stats.outcomes["ok"] += 1
         except asyncio.CancelledError:
             stats.outcomes["cut short"] += 1
-        except Exception as exc:  # a traced failure: part of the demo
+        except Exception as exc:  # noqa: BLE001 - a traced failure is part of the demo
             stats.outcomes[type(exc).__name__] += 1
         if on_progress:
             on_progress(stats)
@@ -145,7 +145,9 @@ def run_demo(
     """Configure the shim for ``endpoint`` and generate traffic (blocking; fine in a thread)."""
     handle = sdk_shim.configure(endpoint=endpoint, protocol=protocol, service_name=service_name)
     try:
-        stats = asyncio.run(generate(rate_per_min, duration_s, stop, seed, latency_scale, on_progress=on_progress))
+        stats = asyncio.run(
+            generate(rate_per_min, duration_s, stop, seed, latency_scale, on_progress=on_progress)
+        )
     finally:
         handle.shutdown(timeout_s=5)
     stats.dropped_spans = handle.dropped_spans

@@ -16,16 +16,44 @@ from sdk_shim.runtime.agent import (
     input_guardrail,
     output_guardrail,
 )
-from sdk_shim.runtime.models import Model, ModelError, ModelRequest, ModelResponse, Reply, ScriptedModel, ToolCall
+from sdk_shim.runtime.models import (
+    Model,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    Reply,
+    ScriptedModel,
+    ToolCall,
+)
 from sdk_shim.runtime.openai_model import OpenAIChatModel
 from sdk_shim.runtime.runner import MaxTurnsExceeded, Runner, RunResult
 from sdk_shim.runtime.sessions import RedisSession, Session, SQLiteSession
 from sdk_shim.runtime.tools import FunctionTool, ToolError, function_tool
 
 __all__ = [
-    "Agent", "FunctionTool", "Guardrail", "GuardrailFunctionOutput", "GuardrailTripwireTriggered",
-    "InputGuardrailTripwireTriggered", "MaxTurnsExceeded", "Model", "ModelError", "ModelRequest", "ModelResponse",
-    "OpenAIChatModel", "OutputGuardrailTripwireTriggered", "RedisSession", "Reply", "RunResult", "Runner",
-    "SQLiteSession", "ScriptedModel", "Session", "ToolCall", "ToolError", "function_tool", "input_guardrail",
+    "Agent",
+    "FunctionTool",
+    "Guardrail",
+    "GuardrailFunctionOutput",
+    "GuardrailTripwireTriggered",
+    "InputGuardrailTripwireTriggered",
+    "MaxTurnsExceeded",
+    "Model",
+    "ModelError",
+    "ModelRequest",
+    "ModelResponse",
+    "OpenAIChatModel",
+    "OutputGuardrailTripwireTriggered",
+    "RedisSession",
+    "Reply",
+    "RunResult",
+    "Runner",
+    "SQLiteSession",
+    "ScriptedModel",
+    "Session",
+    "ToolCall",
+    "ToolError",
+    "function_tool",
+    "input_guardrail",
     "output_guardrail",
 ]

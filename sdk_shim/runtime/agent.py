@@ -89,12 +89,20 @@ class Agent:
         """Tools plus one ``transfer_to_<agent>`` tool per handoff, in OpenAI chat format."""
         specs = [tool.spec() for tool in self.tools]
         for target in self.handoffs:
-            specs.append({
-                "type": "function",
-                "function": {
-                    "name": target.handoff_tool_name,
-                    "description": target.handoff_description or f"Hand off to the {target.name} agent.",
-                    "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False},
-                },
-            })
+            specs.append(
+                {
+                    "type": "function",
+                    "function": {
+                        "name": target.handoff_tool_name,
+                        "description": target.handoff_description
+                        or f"Hand off to the {target.name} agent.",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {},
+                            "required": [],
+                            "additionalProperties": False,
+                        },
+                    },
+                }
+            )
         return specs

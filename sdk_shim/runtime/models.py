@@ -67,7 +67,11 @@ class ModelResponse:
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.tool_calls:
             message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
                 for c in self.tool_calls
             ]
         return message
@@ -101,7 +105,9 @@ Policy = Callable[[ModelRequest], Reply]
 
 def estimate_tokens(value: Any) -> int:
     """About four characters per token, like English text with common tokenizers."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+    )
     return max(1, (len(text) + 3) // 4)
 
 
@@ -123,7 +129,9 @@ class ScriptedModel:
         self._index = 0
         self._rng = random.Random(seed)
         self._latency = latency_s
-        self._padding = system_tokens  # stands in for long system prompts / tool docs (cacheable prefix)
+        self._padding = (
+            system_tokens  # stands in for long system prompts / tool docs (cacheable prefix)
+        )
         self._cache: dict[str, int] = {}  # prefix key → prompt tokens seen before
 
     def _next_reply(self, request: ModelRequest) -> Reply:
@@ -132,13 +140,19 @@ class ScriptedModel:
         if callable(self._script):
             return self._script(request)
         if self._index >= len(self._script):
-            raise ModelError(f"ScriptedModel {self.model}: script exhausted after {self._index} replies")
+            raise ModelError(
+                f"ScriptedModel {self.model}: script exhausted after {self._index} replies"
+            )
         reply = self._script[self._index]
         self._index += 1
         return reply
 
     def _usage(self, request: ModelRequest, output_tokens: int) -> Usage:
-        prompt = self._padding + estimate_tokens(request.chat_messages()) + estimate_tokens(request.tools)
+        prompt = (
+            self._padding
+            + estimate_tokens(request.chat_messages())
+            + estimate_tokens(request.tools)
+        )
         key = f"{request.agent_name}|{request.instructions}"
         previous = min(self._cache.get(key, 0), prompt)
         self._cache[key] = prompt
@@ -159,8 +173,17 @@ class ScriptedModel:
             await asyncio.sleep(delay)
         if reply.error:
             raise ModelError(reply.error)
-        calls = [ToolCall(f"call_{self._rng.getrandbits(48):012x}", name, json.dumps(args)) for name, args in reply.tool_calls]
+        calls = [
+            ToolCall(f"call_{self._rng.getrandbits(48):012x}", name, json.dumps(args))
+            for name, args in reply.tool_calls
+        ]
         if reply.handoff:
-            calls.append(ToolCall(f"call_{self._rng.getrandbits(48):012x}", handoff_tool_name(reply.handoff), "{}"))
-        out = reply.output_tokens or (estimate_tokens(reply.text) if reply.text else 12 * max(1, len(calls)))
+            calls.append(
+                ToolCall(
+                    f"call_{self._rng.getrandbits(48):012x}", handoff_tool_name(reply.handoff), "{}"
+                )
+            )
+        out = reply.output_tokens or (
+            estimate_tokens(reply.text) if reply.text else 12 * max(1, len(calls))
+        )
         return ModelResponse(reply.text, calls, self._usage(request, out), self.model)

@@ -25,8 +25,15 @@ class OpenAIChatModel:
             try:
                 from openai import AsyncOpenAI
             except ImportError as exc:  # pragma: no cover - only without the extra
-                raise ImportError("OpenAIChatModel needs the openai package: pip install 'tracehouse[openai]'") from exc
-            client = AsyncOpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=max_retries)
+                raise ImportError(
+                    "OpenAIChatModel needs the openai package: pip install 'tracehouse[openai]'"
+                ) from exc
+            client = AsyncOpenAI(
+                base_url=base_url,
+                api_key=api_key or "unused",
+                timeout=timeout_s,
+                max_retries=max_retries,
+            )
         self.model = model
         self.provider = provider or provider_for(model, base_url)
         self._client = client

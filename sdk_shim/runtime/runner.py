@@ -16,7 +16,11 @@ from typing import Any
 import sdk_shim
 from sdk_shim.attributes import Usage
 from sdk_shim.runtime.agent import (
-    Agent, Guardrail, GuardrailTripwireTriggered, InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered,
+    Agent,
+    Guardrail,
+    GuardrailTripwireTriggered,
+    InputGuardrailTripwireTriggered,
+    OutputGuardrailTripwireTriggered,
 )
 from sdk_shim.runtime.models import ModelRequest, ModelResponse, ScriptedModel, ToolCall
 from sdk_shim.runtime.sessions import Session
@@ -46,14 +50,20 @@ async def _run_guardrails(guardrails: list[Guardrail], agent: Agent, data: Any, 
             output = await guardrail.check(agent, data)
             span.set_triggered(output.tripwire_triggered)
         if output.tripwire_triggered:
-            error = InputGuardrailTripwireTriggered if stage == "input" else OutputGuardrailTripwireTriggered
+            error = (
+                InputGuardrailTripwireTriggered
+                if stage == "input"
+                else OutputGuardrailTripwireTriggered
+            )
             raise error(guardrail.name, output, stage)
 
     await asyncio.gather(*(check(g) for g in guardrails))
 
 
 async def _call_tool(tool: FunctionTool | None, call: ToolCall) -> dict[str, Any]:
-    with sdk_shim.function_span(call.name, arguments=_parse(call.arguments), call_id=call.id) as span:
+    with sdk_shim.function_span(
+        call.name, arguments=_parse(call.arguments), call_id=call.id
+    ) as span:
         try:
             if tool is None:
                 raise ToolError(f"Error: no tool named {call.name!r}")
@@ -100,7 +110,11 @@ class Runner:
 
     @classmethod
     async def _run(
-        cls, agent: Agent, input: str | list[dict[str, Any]], session: Session | None, max_turns: int
+        cls,
+        agent: Agent,
+        input: str | list[dict[str, Any]],
+        session: Session | None,
+        max_turns: int,
     ) -> RunResult:
         root = sdk_shim.current_trace()
         history = await session.get_items() if session is not None else []
@@ -117,18 +131,28 @@ class Runner:
                 while handoff_to is None:
                     turns += 1
                     if turns > max_turns:
-                        raise MaxTurnsExceeded(f"max_turns={max_turns} exceeded without a final answer")
+                        raise MaxTurnsExceeded(
+                            f"max_turns={max_turns} exceeded without a final answer"
+                        )
                     response = await cls._call_model(current, history + new_items, turns)
                     usage = usage + response.usage
                     new_items.append(response.message())
                     if not response.tool_calls:
                         text = response.text or ""
                         if current.output_guardrails:
-                            await _run_guardrails(current.output_guardrails, current, text, "output")
+                            await _run_guardrails(
+                                current.output_guardrails, current, text, "output"
+                            )
                         if session is not None:
                             await session.add_items(new_items)
                         return RunResult(
-                            text, current, new_items, usage, turns, root.trace_id if root else None, visited
+                            text,
+                            current,
+                            new_items,
+                            usage,
+                            turns,
+                            root.trace_id if root else None,
+                            visited,
                         )
                     handoff_to = await cls._act(current, response.tool_calls, new_items)
             current = handoff_to
@@ -138,7 +162,10 @@ class Runner:
         model = agent.model or ScriptedModel()
         request = ModelRequest(agent.name, agent.instructions, messages, agent.tool_specs(), turn)
         with sdk_shim.generation_span(
-            model.model, model.provider, input=request.messages, system_instructions=agent.instructions or None
+            model.model,
+            model.provider,
+            input=request.messages,
+            system_instructions=agent.instructions or None,
         ) as span:
             response = await model.respond(request)
             span.set_usage(response.usage, response.model)
@@ -146,7 +173,9 @@ class Runner:
         return response
 
     @staticmethod
-    async def _act(agent: Agent, calls: list[ToolCall], items: list[dict[str, Any]]) -> Agent | None:
+    async def _act(
+        agent: Agent, calls: list[ToolCall], items: list[dict[str, Any]]
+    ) -> Agent | None:
         """Run the tool calls in parallel; perform the first handoff. Returns the next agent."""
         targets = {a.handoff_tool_name: a for a in agent.handoffs}
         tools = {t.name: t for t in agent.tools}
@@ -156,11 +185,23 @@ class Runner:
         next_agent: Agent | None = None
         for call in (c for c in calls if c.name in targets):
             if next_agent is not None:
-                items.append({"role": "tool", "tool_call_id": call.id, "content": "Ignored: one handoff per turn."})
+                items.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "content": "Ignored: one handoff per turn.",
+                    }
+                )
                 continue
             next_agent = targets[call.name]
             with sdk_shim.handoff_span(agent.name, next_agent.name):
-                items.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps({"assistant": next_agent.name})})
+                items.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "content": json.dumps({"assistant": next_agent.name}),
+                    }
+                )
         return next_agent
 
 

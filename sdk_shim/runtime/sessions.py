@@ -48,12 +48,14 @@ class SQLiteSession:
         with self._lock:
             if limit is None:
                 rows = self._conn.execute(
-                    "SELECT item FROM session_items WHERE session_id = ? ORDER BY id", (self.session_id,)
+                    "SELECT item FROM session_items WHERE session_id = ? ORDER BY id",
+                    (self.session_id,),
                 ).fetchall()
             else:
                 rows = self._conn.execute(
                     "SELECT item FROM (SELECT id, item FROM session_items WHERE session_id = ? "
-                    "ORDER BY id DESC LIMIT ?) ORDER BY id", (self.session_id, limit),
+                    "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                    (self.session_id, limit),
                 ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
@@ -67,7 +69,8 @@ class SQLiteSession:
     def _pop(self) -> Item | None:
         with self._lock, self._conn:
             row = self._conn.execute(
-                "SELECT id, item FROM session_items WHERE session_id = ? ORDER BY id DESC LIMIT 1", (self.session_id,)
+                "SELECT id, item FROM session_items WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+                (self.session_id,),
             ).fetchone()
             if row is None:
                 return None
@@ -99,13 +102,19 @@ class RedisSession:
     """Items in a Redis list ``<prefix>:<session_id>``; each write renews the TTL."""
 
     def __init__(
-        self, session_id: str, url: str = "redis://127.0.0.1:6379/0", ttl_s: int | None = None,
-        key_prefix: str = "tracehouse:session", client: Any = None,
+        self,
+        session_id: str,
+        url: str = "redis://127.0.0.1:6379/0",
+        ttl_s: int | None = None,
+        key_prefix: str = "tracehouse:session",
+        client: Any = None,
     ) -> None:
         try:
             import redis.asyncio as redis_asyncio
         except ImportError as exc:  # pragma: no cover - only without the extra
-            raise ImportError("RedisSession needs the redis package: pip install 'tracehouse[redis]'") from exc
+            raise ImportError(
+                "RedisSession needs the redis package: pip install 'tracehouse[redis]'"
+            ) from exc
         self.session_id = session_id
         self.key = f"{key_prefix}:{session_id}"
         self.ttl_s = ttl_s

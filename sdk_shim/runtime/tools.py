@@ -33,7 +33,11 @@ def _schema_for(hint: Any) -> dict[str, Any]:
         return {"enum": list(args)}
     if origin in (Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
-        return _schema_for(options[0]) if len(options) == 1 else {"anyOf": [_schema_for(a) for a in options]}
+        return (
+            _schema_for(options[0])
+            if len(options) == 1
+            else {"anyOf": [_schema_for(a) for a in options]}
+        )
     if origin in (list, tuple, set, frozenset) or hint in (list, tuple, set):
         return {"type": "array", "items": _schema_for(args[0]) if args else {}}
     if origin is dict or hint is dict:
@@ -47,7 +51,9 @@ def _docstring_parts(doc: str | None) -> tuple[str, dict[str, str]]:
     text = inspect.cleandoc(doc or "")
     summary = text.split("\n\n", 1)[0].replace("\n", " ").strip()
     params: dict[str, str] = {}
-    match = re.search(r"^(?:Args|Arguments|Parameters):\s*\n(.*?)(?:\n\S|\Z)", text, re.S | re.M)
+    match = re.search(
+        r"^(?:Args|Arguments|Parameters):\s*\n(.*?)(?:\n\S|\Z)", text, re.DOTALL | re.MULTILINE
+    )
     if match:
         for line in match.group(1).splitlines():
             found = re.match(r"\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)", line)
@@ -70,7 +76,11 @@ class FunctionTool:
         """The OpenAI chat-completions ``tools`` entry for this tool."""
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.params_json_schema},
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.params_json_schema,
+            },
         }
 
     async def invoke(self, arguments: str | dict[str, Any]) -> str:
@@ -78,8 +88,8 @@ class FunctionTool:
         try:
             args = json.loads(arguments or "{}") if isinstance(arguments, str) else dict(arguments)
             if not isinstance(args, dict):
-                raise ValueError("arguments must be a JSON object")
-        except ValueError as exc:
+                raise TypeError("arguments must be a JSON object")
+        except (ValueError, TypeError) as exc:
             raise ToolError(f"invalid arguments for {self.name}: {exc}") from exc
         try:
             if inspect.iscoroutinefunction(self.fn):
@@ -87,8 +97,10 @@ class FunctionTool:
             else:  # keep the event loop free for parallel tool calls
                 result = await asyncio.to_thread(self.fn, **args)
         except Exception as exc:
-            message = self.failure_error_function(exc) if self.failure_error_function else (
-                f"Error running tool {self.name}: {type(exc).__name__}: {exc}"
+            message = (
+                self.failure_error_function(exc)
+                if self.failure_error_function
+                else (f"Error running tool {self.name}: {type(exc).__name__}: {exc}")
             )
             raise ToolError(message) from exc
         return result if isinstance(result, str) else json.dumps(result, default=str)
@@ -119,7 +131,14 @@ def function_tool(
             else:
                 schema["default"] = param.default
             properties[pname] = schema
-        params = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-        return FunctionTool(name or func.__name__, description or summary, params, func, failure_error_function)
+        params = {
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": False,
+        }
+        return FunctionTool(
+            name or func.__name__, description or summary, params, func, failure_error_function
+        )
 
     return build(fn) if fn is not None else build

@@ -16,8 +16,17 @@ from agents.items import ModelResponse
 from agents.models.interface import Model
 from agents.tracing import SpanError, generation_span, response_span
 from agents.usage import Usage
-from openai.types.responses import Response, ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
-from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails, ResponseUsage
+from openai.types.responses import (
+    Response,
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+from openai.types.responses.response_usage import (
+    InputTokensDetails,
+    OutputTokensDetails,
+    ResponseUsage,
+)
 
 
 @dataclass
@@ -41,15 +50,24 @@ class ScriptedAgentsModel(Model):
         if step.calls:
             return [
                 ResponseFunctionToolCall(
-                    type="function_call", id=f"fc_{n}", call_id=f"call_{n}", name=name,
-                    arguments=json.dumps(args), status="completed",
+                    type="function_call",
+                    id=f"fc_{n}",
+                    call_id=f"call_{n}",
+                    name=name,
+                    arguments=json.dumps(args),
+                    status="completed",
                 )
                 for n, (name, args) in ((next(self._ids), c) for c in step.calls)
             ]
         return [
             ResponseOutputMessage(
-                type="message", id=f"msg_{next(self._ids)}", role="assistant", status="completed",
-                content=[ResponseOutputText(type="output_text", text=step.text or "", annotations=[])],
+                type="message",
+                id=f"msg_{next(self._ids)}",
+                role="assistant",
+                status="completed",
+                content=[
+                    ResponseOutputText(type="output_text", text=step.text or "", annotations=[])
+                ],
             )
         ]
 
@@ -60,23 +78,43 @@ class ScriptedAgentsModel(Model):
             span.set_error(SpanError(message="Error getting response", data={"error": step.error}))
             raise RuntimeError(step.error)
 
-    async def get_response(self, system_instructions, input, model_settings, tools, output_schema, handoffs,
-                           tracing, *, previous_response_id=None, conversation_id=None, prompt=None, **_: Any):
+    async def get_response(
+        self,
+        system_instructions,
+        input,
+        model_settings,
+        tools,
+        output_schema,
+        handoffs,
+        tracing,
+        *,
+        previous_response_id=None,
+        conversation_id=None,
+        prompt=None,
+        **_: Any,
+    ):
         step = self.steps.pop(0)
         inp, out, cached, reasoning = step.usage
         usage = Usage(
-            requests=1, input_tokens=inp, output_tokens=out, total_tokens=inp + out,
+            requests=1,
+            input_tokens=inp,
+            output_tokens=out,
+            total_tokens=inp + out,
             input_tokens_details=InputTokensDetails(cached_tokens=cached, cache_write_tokens=0),
             output_tokens_details=OutputTokensDetails(reasoning_tokens=reasoning),
         )
         if self.style == "generation":
-            with generation_span(model=self.model, input=[{"role": "user", "content": str(input)}],
-                                 model_config={"base_url": "https://api.openai.com/v1"}) as span:
+            with generation_span(
+                model=self.model,
+                input=[{"role": "user", "content": str(input)}],
+                model_config={"base_url": "https://api.openai.com/v1"},
+            ) as span:
                 self._maybe_fail(step, span)
                 output = self._output(step)
                 span.span_data.output = [o.model_dump() for o in output]
                 span.span_data.usage = {
-                    "input_tokens": inp, "output_tokens": out,
+                    "input_tokens": inp,
+                    "output_tokens": out,
                     "input_tokens_details": {"cached_tokens": cached},
                     "output_tokens_details": {"reasoning_tokens": reasoning},
                 }
@@ -86,10 +124,16 @@ class ScriptedAgentsModel(Model):
                 output = self._output(step)
                 span.span_data.input = input
                 span.span_data.response = Response.model_construct(
-                    id=f"resp_{next(self._ids)}", model=f"{self.model}-2025-04-14", output=output,
+                    id=f"resp_{next(self._ids)}",
+                    model=f"{self.model}-2025-04-14",
+                    output=output,
                     usage=ResponseUsage(
-                        input_tokens=inp, output_tokens=out, total_tokens=inp + out,
-                        input_tokens_details=InputTokensDetails(cached_tokens=cached, cache_write_tokens=0),
+                        input_tokens=inp,
+                        output_tokens=out,
+                        total_tokens=inp + out,
+                        input_tokens_details=InputTokensDetails(
+                            cached_tokens=cached, cache_write_tokens=0
+                        ),
                         output_tokens_details=OutputTokensDetails(reasoning_tokens=reasoning),
                     ),
                 )

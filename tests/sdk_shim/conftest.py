@@ -28,13 +28,19 @@ class Captured:
         return found[0]
 
     def by_type(self, span_type: str) -> list[ReadableSpan]:
-        return [s for s in self.spans if (s.attributes or {}).get("openai_agents.span_type") == span_type]
+        return [
+            s
+            for s in self.spans
+            if (s.attributes or {}).get("openai_agents.span_type") == span_type
+        ]
 
 
 def _capture(include_sensitive_data: bool) -> Iterator[Captured]:
     exporter = InMemorySpanExporter()
     handle = sdk_shim.configure(
-        otlp=False, processors=[SimpleSpanProcessor(exporter)], include_sensitive_data=include_sensitive_data,
+        otlp=False,
+        processors=[SimpleSpanProcessor(exporter)],
+        include_sensitive_data=include_sensitive_data,
         service_name="shim-tests",
     )
     yield Captured(exporter)

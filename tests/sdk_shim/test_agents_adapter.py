@@ -9,26 +9,36 @@ from typing import Any
 import pytest
 
 agents = pytest.importorskip("agents")
-from agents import (  # noqa: E402
-    Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, Runner, function_tool, input_guardrail,
+from agents import (
+    Agent,
+    GuardrailFunctionOutput,
+    InputGuardrailTripwireTriggered,
+    Runner,
+    function_tool,
+    input_guardrail,
 )
-from agents.tracing import (  # noqa: E402
-    custom_span, get_trace_provider, mcp_tools_span, speech_group_span, speech_span, transcription_span,
+from agents.tracing import (
+    custom_span,
+    get_trace_provider,
+    mcp_tools_span,
+    speech_group_span,
+    speech_span,
+    transcription_span,
 )
-from opentelemetry.trace import StatusCode  # noqa: E402
+from opentelemetry.trace import StatusCode
 
-import sdk_shim  # noqa: E402
-from sdk_shim import semconv as sc  # noqa: E402
-from tests.sdk_shim.agents_script import ScriptedAgentsModel, Step  # noqa: E402
-from tests.sdk_shim.conftest import Captured  # noqa: E402
+import sdk_shim
+from sdk_shim import semconv as sc
+from tests.sdk_shim.agents_script import ScriptedAgentsModel, Step
+from tests.sdk_shim.conftest import Captured
 
 
 @pytest.fixture
 def sdk_processors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep the SDK's processor list as it was; never let its default exporter reach the network."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    multi = get_trace_provider()._multi_processor  # noqa: SLF001
-    before = list(multi._processors)  # noqa: SLF001
+    multi = get_trace_provider()._multi_processor
+    before = list(multi._processors)
     yield
     multi.set_processors(before)
 
@@ -61,12 +71,25 @@ def refund(order_id: int) -> str:
 
 @input_guardrail
 async def pii_check(ctx: Any, agent: Any, data: Any) -> GuardrailFunctionOutput:
-    return GuardrailFunctionOutput(output_info={"pii": "ssn" in str(data)}, tripwire_triggered="ssn" in str(data))
+    return GuardrailFunctionOutput(
+        output_info={"pii": "ssn" in str(data)}, tripwire_triggered="ssn" in str(data)
+    )
 
 
 def _agents(model: ScriptedAgentsModel) -> Agent:
-    orders = Agent(name="orders", instructions="Handle orders.", model=model, tools=[lookup_order, shipping_eta, refund])
-    return Agent(name="triage", instructions="Route.", model=model, handoffs=[orders], input_guardrails=[pii_check])
+    orders = Agent(
+        name="orders",
+        instructions="Handle orders.",
+        model=model,
+        tools=[lookup_order, shipping_eta, refund],
+    )
+    return Agent(
+        name="triage",
+        instructions="Route.",
+        model=model,
+        handoffs=[orders],
+        input_guardrails=[pii_check],
+    )
 
 
 SCRIPT = [
@@ -99,14 +122,20 @@ def _check_conversation(captured: Captured, style: str) -> None:
     assert set(orders.attributes[sc.AGENT_TOOLS]) == {"lookup_order", "shipping_eta", "refund"}
     llms = captured.by_type(style)
     assert len(llms) == 4
-    assert all(s.attributes[sc.OPERATION_NAME] == "chat" and s.name.startswith("chat gpt-4.1") for s in llms)
+    assert all(
+        s.attributes[sc.OPERATION_NAME] == "chat" and s.name.startswith("chat gpt-4.1")
+        for s in llms
+    )
     assert sum(s.attributes[sc.USAGE_INPUT_TOKENS] for s in llms) == 900 + 1500 + 2100 + 1500
     assert sum(s.attributes[sc.USAGE_CACHE_READ_INPUT_TOKENS] for s in llms) == 1024 + 2048 + 1024
     assert sum(s.attributes[sc.USAGE_REASONING_TOKENS] for s in llms) == 64 + 128 + 64
     assert {s.attributes[sc.AGENT_NAME] for s in llms} == {"triage", "orders"}
 
     hand = captured.one("handoff triage -> orders")
-    assert (hand.attributes[sc.HANDOFF_FROM], hand.attributes[sc.HANDOFF_TO]) == ("triage", "orders")
+    assert (hand.attributes[sc.HANDOFF_FROM], hand.attributes[sc.HANDOFF_TO]) == (
+        "triage",
+        "orders",
+    )
     guard = captured.one("guardrail pii_check")
     assert guard.attributes[sc.GUARDRAIL_TRIGGERED] is False
 
@@ -124,7 +153,9 @@ def _check_conversation(captured: Captured, style: str) -> None:
 
 
 @pytest.mark.parametrize("style", ["response", "generation"])
-def test_adapter_beside_default_exporter(sdk_processors: None, captured: Captured, style: str) -> None:
+def test_adapter_beside_default_exporter(
+    sdk_processors: None, captured: Captured, style: str
+) -> None:
     sdk_shim.instrument_openai_agents()
     result = _run_conversation(style)
     assert "cannot be refunded" in result.final_output
@@ -136,14 +167,17 @@ def test_adapter_replacing_default_exporter(sdk_processors: None, captured: Capt
     agents.set_trace_processors([processor])
     _run_conversation("response")
     _check_conversation(captured, "response")
-    assert list(get_trace_provider()._multi_processor._processors) == [processor]  # noqa: SLF001
+    assert list(get_trace_provider()._multi_processor._processors) == [processor]
 
 
 def test_guardrail_tripwire_and_model_failure(sdk_processors: None, captured: Captured) -> None:
     sdk_shim.instrument_openai_agents()
     model = ScriptedAgentsModel([Step(text="never")])
     with pytest.raises(InputGuardrailTripwireTriggered):
-        Runner.run_sync(_agents(model), "my ssn is 123", )
+        Runner.run_sync(
+            _agents(model),
+            "my ssn is 123",
+        )
     guard = captured.one("guardrail pii_check")
     assert guard.attributes[sc.GUARDRAIL_TRIGGERED] is True
     errors = [s for s in captured.spans if s.status.status_code is StatusCode.ERROR]
@@ -152,7 +186,9 @@ def test_guardrail_tripwire_and_model_failure(sdk_processors: None, captured: Ca
     broken = ScriptedAgentsModel([Step(error="upstream 500")])
     with pytest.raises(RuntimeError, match="upstream 500"):
         Runner.run_sync(Agent(name="solo", model=broken), "hi")
-    failed_llm = [s for s in captured.by_type("response") if s.status.status_code is StatusCode.ERROR]
+    failed_llm = [
+        s for s in captured.by_type("response") if s.status.status_code is StatusCode.ERROR
+    ]
     assert len(failed_llm) == 1 and failed_llm[0].status.description == "Error getting response"
     assert failed_llm[0].attributes[sc.ERROR_TYPE] == "Error getting response"
     assert json.loads(failed_llm[0].attributes[sc.ERROR_DATA]) == {"error": "upstream 500"}
@@ -163,16 +199,27 @@ def test_every_other_span_type_is_mapped(sdk_processors: None, captured: Capture
     sdk_shim.instrument_openai_agents()
     with agents.trace("voice", group_id="g-voice"):
         with speech_group_span(input="hello there"):
-            with transcription_span(model="gpt-4o-transcribe", input="AAAA", input_format="pcm") as t:
+            with transcription_span(
+                model="gpt-4o-transcribe", input="AAAA", input_format="pcm"
+            ) as t:
                 t.span_data.output = "hello there"
-            with speech_span(model="gpt-4o-mini-tts", input="hi back", output="BBBB", output_format="pcm"):
+            with speech_span(
+                model="gpt-4o-mini-tts", input="hi back", output="BBBB", output_format="pcm"
+            ):
                 pass
         with mcp_tools_span(server="files", result=["read_file", "write_file"]):
             pass
         with custom_span("cache_warmup", data={"keys": 3}):
             pass
     by_type = {s.attributes[sc.SPAN_TYPE]: s for s in captured.spans}
-    assert set(by_type) == {"trace", "speech_group", "transcription", "speech", "mcp_tools", "custom"}
+    assert set(by_type) == {
+        "trace",
+        "speech_group",
+        "transcription",
+        "speech",
+        "mcp_tools",
+        "custom",
+    }
     assert by_type["transcription"].attributes[sc.REQUEST_MODEL] == "gpt-4o-transcribe"
     assert by_type["transcription"].attributes[sc.SPEECH_OUTPUT] == "hello there"
     assert by_type["speech"].attributes[sc.SPEECH_INPUT] == "hi back"
@@ -181,10 +228,15 @@ def test_every_other_span_type_is_mapped(sdk_processors: None, captured: Capture
     assert all(s.attributes[sc.CONVERSATION_ID] == "g-voice" for s in captured.spans)
 
 
-def test_adapter_redacts_when_sensitive_data_is_off(sdk_processors: None, captured_redacted: Captured) -> None:
+def test_adapter_redacts_when_sensitive_data_is_off(
+    sdk_processors: None, captured_redacted: Captured
+) -> None:
     sdk_shim.instrument_openai_agents()
     _run_conversation("generation")
     assert captured_redacted.spans
     for span in captured_redacted.spans:
         assert not set(span.attributes) & sc.SENSITIVE_KEYS, span.name
-    assert sum(s.attributes[sc.USAGE_INPUT_TOKENS] for s in captured_redacted.by_type("generation")) == 6000
+    assert (
+        sum(s.attributes[sc.USAGE_INPUT_TOKENS] for s in captured_redacted.by_type("generation"))
+        == 6000
+    )

@@ -17,7 +17,9 @@ from sdk_shim import semconv as sc
 
 def _emit() -> None:
     with sdk_shim.trace("wf", group_id="g"):
-        with sdk_shim.generation_span("gpt-4o", "openai", input=[{"role": "user", "content": "secret plan"}]) as gen:
+        with sdk_shim.generation_span(
+            "gpt-4o", "openai", input=[{"role": "user", "content": "secret plan"}]
+        ) as gen:
             gen.set_usage(sdk_shim.Usage(100, 20, 64))
             gen.set_output("the answer")
         with sdk_shim.function_span("search", arguments={"q": "secret"}) as tool:
@@ -27,7 +29,9 @@ def _emit() -> None:
 @pytest.mark.parametrize("redact", [False, True])
 def test_jsonl_file_processor_writes_every_span(tmp_path: Path, redact: bool) -> None:
     path = tmp_path / "spans" / "trace.jsonl"
-    handle = sdk_shim.configure(otlp=False, processors=[sdk_shim.JsonlFileProcessor(path, redact_sensitive=redact)])
+    handle = sdk_shim.configure(
+        otlp=False, processors=[sdk_shim.JsonlFileProcessor(path, redact_sensitive=redact)]
+    )
     _emit()
     handle.shutdown()
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -49,7 +53,8 @@ def test_include_sensitive_data_false_reaches_file_and_console(tmp_path: Path) -
     path = tmp_path / "t.jsonl"
     stream = io.StringIO()
     handle = sdk_shim.configure(
-        otlp=False, include_sensitive_data=False,
+        otlp=False,
+        include_sensitive_data=False,
         processors=[sdk_shim.JsonlFileProcessor(path), sdk_shim.ConsoleProcessor(stream)],
     )
     _emit()
@@ -72,7 +77,10 @@ def test_unreachable_collector_counts_drops_logs_once_and_never_raises(
 ) -> None:
     port = _closed_port()
     handle = sdk_shim.configure(
-        endpoint=f"http://127.0.0.1:{port}", protocol=protocol, export_timeout_s=0.5, schedule_delay_ms=50
+        endpoint=f"http://127.0.0.1:{port}",
+        protocol=protocol,
+        export_timeout_s=0.5,
+        schedule_delay_ms=50,
     )
     with caplog.at_level(logging.WARNING, logger="sdk_shim"):
         for _ in range(3):
@@ -119,8 +127,15 @@ def test_spans_are_flushed_at_interpreter_exit_even_with_collector_down(tmp_path
     path = tmp_path / "exit.jsonl"
     proc = subprocess.run(
         [sys.executable, "-c", EXIT_SCRIPT, str(path), f"http://127.0.0.1:{_closed_port()}"],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(json.loads(line)["name"] for line in path.read_text().splitlines()) == ["at-exit", "execute_tool tool"]
+    assert sorted(json.loads(line)["name"] for line in path.read_text().splitlines()) == [
+        "at-exit",
+        "execute_tool tool",
+    ]

@@ -13,13 +13,22 @@ from typing import Any
 import pytest
 
 import sdk_shim
-from sdk_shim.runtime import Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, Reply, Runner, ScriptedModel
-from sdk_shim.runtime import input_guardrail
+from sdk_shim.runtime import (
+    Agent,
+    GuardrailFunctionOutput,
+    InputGuardrailTripwireTriggered,
+    Reply,
+    Runner,
+    ScriptedModel,
+    input_guardrail,
+)
 from tests.sdk_shim.test_runtime import charge_card, lookup_order
 
-COLUMNS = ("trace_id, span_id, parent_span_id, name, kind, status, session_id, agent_name, model, provider, "
-           "input_tokens, output_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, tool_name, "
-           "handoff_from, handoff_to, guardrail_triggered, error_type, workflow_name, service_name")
+COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, kind, status, session_id, agent_name, model, provider, "
+    "input_tokens, output_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, tool_name, "
+    "handoff_from, handoff_to, guardrail_triggered, error_type, workflow_name, service_name"
+)
 
 
 @pytest.fixture
@@ -35,7 +44,10 @@ def _rows(live: Any, where: str, params: list[Any], expect: int) -> list[dict[st
     names = [c.strip() for c in COLUMNS.split(",")]
     deadline = time.monotonic() + 15
     while True:
-        rows = [dict(zip(names, r)) for r in live.sql(f"SELECT {COLUMNS} FROM spans WHERE {where}", params)]
+        rows = [
+            dict(zip(names, r))
+            for r in live.sql(f"SELECT {COLUMNS} FROM spans WHERE {where}", params)
+        ]
         if len(rows) >= expect or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
@@ -51,19 +63,38 @@ def no_cards(agent: Agent, data: object) -> GuardrailFunctionOutput:
 
 
 def _support(model: str) -> Agent:
-    script = [Reply(tool_calls=[("lookup_order", {"order_id": 7}), ("charge", {"amount": 12.5})]), Reply(text="done")]
-    orders = Agent("orders", "Orders.", ScriptedModel(model, script, system_tokens=1400), tools=[lookup_order, charge_card])
-    return Agent("triage", "Route.", ScriptedModel("gpt-4.1-mini", [Reply(handoff="orders")], system_tokens=1400),
-                 handoffs=[orders], input_guardrails=[no_cards])
+    script = [
+        Reply(tool_calls=[("lookup_order", {"order_id": 7}), ("charge", {"amount": 12.5})]),
+        Reply(text="done"),
+    ]
+    orders = Agent(
+        "orders",
+        "Orders.",
+        ScriptedModel(model, script, system_tokens=1400),
+        tools=[lookup_order, charge_card],
+    )
+    return Agent(
+        "triage",
+        "Route.",
+        ScriptedModel("gpt-4.1-mini", [Reply(handoff="orders")], system_tokens=1400),
+        handoffs=[orders],
+        input_guardrails=[no_cards],
+    )
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_shim_runtime_spans_land_in_the_collector(live: Any, protocol: str) -> None:
-    handle = sdk_shim.configure(endpoint=_endpoint(live, protocol), protocol=protocol, service_name="rt-shim")
+    handle = sdk_shim.configure(
+        endpoint=_endpoint(live, protocol), protocol=protocol, service_name="rt-shim"
+    )
     try:
-        result = Runner.run_sync(_support("claude-sonnet-4"), "where is 7?", workflow_name="support", group_id="sess-rt")
+        result = Runner.run_sync(
+            _support("claude-sonnet-4"), "where is 7?", workflow_name="support", group_id="sess-rt"
+        )
         with pytest.raises(InputGuardrailTripwireTriggered):
-            Runner.run_sync(_support("gpt-4.1"), "card 4111", workflow_name="support", group_id="sess-rt")
+            Runner.run_sync(
+                _support("gpt-4.1"), "card 4111", workflow_name="support", group_id="sess-rt"
+            )
         assert handle.force_flush()
     finally:
         handle.shutdown()
@@ -73,7 +104,9 @@ def test_shim_runtime_spans_land_in_the_collector(live: Any, protocol: str) -> N
     for row in rows:
         by_kind.setdefault(row["kind"], []).append(row)
     assert len(rows) == 13, sorted((r["kind"], r["name"]) for r in rows)
-    assert len(by_kind["workflow"]) == 2 and {r["workflow_name"] for r in by_kind["workflow"]} == {"support"}
+    assert len(by_kind["workflow"]) == 2 and {r["workflow_name"] for r in by_kind["workflow"]} == {
+        "support"
+    }
     assert all(r["parent_span_id"] is None for r in by_kind["workflow"])
     ok_trace = result.trace_id.removeprefix("trace_")
     ids = {r["span_id"]: r for r in rows if r["trace_id"] == ok_trace}
@@ -101,18 +134,23 @@ def test_shim_runtime_spans_land_in_the_collector(live: Any, protocol: str) -> N
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_openai_agents_adapter_spans_land_in_the_collector(live: Any, protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openai_agents_adapter_spans_land_in_the_collector(
+    live: Any, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     agents = pytest.importorskip("agents")
     from agents.tracing import get_trace_provider
 
-    from tests.sdk_shim.test_agents_adapter import SCRIPT, _agents
     from tests.sdk_shim.agents_script import ScriptedAgentsModel
+    from tests.sdk_shim.test_agents_adapter import SCRIPT, _agents
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    multi = get_trace_provider()._multi_processor  # noqa: SLF001
-    before = list(multi._processors)  # noqa: SLF001
+    multi = get_trace_provider()._multi_processor
+    before = list(multi._processors)
     processor = sdk_shim.instrument_openai_agents(
-        endpoint=_endpoint(live, protocol), protocol=protocol, service_name="rt-agents", replace_default=True
+        endpoint=_endpoint(live, protocol),
+        protocol=protocol,
+        service_name="rt-agents",
+        replace_default=True,
     )
     try:
         with agents.trace("support", group_id="sess-agents"):
@@ -126,9 +164,19 @@ def test_openai_agents_adapter_spans_land_in_the_collector(live: Any, protocol: 
     for row in rows:
         kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
     # trace, task, 4 turns, 2 agents, 4 LLM calls, 3 tools, 1 handoff, 1 guardrail
-    assert kinds == {"workflow": 1, "chain": 5, "agent": 2, "llm": 4, "tool": 3, "handoff": 1, "guardrail": 1}
+    assert kinds == {
+        "workflow": 1,
+        "chain": 5,
+        "agent": 2,
+        "llm": 4,
+        "tool": 3,
+        "handoff": 1,
+        "guardrail": 1,
+    }
     llm = [r for r in rows if r["kind"] == "llm"]
-    assert sum(r["input_tokens"] for r in llm) == 6000 and sum(r["cached_tokens"] for r in llm) == 4096
+    assert (
+        sum(r["input_tokens"] for r in llm) == 6000 and sum(r["cached_tokens"] for r in llm) == 4096
+    )
     assert sum(r["reasoning_tokens"] for r in llm) == 256
     assert {r["model"] for r in llm} == {"gpt-4.1-2025-04-14"}
     (handoff,) = [r for r in rows if r["kind"] == "handoff"]
@@ -145,26 +193,37 @@ def test_openai_agents_adapter_spans_land_in_the_collector(live: Any, protocol: 
 def test_demo_traffic_lands_in_the_collector(live: Any) -> None:
     from sdk_shim.demo import run_demo
 
-    stats = run_demo(endpoint=_endpoint(live, "grpc"), rate_per_min=3000, duration_s=2, latency_scale=0, seed=11)
+    stats = run_demo(
+        endpoint=_endpoint(live, "grpc"), rate_per_min=3000, duration_s=2, latency_scale=0, seed=11
+    )
     assert stats.traces > 20 and stats.dropped_spans == 0
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        (roots,) = live.sql("SELECT count(*) FROM spans WHERE kind = 'workflow' AND service_name = 'tracehouse-demo'")[0]
+        (roots,) = live.sql(
+            "SELECT count(*) FROM spans WHERE kind = 'workflow' AND service_name = 'tracehouse-demo'"
+        )[0]
         if roots >= stats.traces:
             break
         time.sleep(0.1)
     assert roots == stats.traces
-    workflows = {r[0] for r in live.sql("SELECT DISTINCT workflow_name FROM spans WHERE kind = 'workflow'")}
+    workflows = {
+        r[0] for r in live.sql("SELECT DISTINCT workflow_name FROM spans WHERE kind = 'workflow'")
+    }
     assert workflows == {"customer-service", "content-pipeline", "order-workflow"}
     models = {r[0] for r in live.sql("SELECT DISTINCT model FROM spans WHERE kind = 'llm'")}
     assert {"gpt-4.1", "gpt-4.1-mini", "claude-sonnet-4", "claude-3-5-haiku"} <= models
     kinds = {r[0] for r in live.sql("SELECT DISTINCT kind FROM spans")}
     assert {"workflow", "agent", "llm", "tool", "handoff", "guardrail"} <= kinds
-    (tool_errors,) = live.sql("SELECT count(*) FROM spans WHERE kind = 'tool' AND status = 'error'")[0]
+    (tool_errors,) = live.sql(
+        "SELECT count(*) FROM spans WHERE kind = 'tool' AND status = 'error'"
+    )[0]
     assert tool_errors > 0
     (multi_trace_sessions,) = live.sql(
         "SELECT count(*) FROM (SELECT session_id FROM spans WHERE kind = 'workflow' "
-        "GROUP BY session_id HAVING count(DISTINCT trace_id) > 1)")[0]
+        "GROUP BY session_id HAVING count(DISTINCT trace_id) > 1)"
+    )[0]
     assert multi_trace_sessions > 0
-    (unattributed,) = live.sql("SELECT count(*) FROM spans WHERE kind = 'llm' AND agent_name IS NULL")[0]
+    (unattributed,) = live.sql(
+        "SELECT count(*) FROM spans WHERE kind = 'llm' AND agent_name IS NULL"
+    )[0]
     assert unattributed == 0

@@ -19,16 +19,20 @@ def _workflow(usage: sdk_shim.Usage) -> None:
         with sdk_shim.agent_span("triage", handoffs=["orders"], tools=["lookup"]):
             with sdk_shim.guardrail_span("pii") as guard:
                 guard.set_triggered(False)
-            with sdk_shim.generation_span("gpt-4.1", "openai", input=[{"role": "user", "content": "where is #42"}]) as gen:
+            with sdk_shim.generation_span(
+                "gpt-4.1", "openai", input=[{"role": "user", "content": "where is #42"}]
+            ) as gen:
                 gen.set_usage(usage, response_model="gpt-4.1-2025-04-14")
                 gen.set_output([{"role": "assistant", "content": "checking"}])
             with sdk_shim.function_span("lookup", arguments={"order": 42}) as tool:
                 tool.set_result({"status": "shipped"})
             with sdk_shim.handoff_span(to_agent=None) as hand:
                 hand.set_to_agent("orders")
-        with sdk_shim.agent_span("orders"):
-            with sdk_shim.custom_span("policy_check", data={"rule": "refund<100"}):
-                pass
+        with (
+            sdk_shim.agent_span("orders"),
+            sdk_shim.custom_span("policy_check", data={"rule": "refund<100"}),
+        ):
+            pass
 
 
 def test_attributes_follow_the_sdk_processor_shape(captured: Captured) -> None:
@@ -51,7 +55,10 @@ def test_attributes_follow_the_sdk_processor_shape(captured: Captured) -> None:
     assert llm.parent.span_id == triage.context.span_id
     attrs = llm.attributes
     assert (attrs[sc.OPERATION_NAME], attrs[sc.REQUEST_MODEL], attrs[sc.RESPONSE_MODEL]) == (
-        "chat", "gpt-4.1", "gpt-4.1-2025-04-14")
+        "chat",
+        "gpt-4.1",
+        "gpt-4.1-2025-04-14",
+    )
     assert attrs[sc.PROVIDER_NAME] == "openai"
     assert (attrs[sc.USAGE_INPUT_TOKENS], attrs[sc.USAGE_OUTPUT_TOKENS]) == (1200, 80)
     assert (attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS], attrs[sc.USAGE_REASONING_TOKENS]) == (1024, 32)
@@ -64,7 +71,10 @@ def test_attributes_follow_the_sdk_processor_shape(captured: Captured) -> None:
     assert tool.attributes[sc.TOOL_CALL_RESULT] == "{'status': 'shipped'}"
 
     hand = captured.one("handoff triage -> orders")
-    assert (hand.attributes[sc.HANDOFF_FROM], hand.attributes[sc.HANDOFF_TO]) == ("triage", "orders")
+    assert (hand.attributes[sc.HANDOFF_FROM], hand.attributes[sc.HANDOFF_TO]) == (
+        "triage",
+        "orders",
+    )
     guard = captured.one("guardrail pii")
     assert guard.attributes[sc.GUARDRAIL_TRIGGERED] is False
     custom = captured.one("policy_check")
@@ -77,10 +87,8 @@ def test_attributes_follow_the_sdk_processor_shape(captured: Captured) -> None:
 
 
 def test_exception_marks_span_error_with_type_and_event(captured: Captured) -> None:
-    with pytest.raises(KeyError):
-        with sdk_shim.trace("wf"):
-            with sdk_shim.function_span("lookup"):
-                raise KeyError("order 9 missing")
+    with pytest.raises(KeyError), sdk_shim.trace("wf"), sdk_shim.function_span("lookup"):
+        raise KeyError("order 9 missing")
     tool = captured.one("execute_tool lookup")
     assert tool.status.status_code is StatusCode.ERROR
     assert "order 9 missing" in tool.status.description
@@ -109,7 +117,10 @@ def test_decorators_sync_and_async(captured: Captured) -> None:
 
     assert main() == 15
     agent = captured.one("invoke_agent planner")
-    for name, args, result in [("execute_tool add", {"a": 2, "b": 3}, "5"), ("execute_tool fetch", {"q": "x"}, "10")]:
+    for name, args, result in [
+        ("execute_tool add", {"a": 2, "b": 3}, "5"),
+        ("execute_tool fetch", {"q": "x"}, "10"),
+    ]:
         span = captured.one(name)
         assert span.parent.span_id == agent.context.span_id
         assert json.loads(span.attributes[sc.TOOL_CALL_ARGUMENTS]) == args
@@ -160,9 +171,8 @@ def test_parallel_asyncio_tasks_and_threads_nest_under_their_parent(captured: Ca
 def test_separate_traces_do_not_share_group_or_parent(captured: Captured) -> None:
     with sdk_shim.trace("a", group_id="g1"):
         pass
-    with sdk_shim.trace("b"):
-        with sdk_shim.agent_span("x"):
-            pass
+    with sdk_shim.trace("b"), sdk_shim.agent_span("x"):
+        pass
     a, b = captured.one("a"), captured.one("b")
     assert a.context.trace_id != b.context.trace_id
     assert sc.CONVERSATION_ID not in captured.one("invoke_agent x").attributes
