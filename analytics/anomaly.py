@@ -4,11 +4,14 @@ Three detectors, each explaining itself in ``reason``:
 
 * rules from the playbook (``detector='rule'``): ``slow_trace``, ``high_cost``, ``loop`` per trace,
   ``error_rate`` per service and tumbling window;
-* per-workflow IsolationForest (``detector='isolation_forest'``), trained on the workflow's rolling
-  baseline with a fixed random state. A trace it isolates is reported when its most unusual feature
-  is also at least ``trace_z`` robust standard deviations (1.4826·MAD) from the baseline median; the
-  kind names that feature (``latency_outlier``, ``cost_outlier``, ``loop_outlier``, ...). Requiring
-  both keeps the forest's false alarms on ordinary traffic out;
+* per workflow/agent IsolationForest (``detector='isolation_forest'``), trained on the group's
+  rolling baseline with a fixed random state. A trace it isolates is reported when its most unusual
+  feature is also at least ``trace_z`` robust standard deviations (1.4826·MAD) from the baseline
+  median; the kind names that feature (``latency_outlier``, ``cost_outlier``, ``loop_outlier``, ...).
+  Requiring both keeps the forest's false alarms on ordinary traffic out. A forest scores extremes
+  of a single feature weakly when the other features vary (a 20x slower trace often scores like the
+  noisiest ordinary ones), so a feature at least ``trace_z_alone`` robust SDs off is reported
+  without the forest (``detector='robust_z'``);
 * robust z-scores of each minute against the trailing baseline (``detector='robust_z'``):
   ``latency_spike``, ``error_rate_spike``, ``cost_spike``, ``token_spike`` per service.
 
@@ -35,6 +38,7 @@ FEATURES: dict[str, tuple[str, bool, str, str]] = {
     "duration_ms": ("latency_outlier", True, "duration", "ms"),
     "cost_usd": ("cost_outlier", True, "cost", "usd"),
     "total_tokens": ("cost_outlier", True, "tokens", ""),
+    "tokens_per_call": ("cost_outlier", True, "tokens per LLM call", ""),  # derived: a blow-up of one call
     "llm_calls": ("cost_outlier", False, "LLM calls", ""),
     "tool_calls": ("tool_calls_outlier", False, "tool calls", ""),
     "errors": ("errors_outlier", False, "errors", ""),
@@ -109,9 +113,15 @@ def trace_rules(traces: pd.DataFrame, cfg: Detection, detected_at: datetime) -> 
     return _frame(rows)
 
 
+def _with_derived(df: pd.DataFrame) -> pd.DataFrame:
+    calls = df["llm_calls"].astype("float64").clip(lower=1)
+    return df.assign(tokens_per_call=df["total_tokens"].astype("float64") / calls)
+
+
 def _transform(df: pd.DataFrame, cost_fill: float) -> np.ndarray:
     """Feature matrix. An unpriced trace's NULL cost is taken as the baseline's median cost: unknown
     is not $0, and its tokens still show any blow-up."""
+    df = _with_derived(df)
     cols = []
     for name, (_, log, _, _) in FEATURES.items():
         fill = cost_fill if name == "cost_usd" else 0.0
@@ -143,21 +153,24 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
         median = np.median(x_base, axis=0)
         scale = np.maximum(1.4826 * np.median(np.abs(x_base - median), axis=0), min_scale)
         z = (x_cand - median) / scale
-        for pos in np.flatnonzero(isolated):
-            top = int(np.argmax(z[pos]))
-            if z[pos, top] < cfg.trace_z:
-                continue
+        tops = np.argmax(z, axis=1)
+        top_z = z[np.arange(len(z)), tops]
+        report = (isolated & (top_z >= cfg.trace_z)) | (top_z >= cfg.trace_z_alone)
+        for pos in np.flatnonzero(report):
+            top = int(tops[pos])
             name = list(FEATURES)[top]
             kind, log, label, unit = FEATURES[name]
-            t = cand.iloc[pos]
+            t = _with_derived(cand.iloc[[pos]]).iloc[0]
             normal = float(np.expm1(median[top]) / _UNIT.get(name, 1.0) if log else median[top])
             value = float(t[name]) if pd.notna(t[name]) else 0.0
             how = f"{value / normal:.1f}x" if log and normal > 0 else f"{value - normal:+g} vs"
             reason = (
                 f"{label} {_fmt(value, unit)} is {how} the {group!r} median of {_fmt(normal, unit)} "
-                f"({z[pos, top]:.1f} robust SDs; IsolationForest score {scores[pos]:.2f})"
+                f"({z[pos, top]:.1f} robust SDs; IsolationForest score {scores[pos]:.2f}"
+                f"{', isolated' if isolated[pos] else ''})"
             )
-            rows.append(_row(kind, "isolation_forest", t, z[pos, top], reason, t["start_time"], t["end_time"],
+            detector = "isolation_forest" if isolated[pos] else "robust_z"
+            rows.append(_row(kind, detector, t, z[pos, top], reason, t["start_time"], t["end_time"],
                              detected_at))  # fmt: skip
     return _frame(rows)
 

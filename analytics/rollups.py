@@ -31,7 +31,7 @@ WITH s AS (
     SELECT trace_id, tool_name, count(*) AS n
     FROM s WHERE kind = 'tool' GROUP BY trace_id, tool_name, md5(coalesce(input, ''))
 ), top_repeat AS (
-    SELECT trace_id, max(n) AS max_repeated_tool_calls, arg_max(tool_name, n) AS repeated_tool
+    SELECT trace_id, max(n) AS max_repeated_tool_calls, first(tool_name ORDER BY n DESC, tool_name) AS repeated_tool
     FROM repeats GROUP BY trace_id
 ), costs AS (
     SELECT trace_id, sum(cost_usd) AS cost_usd,
@@ -39,11 +39,11 @@ WITH s AS (
     FROM span_costs WHERE trace_id IN (SELECT trace_id FROM _traces) GROUP BY trace_id
 )
 SELECT s.trace_id,
-       coalesce(arg_min(s.project, s.start_time), 'default') AS project,
-       arg_min(s.service_name, s.start_time) AS service_name,
-       arg_min(s.workflow_name, s.start_time) FILTER (WHERE s.workflow_name IS NOT NULL) AS workflow_name,
-       arg_min(s.agent_name, s.start_time) FILTER (WHERE s.agent_name IS NOT NULL) AS agent_name,
-       arg_min(s.session_id, s.start_time) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
+       coalesce(first(s.project ORDER BY s.start_time, s.span_id), 'default') AS project,
+       first(s.service_name ORDER BY s.start_time, s.span_id) AS service_name,
+       first(s.workflow_name ORDER BY s.start_time, s.span_id) FILTER (WHERE s.workflow_name IS NOT NULL) AS workflow_name,
+       first(s.agent_name ORDER BY s.start_time, s.span_id) FILTER (WHERE s.agent_name IS NOT NULL) AS agent_name,
+       first(s.session_id ORDER BY s.start_time, s.span_id) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
        min(s.start_time) AS start_time, max(s.end_time) AS end_time,
        date_diff('microsecond', min(s.start_time), max(s.end_time)) / 1000.0 AS duration_ms,
        count(*) AS spans,
@@ -121,7 +121,7 @@ FROM parts GROUP BY ALL
 ERROR_MINUTES_SQL = """
 SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
        coalesce(tool_name, name) AS name, error_type, count(*) AS errors,
-       any_value(status_message) AS sample_message
+       first(status_message ORDER BY start_time DESC) AS sample_message
 FROM spans
 WHERE status = 'error' AND start_time >= $lo AND start_time < $hi
   AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)

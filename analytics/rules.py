@@ -21,6 +21,9 @@ GROUP_BY = ("service", "agent", "all")
 SEVERITIES = ("info", "warning", "error", "critical")
 
 
+_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
+
+
 class RulesFileError(ValueError):
     """A rules file is unreadable or invalid; one line per problem."""
 
@@ -34,6 +37,7 @@ class Detection:
     error_rate_window_minutes: int = 5
     error_rate_min_traces: int = 20
     trace_z: float = 4.5
+    trace_z_alone: float = 6.0
     baseline_days: float = 7
     min_baseline_traces: int = 50
     max_baseline_traces: int = 4096
@@ -89,7 +93,7 @@ def _section(data: dict[str, Any], cls: type, where: str, errors: list[str], bas
         if key not in known:
             errors.append(f"{where}: unknown key {key!r}")
             continue
-        want = type(values[key])
+        want = _TYPES[str(known[key].type)]
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
@@ -122,8 +126,7 @@ def _alert(data: dict[str, Any], where: str, errors: list[str]) -> AlertRule | N
         errors.append(f"{where}: give exactly one of metric or anomaly")
     if metric is not None and metric not in METRICS:
         errors.append(f"{where}: metric {metric!r} must be one of {', '.join(METRICS)}")
-    checks = (("severity", SEVERITIES, "warning"), ("op", OPS, ">="), ("group_by", GROUP_BY, "service"))
-    for key, choices, _ in checks:
+    for key, choices in (("severity", SEVERITIES), ("op", OPS), ("group_by", GROUP_BY)):
         if key in data and data[key] not in choices:
             errors.append(f"{where}: {key} {data[key]!r} must be one of {', '.join(choices)}")
     for key in ("threshold", "window_minutes"):

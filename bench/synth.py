@@ -48,6 +48,7 @@ class Synth:
     burst_minutes: int = 10  # a multiple of 5
     burst_error_rate: float = 0.4
     agents: tuple[tuple[str, str, str, str], ...] = field(default=AGENTS)
+    received_at: datetime | None = None  # default: each span one second after its trace ends
 
     @property
     def end(self) -> datetime:
@@ -89,7 +90,7 @@ def _traces_sql(c: Synth) -> str:
         FROM base b JOIN agents a USING (agent_no) JOIN services s USING (service_name)
     )
     SELECT *,
-           printf('%032x', i + {c.salt} * 1000000000) AS trace_id,
+           printf('%032x', i + CAST({c.salt} AS BIGINT) * 1000000000) AS trace_id,
            exp(ln(2000) + 0.4 * sqrt(-2 * ln(u1)) * cos(2 * pi() * u2))
              * (CASE WHEN label = 'latency' THEN {c.latency_factor} ELSE 1 END) AS dur_ms,
            CASE WHEN label = 'cost' THEN {c.cost_factor} ELSE 1 END AS token_factor,
@@ -103,6 +104,10 @@ def _traces_sql(c: Synth) -> str:
 
 
 def _spans_sql(c: Synth) -> str:
+    received = (
+        f"TIMESTAMP '{c.received_at.isoformat(sep=' ')}'" if c.received_at
+        else "t0 + to_microseconds(CAST((dur_ms + 1000) * 1000 AS BIGINT))"
+    )
     return f"""
     WITH tr AS ({_traces_sql(c)}),
     slots AS (
@@ -145,7 +150,7 @@ def _spans_sql(c: Synth) -> str:
                                           ELSE '{{"q": "' || (hash(trace_id, j, 'q') % 100000) || '"}}' END END AS input,
            CASE WHEN failed AND j = 2 + n_llm AND k = 'tool' THEN 'TimeoutError' END AS error_type,
            false AS payload_truncated, '{{}}' AS attributes, '{{}}' AS resource, '[]' AS events, '[]' AS links,
-           t0 + to_microseconds(CAST((dur_ms + 1000) * 1000 AS BIGINT)) AS received_at
+           {received} AS received_at
     FROM shaped
     """
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from analytics import api as analytics_api
 from collector import query_api
 from collector.receivers import http as otlp_http
 from collector.settings import Settings
@@ -21,4 +22,5 @@ def create_app(settings: Settings, store: Store, writer: Any = None, metrics: An
     app.state.metrics = metrics
     app.include_router(otlp_http.router)
     app.include_router(query_api.router)
+    app.include_router(analytics_api.router)
     return app
