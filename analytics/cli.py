@@ -15,6 +15,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from analytics.pricing import PriceFileError
+from analytics.rules import RulesFileError
 from collector.cli import UserError
 from collector.settings import Settings
 
@@ -71,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     report = None if args.offline else _ask_collector(settings.api_url)
     where = f"collector at {settings.api_url}"
     if report is None:
-        report, where = _run_offline(settings, console), settings.db
+        try:
+            report, where = _run_offline(settings, console), settings.db
+        except (PriceFileError, RulesFileError) as exc:
+            raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps(report, default=str))
         return 0

@@ -94,13 +94,14 @@ def _section(data: dict[str, Any], cls: type, where: str, errors: list[str], bas
             errors.append(f"{where}: unknown key {key!r}")
             continue
         want = _TYPES[str(known[key].type)]
+        raw = value
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            errors.append(f"{where}.{key}={value!r}: must be {want.__name__}")
+            errors.append(f"{where}.{key}={raw!r}: must be {want.__name__}")
             continue
         if want in (int, float) and value < 0:
-            errors.append(f"{where}.{key}={value!r}: must be >= 0")
+            errors.append(f"{where}.{key}={raw!r}: must be >= 0")
             continue
         values[key] = value
     return cls(**values)
