@@ -40,10 +40,11 @@ FEATURES: dict[str, tuple[str, bool, str, str]] = {
     "total_tokens": ("cost_outlier", True, "tokens", ""),
     "tokens_per_call": ("cost_outlier", True, "tokens per LLM call", ""),  # derived: a blow-up of one call
     "llm_calls": ("cost_outlier", False, "LLM calls", ""),
+    # before tool_calls: a loop raises both equally, and the first of equal deviations names the kind
+    "max_repeated_tool_calls": ("loop_outlier", False, "identical tool calls", ""),
     "tool_calls": ("tool_calls_outlier", False, "tool calls", ""),
     "errors": ("errors_outlier", False, "errors", ""),
     "handoffs": ("handoffs_outlier", False, "handoffs", ""),
-    "max_repeated_tool_calls": ("loop_outlier", False, "identical tool calls", ""),
 }
 # Log-scaled features are taken in units where ordinary values are well above 1 (cost in µ$).
 _UNIT = {"cost_usd": 1e6}
@@ -186,7 +187,7 @@ def error_rate_windows(windows: pd.DataFrame, cfg: Detection, detected_at: datet
         if rate > cfg.error_rate_threshold:
             start = pd.Timestamp(w["window_start"]).to_pydatetime()
             rows.append(_row("error_rate", "rule", None, rate / cfg.error_rate_threshold,
-                             f"{w['failed']} of {w['traces']} traces failed ({rate:.1%}), over the "
+                             f"{int(w['failed'])} of {int(w['traces'])} traces failed ({rate:.1%}), over the "
                              f"{cfg.error_rate_threshold:.0%} limit for {cfg.error_rate_window_minutes} min",
                              start, start + width, detected_at, service=w["service_name"],
                              subject=w["service_name"]))  # fmt: skip

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analytics.anomaly import SERIES
 from analytics.offline import DirectWriter
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate, labels
@@ -77,7 +78,7 @@ def run(spans: int, db: Path) -> dict[str, object]:
         cur = store.cursor()
         found = cur.execute("SELECT * FROM anomalies").df()
         truth = labels(cur, config)
-        series = found[found["detector"] == "robust_z"]["kind"].value_counts().to_dict()
+        series = found[found["kind"].isin(list(SERIES))]["kind"].value_counts().to_dict()
         return {"spans": n, "traces": traces, "generate_s": generated, "job_s": job, "report": report,
                 "scores": score(found, truth), "series_spikes": series}  # fmt: skip
     finally:
