@@ -27,7 +27,7 @@ def write_state(con: duckdb.DuckDBPyConnection, job: str, watermark: datetime | 
 def baseline_traces(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
     """Trace summaries started in [lo, hi]: the rolling window the forests are trained on."""
     return cur.execute(
-        "SELECT * FROM trace_summaries WHERE start_time >= ? AND start_time <= ?", [lo, hi]
+        "SELECT * FROM trace_features WHERE start_time >= ? AND start_time <= ?", [lo, hi]
     ).df()
 
 

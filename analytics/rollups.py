@@ -24,7 +24,7 @@ FROM spans
 WHERE received_at > $lo AND received_at <= $hi AND kind IN ('llm', 'embedding')
 """
 
-TRACE_SUMMARY_SQL = """
+TRACE_FEATURES_SQL = """
 WITH s AS (
     SELECT * FROM spans WHERE trace_id IN (SELECT trace_id FROM _traces)
 ), repeats AS (
@@ -87,7 +87,7 @@ WITH sp AS (
 ), t AS (
     SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, duration_ms, status,
            CAST(floor(ln(greatest(duration_ms, 1.0)) / ln({HIST_BASE})) AS SMALLINT) AS b
-    FROM trace_summaries
+    FROM trace_features
     WHERE start_time >= $lo AND start_time < $hi
       AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
 ), tr AS (
@@ -162,7 +162,7 @@ def touched(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple
         minutes = cur.execute(
             """SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans
                WHERE received_at > ? AND received_at <= ?
-               UNION SELECT date_trunc('minute', start_time) FROM trace_summaries
+               UNION SELECT date_trunc('minute', start_time) FROM trace_features
                WHERE trace_id IN (SELECT trace_id FROM _traces)""",
             [lo, hi],
         ).df()
@@ -171,10 +171,10 @@ def touched(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple
     return traces, minutes
 
 
-def trace_summaries(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+def trace_features(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
     cur.register("_traces", traces[["trace_id"]])
     try:
-        return cur.execute(TRACE_SUMMARY_SQL).df()
+        return cur.execute(TRACE_FEATURES_SQL).df()
     finally:
         cur.unregister("_traces")
 
@@ -214,6 +214,21 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, k
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
         finally:
             con.unregister("_rows")
+
+
+def set_span_costs(con: duckdb.DuckDBPyConnection, costs: pd.DataFrame) -> None:
+    """Copy each span's cost into ``spans.cost_usd`` (what `traces`/`sessions` and SQL users sum)."""
+    if costs.empty:
+        return
+    con.register("_costs", costs[["trace_id", "span_id", "cost_usd"]])
+    try:
+        con.execute(
+            "UPDATE spans SET cost_usd = c.cost_usd FROM _costs c "
+            "WHERE spans.trace_id = c.trace_id AND spans.span_id = c.span_id "
+            "AND spans.cost_usd IS DISTINCT FROM c.cost_usd"
+        )
+    finally:
+        con.unregister("_costs")
 
 
 def histogram_quantiles(buckets: dict[int, int], qs: Sequence[float]) -> list[float | None]:

@@ -6,7 +6,8 @@ inside a transaction). Every write replaces the keys it recomputes, so a repeate
 run changes nothing. The watermark is safe because the one writer stamps ``received_at`` in commit
 order: once a span with ``received_at = t`` is visible, every span stamped before ``t`` is too.
 
-Steps, per chunk of new spans: span costs → trace summaries → minute rollups → per-trace anomalies
+Steps, per chunk of new spans: span costs (``span_costs`` and ``spans.cost_usd``, then the
+``traces`` summaries of those traces are refreshed) → trace features → minute rollups → per-trace anomalies
 (rules + IsolationForest) → watermark. Then per-window detection (error rate, series spikes) over
 the windows that have completed since the last run, then alerts. A changed price table resets the
 watermark, so the next run recomputes every past cost.
@@ -33,6 +34,7 @@ from analytics.cost import compute_costs
 from analytics.notify import WebhookNotifier
 from analytics.pricing import PriceTable, load_prices
 from analytics.rules import Rules, load_rules
+from collector.rollup import refresh_traces
 from collector.settings import Settings
 from collector.store import Store
 
@@ -158,10 +160,16 @@ class AnalyticsRunner:
                report: RunReport) -> datetime | None:  # fmt: skip
         """All per-span steps for spans received in (lo, hi]; returns the earliest affected minute."""
         costs = compute_costs(rollups.llm_spans(cur, lo, hi), self.prices)
-        self._write(lambda con: rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"]))
+
+        def write_costs(con: duckdb.DuckDBPyConnection) -> None:
+            rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
+            rollups.set_span_costs(con, costs)
+
+        self._write(write_costs)
+        refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
         traces, minutes = rollups.touched(cur, lo, hi)
-        summaries = rollups.trace_summaries(cur, traces)
-        self._write(lambda con: rollups.replace_rows(con, "trace_summaries", summaries, ["trace_id"], traces))
+        summaries = rollups.trace_features(cur, traces)
+        self._write(lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces))
         rollup, errors = rollups.minute_rollups(cur, minutes)
 
         def write_minutes(con: duckdb.DuckDBPyConnection) -> None:

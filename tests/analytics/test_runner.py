@@ -11,6 +11,7 @@ import pytest
 from analytics.rollups import overview
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
+from collector.rollup import catch_up
 from collector.store import Store
 
 FIRST = Synth(traces=600, start=datetime(2026, 1, 5, 9), minutes=60, salt=1)
@@ -20,7 +21,7 @@ SECOND = Synth(traces=600, start=datetime(2026, 1, 5, 9, 30), minutes=60, salt=2
 NOW = datetime(2026, 1, 5, 11, 5)
 TABLES = {
     "span_costs": "trace_id, span_id",
-    "trace_summaries": "trace_id",
+    "trace_features": "trace_id",
     "minute_rollup": "minute, service_name, agent_name",
     "error_minutes": "minute, service_name, agent_name, kind, name",
 }
@@ -83,9 +84,11 @@ def test_rollups_agree_with_the_spans(analytics_store: Store, make_runner: Calla
     rolled = cur.execute("SELECT sum(llm_calls), sum(errors), sum(total_tokens) FROM minute_rollup").fetchone()
     assert rolled == by_span
     costs = cur.execute("SELECT sum(cost_usd) FROM span_costs").fetchone()[0]
+    assert cur.execute("SELECT count(*) FROM spans s JOIN span_costs c USING (trace_id, span_id) "
+                       "WHERE s.cost_usd IS DISTINCT FROM c.cost_usd").fetchone()[0] == 0  # fmt: skip
     assert cur.execute("SELECT sum(cost_usd) FROM minute_rollup").fetchone()[0] == pytest.approx(costs)
     assert cur.execute("SELECT sum(cost_usd) FROM cost_by_day").fetchone()[0] == pytest.approx(costs)
-    assert cur.execute("SELECT sum(cost_usd) FROM trace_summaries").fetchone()[0] == pytest.approx(costs)
+    assert cur.execute("SELECT sum(cost_usd) FROM trace_features").fetchone()[0] == pytest.approx(costs)
     # The unpriced model is listed with its calls and never contributes $0 rows.
     unpriced = cur.execute("SELECT model, calls FROM unpriced_models").fetchall()
     llama = cur.execute("SELECT count(*) FROM spans WHERE model = 'llama-3.3-70b'").fetchone()[0]
@@ -102,7 +105,7 @@ def test_overview_numbers_come_from_the_rollup(analytics_store: Store,
     view = overview(cur, at, window_minutes=30)
     traces, failed, avg, p95 = cur.execute(
         "SELECT count(*), count(*) FILTER (WHERE status = 'error'), avg(duration_ms), quantile_cont(duration_ms, 0.95) "
-        "FROM trace_summaries WHERE start_time >= ? AND start_time < ?", [at - timedelta(minutes=30), at]).fetchone()  # fmt: skip
+        "FROM trace_features WHERE start_time >= ? AND start_time < ?", [at - timedelta(minutes=30), at]).fetchone()  # fmt: skip
     assert view["traces"] == traces and view["requests_per_minute"] == pytest.approx(traces / 30)
     assert view["success_rate"] == pytest.approx(1 - failed / traces)
     assert view["avg_response_ms"] == pytest.approx(avg)
@@ -119,6 +122,7 @@ def test_overview_numbers_come_from_the_rollup(analytics_store: Store,
 def test_a_price_change_recomputes_past_costs(tmp_path: Path, analytics_store: Store,
                                               make_runner: Callable[..., AnalyticsRunner]) -> None:  # fmt: skip
     generate(analytics_store.write_connection, FIRST)
+    catch_up(analytics_store)
     make_runner().run_now(now=NOW)
     cur = analytics_store.cursor()
     gpt41 = "SELECT sum(cost_usd) FROM span_costs WHERE model LIKE 'gpt-4.1-2025%'"
@@ -138,3 +142,6 @@ def test_a_price_change_recomputes_past_costs(tmp_path: Path, analytics_store: S
                        ).fetchone()[0] == llama_calls  # fmt: skip
     total = cur.execute("SELECT sum(cost_usd) FROM span_costs").fetchone()[0]
     assert cur.execute("SELECT sum(cost_usd) FROM minute_rollup").fetchone()[0] == pytest.approx(total)
+    # The spans themselves and the `traces` view (summarized before the change) follow too.
+    assert cur.execute("SELECT sum(cost_usd) FROM spans").fetchone()[0] == pytest.approx(total)
+    assert cur.execute("SELECT sum(cost_usd) FROM traces").fetchone()[0] == pytest.approx(total)
