@@ -69,6 +69,20 @@ class RunReport:
     seconds: float = 0.0
     watermark: str | None = None
     new_anomalies: dict[str, int] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step, summed over chunks
+
+
+class _Steps:
+    """Adds the time since the last lap to a step's total."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+        self.last = time.monotonic()
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.totals[step] = round(self.totals.get(step, 0.0) + now - self.last, 3)
+        self.last = now
 
 
 class AnalyticsRunner:
@@ -150,8 +164,11 @@ class AnalyticsRunner:
                     if progress:
                         progress(report.spans, total)
             report.watermark = lo.isoformat() if lo != EPOCH else None
+            clock = _Steps(report.steps)
             self._windows(cur, affected_from, now, report)
+            clock.lap("window_anomalies")
             self._alerts(cur, now, report)
+            clock.lap("alerts")
         finally:
             cur.close()
         return report
@@ -159,6 +176,7 @@ class AnalyticsRunner:
     def _chunk(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, now: datetime,
                report: RunReport) -> datetime | None:  # fmt: skip
         """All per-span steps for spans received in (lo, hi]; returns the earliest affected minute."""
+        clock = _Steps(report.steps)
         costs = compute_costs(rollups.llm_spans(cur, lo, hi), self.prices)
 
         def write_costs(con: duckdb.DuckDBPyConnection) -> None:
@@ -167,9 +185,11 @@ class AnalyticsRunner:
 
         self._write(write_costs)
         refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
+        clock.lap("costs")
         traces, minutes = rollups.touched(cur, lo, hi)
         summaries = rollups.trace_features(cur, traces)
         self._write(lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces))
+        clock.lap("trace_features")
         rollup, errors = rollups.minute_rollups(cur, minutes)
 
         def write_minutes(con: duckdb.DuckDBPyConnection) -> None:
@@ -177,6 +197,7 @@ class AnalyticsRunner:
             rollups.replace_rows(con, "error_minutes", errors, ["minute"], minutes)
 
         self._write(write_minutes)
+        clock.lap("minute_rollups")
         found = self._trace_anomalies(cur, summaries, now)
         fingerprint = self.prices.fingerprint
 
@@ -186,6 +207,7 @@ class AnalyticsRunner:
             return new
 
         self._count(report, self._write(finish))
+        clock.lap("trace_anomalies")
         report.spans += int(cur.execute(
             "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]).fetchone()[0])  # fmt: skip
         report.llm_spans += len(costs)

@@ -63,9 +63,11 @@ def _pr(kind: str, predicted: set[object], actual: set[object]) -> dict[str, obj
     }
 
 
-def run(spans: int, db: Path) -> dict[str, object]:
+def run(spans: int, db: Path, latency_factor: float = 20.0, cost_factor: float = 30.0,
+        loop_calls: int = 12) -> dict[str, object]:  # fmt: skip
     traces = int(spans / SPANS_PER_TRACE)
-    config = Synth(traces=traces, minutes=max(600, traces // 60))  # about 60 traces a minute
+    config = Synth(traces=traces, minutes=max(600, traces // 60),  # about 60 traces a minute
+                   latency_factor=latency_factor, cost_factor=cost_factor, loop_calls=loop_calls)  # fmt: skip
     store = Store(db)
     try:
         t0 = time.perf_counter()
@@ -89,15 +91,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=None, help="DuckDB file to build (default: a temp file)")
+    parser.add_argument("--latency-factor", type=float, default=20.0, help="how much slower a latency spike is")
+    parser.add_argument("--cost-factor", type=float, default=30.0, help="how many times the tokens a blow-up uses")
+    parser.add_argument("--loop-calls", type=int, default=12, help="identical tool calls in a loop")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.spans, args.db or Path(tmp) / "anomaly.duckdb")
+        result = run(args.spans, args.db or Path(tmp) / "anomaly.duckdb", args.latency_factor, args.cost_factor,
+                     args.loop_calls)  # fmt: skip
     print(f"{result['spans']:,} spans, {result['traces']:,} traces; generated in {result['generate_s']:.1f} s; "
           f"analytics job (costs, rollups, anomalies, alerts) {result['job_s']:.1f} s")  # fmt: skip
     print(f"{'kind':<12} {'injected':>8} {'reported':>8} {'precision':>9} {'recall':>7}")
     for row in result["scores"]:  # type: ignore[union-attr]
         print(f"{row['kind']:<12} {row['injected']:>8} {row['reported']:>8} {row['precision']:>9.3f} {row['recall']:>7.3f}")
     print(f"per-minute series spikes (informational): {result['series_spikes']}")
+    print(f"job steps (s): {result['report'].steps}")  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":
