@@ -8,6 +8,7 @@ responsive in the browser.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -183,8 +184,18 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
 
 # ---- time series -------------------------------------------------------------------------
 
+Window = tuple[datetime, datetime] | None
 
-def traffic(series: pd.DataFrame) -> go.Figure:
+
+def _over(fig: go.Figure, window: Window) -> go.Figure:
+    """Show the whole selected window, so a quiet hour looks quiet instead of one wide bar."""
+    if window is not None:
+        fig.update_xaxes(range=list(window))
+    return fig
+
+
+
+def traffic(series: pd.DataFrame, window: Window = None) -> go.Figure:
     if series.empty:
         return empty("No requests in this time range.")
     ok = series["requests"] - series["errors"]
@@ -192,38 +203,38 @@ def traffic(series: pd.DataFrame) -> go.Figure:
     fig.add_bar(x=series["bucket"], y=ok, name="ok", marker_color=fmt.OK_COLOR)
     fig.add_bar(x=series["bucket"], y=series["errors"], name="failed", marker_color=fmt.ERROR_COLOR)
     fig.update_layout(barmode="stack")
-    return _base(fig, title="Requests")
+    return _over(_base(fig, title="Requests"), window)
 
 
-def errors(series: pd.DataFrame) -> go.Figure:
+def errors(series: pd.DataFrame, window: Window = None) -> go.Figure:
     if series.empty:
         return empty("No requests in this time range.")
     rate = (series["errors"] / series["requests"].where(series["requests"] > 0) * 100).fillna(0)
     fig = go.Figure()
     fig.add_bar(x=series["bucket"], y=series["errors"], name="failed requests", marker_color=fmt.ERROR_COLOR,
                 customdata=rate, hovertemplate="%{x}<br>%{y} failed (%{customdata:.1f}%)<extra></extra>")
-    return _base(fig, title="Failed requests")
+    return _over(_base(fig, title="Failed requests"), window)
 
 
-def latency(series: pd.DataFrame) -> go.Figure:
+def latency(series: pd.DataFrame, window: Window = None) -> go.Figure:
     if series.empty or series["avg_ms"].isna().all():
         return empty("No requests in this time range.")
     fig = go.Figure()
-    fig.add_scatter(x=series["bucket"], y=series["avg_ms"], name="average", mode="lines",
+    fig.add_scatter(x=series["bucket"], y=series["avg_ms"], name="average", mode="lines+markers", marker=dict(size=4),
                     line=dict(color=fmt.ACCENT, width=2))
-    fig.add_scatter(x=series["bucket"], y=series["p95_ms"], name="p95", mode="lines",
+    fig.add_scatter(x=series["bucket"], y=series["p95_ms"], name="p95", mode="lines+markers", marker=dict(size=4),
                     line=dict(color="#F97316", width=2, dash="dash"))
     fig.update_yaxes(ticksuffix=" ms", rangemode="tozero")
-    return _base(fig, title="Response time")
+    return _over(_base(fig, title="Response time"), window)
 
 
-def cost(series: pd.DataFrame) -> go.Figure:
+def cost(series: pd.DataFrame, window: Window = None) -> go.Figure:
     if series.empty:
         return empty("No spend in this time range.")
     fig = go.Figure()
     fig.add_bar(x=series["bucket"], y=series["cost_usd"], name="cost", marker_color="#0EA5E9")
     fig.update_yaxes(tickprefix="$", rangemode="tozero")
-    return _base(fig, title="Cost (USD)")
+    return _over(_base(fig, title="Cost (USD)"), window)
 
 
 # ---- breakdowns --------------------------------------------------------------------------
@@ -266,19 +277,27 @@ def handoff_graph(edges: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for row in edges.itertuples(index=False):
         (x0, y0), (x1, y1) = pos[str(row.source)], pos[str(row.target)]
+        length = math.hypot(x1 - x0, y1 - y0) or 1.0
+        # A→B and B→A run side by side: shift each directed edge to its own left.
+        nx, ny = -(y1 - y0) / length * 0.06, (x1 - x0) / length * 0.06
+
+        def at(t: float, push: float = 1.0) -> tuple[float, float]:
+            return x0 + (x1 - x0) * t + nx * push, y0 + (y1 - y0) * t + ny * push  # noqa: B023
+
         failing = float(row.run_failure_rate or 0) >= 0.2
+        (hx, hy), (tx, ty), (lx, ly) = at(0.84), at(0.16), at(0.4, 2.6)
         fig.add_annotation(
-            x=x1 * 0.86 + x0 * 0.14, y=y1 * 0.86 + y0 * 0.14, ax=x0 * 0.86 + x1 * 0.14, ay=y0 * 0.86 + y1 * 0.14,
-            xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3, arrowsize=1.1,
-            arrowwidth=1 + 5 * float(row.count) / top, arrowcolor=fmt.ERROR_COLOR if failing else "#A5B4FC",
+            x=hx, y=hy, ax=tx, ay=ty, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
+            arrowsize=1.0, arrowwidth=1 + 4 * float(row.count) / top,
+            arrowcolor=fmt.ERROR_COLOR if failing else "#A5B4FC",
         )
         fig.add_annotation(
-            x=(x0 + x1) / 2, y=(y0 + y1) / 2, showarrow=False, bgcolor="rgba(255,255,255,0.85)",
-            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)} failed", font=dict(size=11),
+            x=lx, y=ly, showarrow=False, bgcolor="rgba(255,255,255,0.9)", font=dict(size=10, color="#334155"),
+            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)}",
         )
     fig.add_scatter(
         x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", text=nodes,
-        textposition="top center", marker=dict(size=26, color=fmt.kind_color("agent")), hoverinfo="text",
+        textposition="top center", marker=dict(size=30, color=fmt.kind_color("agent")), hoverinfo="text",
         showlegend=False, textfont=dict(size=13),
     )
     fig.update_xaxes(visible=False, range=[-1.45, 1.45])

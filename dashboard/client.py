@@ -18,7 +18,7 @@ import streamlit as st
 
 DEFAULT_API_URL = "http://127.0.0.1:4318"
 TIMEOUT_S = 30.0
-DATETIME_COLUMNS = ("start_time", "end_time", "received_at", "first_start", "last_end")
+DATETIME_COLUMNS = ("start_time", "end_time", "received_at", "first_seen", "last_seen")
 
 
 class ApiError(Exception):
@@ -134,7 +134,8 @@ def run_sql(sql: str) -> SqlResult:
     body = _request("POST", "/api/sql", json={"sql": sql})
     frame = pd.DataFrame(body.get("rows", []), columns=body.get("columns", []))
     for column in frame.columns:
-        if frame[column].dtype == object and _looks_like_datetime(frame[column]):
+        series = frame[column]
+        if (series.dtype == object or pd.api.types.is_string_dtype(series)) and _looks_like_datetime(series):
             frame[column] = _to_datetime(frame[column])
     return SqlResult(frame, bool(body.get("truncated")), float(body.get("elapsed_ms") or 0.0))
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-# Names of analytics outputs; kept here so a rename touches one line.
-COST = "cost_usd"  # per-span cost column (NULL = unpriced)
+# Per-span costs are written by the analytics jobs into span_costs (one row per LLM/embedding
+# span, with its start_time, service, agent and model copied), cost_usd NULL when unpriced.
+COSTS = "span_costs"
+UNPRICED = "cost_status = 'unpriced'"
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,25 @@ SELECT count(*) AS requests,
 FROM roots"""
 
 
-def active_agents(f: Filters, now: datetime, window: timedelta = timedelta(minutes=5)) -> str:
-    live = Filters(now - window, now + timedelta(seconds=1), f.service, f.agent)
-    return f"""SELECT count(DISTINCT agent_name) AS active_agents FROM spans
-WHERE {span_where(live)} AND agent_name IS NOT NULL"""
+LIVE_WINDOW = timedelta(minutes=5)
+
+
+def live_kpis(f: Filters, now: datetime) -> str:
+    """Agents seen and traces started in the last few minutes, whatever the selected range."""
+    live = Filters(now - LIVE_WINDOW, now + timedelta(seconds=1), f.service, f.agent)
+    return f"""SELECT
+  (SELECT count(DISTINCT agent_name) FROM spans WHERE {span_where(live)} AND agent_name IS NOT NULL)
+    AS active_agents,
+  (SELECT count(*) FROM spans WHERE {_trace_scope(live)}) AS recent_requests"""
 
 
 def usage_since(f: Filters, since: datetime, until: datetime) -> str:
     """Cost and tokens from ``since`` (e.g. UTC midnight) on, under the service/agent filters."""
     day = Filters(since, until, f.service, f.agent)
-    return f"""SELECT sum({COST}) AS cost_usd,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
-       count(*) FILTER (WHERE kind = 'llm' AND model IS NOT NULL AND {COST} IS NULL) AS unpriced_calls
-FROM spans WHERE {span_where(day)}"""
+    return f"""SELECT (SELECT sum(cost_usd) FROM {COSTS} WHERE {span_where(day)}) AS cost_usd,
+       (SELECT count(*) FROM {COSTS} WHERE {span_where(day)} AND {UNPRICED}) AS unpriced_calls,
+       (SELECT coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0)
+        FROM spans WHERE {span_where(day)} AND kind IN ('llm', 'embedding')) AS tokens"""
 
 
 def overview_series(f: Filters) -> str:
@@ -111,9 +119,9 @@ traffic AS (
          quantile_cont(duration_ms, 0.95) AS p95_ms
   FROM roots GROUP BY ALL),
 spend AS (
-  SELECT time_bucket(INTERVAL '{width}', start_time) AS bucket, sum({COST}) AS cost_usd,
+  SELECT time_bucket(INTERVAL '{width}', start_time) AS bucket, sum(cost_usd) AS cost_usd,
          coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-  FROM spans WHERE {span_where(f)} GROUP BY ALL)
+  FROM {COSTS} WHERE {span_where(f)} GROUP BY ALL)
 SELECT coalesce(t.bucket, s.bucket) AS bucket, coalesce(t.requests, 0) AS requests,
        coalesce(t.errors, 0) AS errors, t.avg_ms, t.p95_ms,
        coalesce(s.cost_usd, 0) AS cost_usd, coalesce(s.tokens, 0) AS tokens
@@ -137,7 +145,9 @@ WHERE start_time >= {lit(since)} AND {column} IS NOT NULL ORDER BY value LIMIT 5
 
 
 def agent_stats(f: Filters) -> str:
-    return f"""SELECT agent_name AS agent,
+    return f"""WITH spend AS (SELECT agent_name, sum(cost_usd) AS cost_usd FROM {COSTS}
+               WHERE {span_where(f)} GROUP BY ALL),
+stats AS (SELECT agent_name,
        count(*) FILTER (WHERE kind = 'agent') AS runs,
        count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
        count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
@@ -145,10 +155,12 @@ def agent_stats(f: Filters) -> str:
        quantile_cont(duration_ms, 0.95) FILTER (WHERE kind = 'agent') AS p95_ms,
        count(*) FILTER (WHERE kind = 'agent' AND status = 'error')
          / greatest(count(*) FILTER (WHERE kind = 'agent'), 1) AS error_rate,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
-       sum({COST}) AS cost_usd
-FROM spans WHERE {span_where(f)} AND agent_name IS NOT NULL
-GROUP BY ALL ORDER BY runs DESC, agent"""
+       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
+FROM spans WHERE {span_where(f)} AND agent_name IS NOT NULL GROUP BY ALL)
+SELECT stats.agent_name AS agent, runs, llm_calls, tool_calls, avg_ms, p95_ms, error_rate, tokens,
+       spend.cost_usd
+FROM stats LEFT JOIN spend ON stats.agent_name = spend.agent_name
+ORDER BY runs DESC, agent"""
 
 
 def handoffs(f: Filters) -> str:
@@ -184,28 +196,33 @@ GROUP BY ALL ORDER BY failure_rate DESC, calls DESC"""
 def cost_by(f: Filters, dimension: str) -> str:
     columns = {"model": "model", "agent": "agent_name", "service": "service_name", "provider": "provider"}
     column = columns[dimension]
-    return f"""SELECT coalesce({column}, '(none)') AS {dimension}, sum({COST}) AS cost_usd,
-       count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+    return f"""SELECT coalesce({column}, '(none)') AS {dimension}, sum(cost_usd) AS cost_usd,
+       count(*) AS llm_calls,
        coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
        coalesce(sum(cached_tokens), 0) AS cached_tokens,
-       count(*) FILTER (WHERE kind = 'llm' AND {COST} IS NULL) AS unpriced_calls
-FROM spans WHERE {span_where(f)} AND (kind = 'llm' OR {COST} IS NOT NULL)
+       count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
+FROM {COSTS} WHERE {span_where(f)}
 GROUP BY ALL ORDER BY cost_usd DESC NULLS LAST, llm_calls DESC"""
 
 
 def cost_by_day(f: Filters) -> str:
     return f"""SELECT date_trunc('day', start_time) AS day, coalesce(model, '(none)') AS model,
-       sum({COST}) AS cost_usd
-FROM spans WHERE {span_where(f)} AND {COST} IS NOT NULL
+       sum(cost_usd) AS cost_usd
+FROM {COSTS} WHERE {span_where(f)} AND cost_usd IS NOT NULL
 GROUP BY ALL ORDER BY day, model"""
 
 
 def unpriced_models(f: Filters) -> str:
-    return f"""SELECT model, coalesce(provider, '') AS provider, count(*) AS llm_calls,
+    return f"""SELECT coalesce(model, '<none>') AS model, coalesce(provider, '') AS provider, count(*) AS llm_calls,
        coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
        max(start_time) AS last_seen
-FROM spans WHERE {span_where(f)} AND kind = 'llm' AND model IS NOT NULL AND {COST} IS NULL
+FROM {COSTS} WHERE {span_where(f)} AND {UNPRICED}
 GROUP BY ALL ORDER BY llm_calls DESC"""
+
+
+def span_costs(trace_id: str) -> str:
+    """Cost of each priced span of one trace (for the trace detail page)."""
+    return f"""SELECT span_id, cost_usd, cost_status, price_model FROM {COSTS} WHERE trace_id = {lit(trace_id)}"""
 
 
 def recent_rows(table: str, time_column: str, f: Filters, limit: int = 500) -> str:

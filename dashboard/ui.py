@@ -24,7 +24,7 @@ TIME_RANGES: dict[str, timedelta | None] = {
     "Last 30 days": timedelta(days=30),
     "All time": None,
 }
-DEFAULT_RANGE = "Last 24 hours"
+DEFAULT_RANGE = "Last hour"
 ALL = "All"
 TRACE_PAGE = "views/trace.py"
 TRACES_PAGE = "views/traces.py"

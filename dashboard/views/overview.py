@@ -19,16 +19,18 @@ def _kpis(f: queries.Filters) -> None:
     now = ui.utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     kpi = client.query(queries.overview_kpis(f)).iloc[0]
-    active = client.query(queries.active_agents(f, now)).iloc[0]
+    live = client.query(queries.live_kpis(f, now)).iloc[0]
+    minutes = queries.LIVE_WINDOW.total_seconds() / 60
     today = client.query(queries.usage_since(f, midnight, now + timedelta(seconds=5))).iloc[0]
     requests = int(kpi["requests"] or 0)
     failed = int(kpi["failed"] or 0)
     success = (requests - failed) / requests if requests else None
     ui.kpis(
         [
-            ("Active agents", fmt.count(active["active_agents"]), "Agents with spans in the last 5 minutes"),
-            ("Requests / min", f"{requests / f.minutes:,.2f}" if requests else "0",
-             f"{fmt.count(requests)} traces in the time range"),
+            ("Active agents", fmt.count(live["active_agents"]), f"Agents with spans in the last {minutes:.0f} minutes"),
+            ("Requests / min", f"{live['recent_requests'] / minutes:,.1f}",
+             f"Traces started per minute over the last {minutes:.0f} minutes; "
+             f"{fmt.count(requests)} in the selected range"),
             ("Avg response", fmt.duration(kpi["avg_ms"]), "Mean trace duration"),
             ("p95 response", fmt.duration(kpi["p95_ms"]), "95th percentile of trace duration"),
             ("Success rate", fmt.percent(success), f"{fmt.count(failed)} traces had an error"),
@@ -41,12 +43,13 @@ def _kpis(f: queries.Filters) -> None:
 
 def _series(f: queries.Filters) -> None:
     series = client.query(queries.overview_series(f))
+    window = None if f.start <= ui.EPOCH else (f.start, f.end)
     left, right = st.columns(2)
-    left.plotly_chart(charts.traffic(series), key="traffic")
-    right.plotly_chart(charts.latency(series), key="latency")
+    left.plotly_chart(charts.traffic(series, window), key="traffic")
+    right.plotly_chart(charts.latency(series, window), key="latency")
     left, right = st.columns(2)
-    left.plotly_chart(charts.errors(series), key="errors")
-    right.plotly_chart(charts.cost(series), key="cost")
+    left.plotly_chart(charts.errors(series, window), key="errors")
+    right.plotly_chart(charts.cost(series, window), key="cost")
 
 
 def _top_errors(f: queries.Filters) -> None:

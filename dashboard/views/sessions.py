@@ -44,10 +44,10 @@ def _list(f: object) -> str | None:
                 "`session.id` or `gen_ai.conversation.id` (the Agents SDK group id).", icon=":material/info:")
         return None
     st.caption(f"{fmt.count(total)} sessions · newest first · select one to read it")
-    shown = [c for c in ("session_id", "user_id", "start_time", "end_time", "trace_count", "turns", "error_count",
-                         "input_tokens", "output_tokens", "cost_usd") if c in frame]
+    shown = [c for c in ("session_id", "user_id", "first_seen", "last_seen", "trace_count", "error_traces",
+                         "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd") if c in frame]
     event = ui.table(
-        frame[shown], {"start_time": "Started (UTC)", "end_time": "Last activity (UTC)", "turns": "Turns"},
+        frame[shown], {"first_seen": "Started (UTC)", "last_seen": "Last activity (UTC)", "error_traces": "Failed turns"},
         link_traces=False, on_select="rerun", selection_mode="single-row", key="ss_table",
         height=min(38 + 35 * len(frame), 420),
     )

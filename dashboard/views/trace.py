@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, messages, ui
+from dashboard import charts, client, fmt, messages, queries, ui
 
 CHAT_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "model": "assistant"}
 
@@ -25,6 +25,17 @@ def _trace_id() -> str | None:
         st.session_state.pop("span_pick", None)
         st.query_params["trace_id"] = typed.strip()
     return st.session_state.get("trace_id")
+
+
+def _with_costs(spans: pd.DataFrame, trace_id: str) -> pd.DataFrame:
+    """Join each span's cost from the analytics jobs (absent until they have run: unknown, not $0)."""
+    try:
+        costs = client.query(queries.span_costs(trace_id))
+    except client.ApiError:
+        costs = pd.DataFrame()
+    if costs.empty or "cost_usd" in spans:
+        return spans
+    return spans.merge(costs, on="span_id", how="left")
 
 
 def _summary(spans: pd.DataFrame) -> None:
@@ -111,7 +122,8 @@ def _facts(span: pd.Series) -> list[tuple[str, str]]:
     add("Cached tokens", "cached_tokens", fmt.count)
     add("Reasoning tokens", "reasoning_tokens", fmt.count)
     if span.get("kind") == "llm" or pd.notna(span.get("cost_usd", None)):
-        facts.append(("Cost", fmt.money(span.get("cost_usd")) if "cost_usd" in span else "–"))
+        status = span.get("cost_status")
+        facts.append(("Cost", "unpriced model" if status == "unpriced" else fmt.money(span.get("cost_usd"))))
     if pd.notna(span.get("handoff_from")) or pd.notna(span.get("handoff_to")):
         facts.append(("Handoff", f"{span.get('handoff_from') or '?'} → {span.get('handoff_to') or '?'}"))
     add("Guardrail tripped", "guardrail_triggered", lambda v: "yes" if v else "no")
@@ -174,6 +186,7 @@ with ui.guard():
     if spans.empty:
         st.warning(f"Trace {trace_id} has no spans.")
         st.stop()
+    spans = _with_costs(spans, trace_id)
     _summary(spans)
     visible = _visible(spans)
     _clicked(visible)
