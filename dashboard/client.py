@@ -25,6 +25,10 @@ class ApiError(Exception):
     """The collector could not answer; the message is one line a person can act on."""
 
 
+class NotFound(ApiError):
+    """The thing asked for does not exist (HTTP 404)."""
+
+
 @dataclass(frozen=True)
 class SqlResult:
     frame: pd.DataFrame
@@ -49,17 +53,17 @@ def _detail(response: httpx.Response) -> str:
     return text.splitlines()[0] if text else f"HTTP {response.status_code}"
 
 
-def _request(method: str, path: str, **kwargs: Any) -> Any:
-    url = api_url() + path
+def _request(method: str, path: str, base: str | None = None, **kwargs: Any) -> Any:
+    url = (base or api_url()) + path
     try:
         response = httpx.request(method, url, timeout=TIMEOUT_S, **kwargs)
     except httpx.ConnectError:
         raise ApiError(
-            f"Cannot reach the collector at {api_url()}: is it running? "
+            f"Cannot reach the collector at {base or api_url()}: is it running? "
             "(start it with `tracehouse collector`, or set TRACEHOUSE_API_URL)"
         ) from None
     except httpx.TimeoutException:
-        raise ApiError(f"The collector at {api_url()} did not answer within {TIMEOUT_S:.0f} s") from None
+        raise ApiError(f"The collector at {base or api_url()} did not answer within {TIMEOUT_S:.0f} s") from None
     except httpx.HTTPError as exc:
         raise ApiError(f"Request to the collector failed: {exc}") from None
     if response.status_code == 404:
@@ -70,10 +74,6 @@ def _request(method: str, path: str, **kwargs: Any) -> Any:
         return response.json()
     except ValueError:
         raise ApiError(f"The collector sent an answer that is not JSON ({path})") from None
-
-
-class NotFound(ApiError):
-    """The thing asked for does not exist (HTTP 404)."""
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
@@ -93,45 +93,58 @@ def _to_datetime(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
 
 
+# The cached functions take the base URL as their first argument so that a cache entry never
+# outlives a change of collector (tests point one process at several).
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def traces(**params: Any) -> tuple[pd.DataFrame, int]:
-    """One page of the trace list (filters as in GET /api/traces) and the total count."""
-    body = _request("GET", "/api/traces", params=_clean(params))
+def _traces(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
+    body = _request("GET", "/api/traces", base=base, params=_clean(params))
     return _frame(body.get("traces", [])), int(body.get("total", 0))
 
 
+def traces(**params: Any) -> tuple[pd.DataFrame, int]:
+    """One page of the trace list (filters as in GET /api/traces) and the total count."""
+    return _traces(api_url(), params)
+
+
 @st.cache_data(ttl=30, show_spinner=False)
-def trace(trace_id: str) -> pd.DataFrame:
-    """Every span of one trace, ordered by start; raises NotFound for an unknown id."""
-    body = _request("GET", f"/api/traces/{trace_id}")
+def _trace(base: str, trace_id: str) -> pd.DataFrame:
+    body = _request("GET", f"/api/traces/{trace_id}", base=base)
     frame = _frame(body.get("spans", []))
-    if not frame.empty:
-        frame = frame.sort_values(["start_time", "depth"] if "depth" in frame else "start_time", kind="stable")
-        frame = frame.reset_index(drop=True)
-    return frame
+    return frame.sort_values("start_time", kind="stable").reset_index(drop=True) if not frame.empty else frame
+
+
+def trace(trace_id: str) -> pd.DataFrame:
+    """Every span of one trace; raises NotFound for an unknown id."""
+    return _trace(api_url(), trace_id)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
+def _sessions(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
+    body = _request("GET", "/api/sessions", base=base, params=_clean(params))
+    return _frame(body.get("sessions", [])), int(body.get("total", 0))
+
+
 def sessions(**params: Any) -> tuple[pd.DataFrame, int]:
     """One page of sessions (conversations) and the total count."""
-    body = _request("GET", "/api/sessions", params=_clean(params))
-    rows = body.get("sessions", []) if isinstance(body, dict) else body
-    total = body.get("total", len(rows)) if isinstance(body, dict) else len(rows)
-    return _frame(rows), int(total)
+    return _sessions(api_url(), params)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
+def _session(base: str, session_id: str) -> dict[str, Any]:
+    body = _request("GET", f"/api/sessions/{session_id}", base=base)
+    return {**body, "traces": _frame(body.get("traces", []))}
+
+
 def session(session_id: str) -> dict[str, Any]:
-    """One session with its traces (turns) as a DataFrame under "traces"."""
-    body = _request("GET", f"/api/sessions/{session_id}")
-    result = dict(body)
-    result["traces"] = _frame(body.get("traces", []))
-    return result
+    """One session's summary with its traces (turns) as a DataFrame under "traces"."""
+    return _session(api_url(), session_id)
 
 
-def run_sql(sql: str) -> SqlResult:
+def run_sql(sql: str, base: str | None = None) -> SqlResult:
     """Run read-only SQL through the collector's sandbox (uncached: the SQL page's own queries)."""
-    body = _request("POST", "/api/sql", json={"sql": sql})
+    body = _request("POST", "/api/sql", base=base, json={"sql": sql})
     frame = pd.DataFrame(body.get("rows", []), columns=body.get("columns", []))
     for column in frame.columns:
         series = frame[column]
@@ -141,9 +154,13 @@ def run_sql(sql: str) -> SqlResult:
 
 
 @st.cache_data(ttl=5, show_spinner=False)
+def _query(base: str, sql: str) -> pd.DataFrame:
+    return run_sql(sql, base).frame
+
+
 def query(sql: str) -> pd.DataFrame:
     """Cached SQL for the pages' own aggregate queries (see dashboard/queries.py)."""
-    return run_sql(sql).frame
+    return _query(api_url(), sql)
 
 
 def _looks_like_datetime(series: pd.Series) -> bool:

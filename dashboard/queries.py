@@ -132,6 +132,7 @@ ORDER BY bucket"""
 def top_errors(f: Filters, limit: int = 10) -> str:
     return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error,
        kind, count(*) AS count, count(DISTINCT trace_id) AS traces,
+       arg_max(status_message, start_time) AS last_message,
        max(start_time) AS last_seen, arg_max(trace_id, start_time) AS example_trace
 FROM spans WHERE {span_where(f)} AND status = 'error'
 GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
@@ -218,6 +219,18 @@ def unpriced_models(f: Filters) -> str:
        max(start_time) AS last_seen
 FROM {COSTS} WHERE {span_where(f)} AND {UNPRICED}
 GROUP BY ALL ORDER BY llm_calls DESC"""
+
+
+def expensive_traces(f: Filters, limit: int = 15) -> str:
+    """The costliest traces in the window, from the per-span costs (the truth for money)."""
+    return f"""WITH spend AS (
+  SELECT trace_id, sum(cost_usd) AS cost_usd, count(*) AS llm_calls,
+         count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
+  FROM {COSTS} WHERE {span_where(f)} GROUP BY trace_id HAVING sum(cost_usd) IS NOT NULL
+  ORDER BY cost_usd DESC LIMIT {int(limit)})
+SELECT t.start_time, t.root_name, t.service_name, t.duration_ms, s.llm_calls, s.unpriced_calls, s.cost_usd,
+       s.trace_id
+FROM spend s JOIN traces t USING (trace_id) ORDER BY s.cost_usd DESC"""
 
 
 def span_costs(trace_id: str) -> str:

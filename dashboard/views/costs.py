@@ -35,12 +35,8 @@ def _breakdowns(f: queries.Filters) -> None:
 
 
 def _expensive(f: queries.Filters) -> None:
-    frame, _ = client.traces(**ui.api_window(f), service=f.service, agent=f.agent, sort="cost_usd", order="desc",
-                             limit=15)
-    frame = frame.dropna(subset=["cost_usd"]) if "cost_usd" in frame else frame.iloc[0:0]
-    columns = ["start_time", "root_name", "service_name", "duration_ms", "llm_calls", "cost_usd", "trace_id"]
-    ui.section("Most expensive traces", frame[[c for c in columns if c in frame]],
-               empty="No priced traces in this time range.")
+    ui.section("Most expensive traces", client.query(queries.expensive_traces(f)),
+               empty="No priced traces in this time range.", labels={"unpriced_calls": "Unpriced calls"})
 
 
 def _unpriced(f: queries.Filters) -> None:

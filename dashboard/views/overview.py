@@ -54,9 +54,9 @@ def _series(f: queries.Filters) -> None:
 
 def _top_errors(f: queries.Filters) -> None:
     errors = client.query(queries.top_errors(f)).rename(columns={"example_trace": "trace_id", "count": "spans"})
-    ui.section("Top errors", errors[["error", "kind", "spans", "traces", "last_seen", "trace_id"]],
+    ui.section("Top errors", errors[["error", "kind", "spans", "traces", "last_message", "last_seen", "trace_id"]],
                empty="No errors in this time range.", good_when_empty=True,
-               labels={"kind": "Span kind", "open": "Latest trace"})
+               labels={"kind": "Span kind", "last_message": "Latest message", "open": "Latest trace"})
 
 
 ui.header("Overview", "Live health of your agents in the selected time range.")
