@@ -20,6 +20,7 @@ FONT = "Inter, -apple-system, Segoe UI, Roboto, sans-serif"
 MONO = "JetBrains Mono, SFMono-Regular, Menlo, Consolas, DejaVu Sans Mono, monospace"
 WATERFALL_ROW_PX = 22
 WATERFALL_MAX_ROWS = 45  # rows visible at once; larger traces pan vertically
+WATERFALL_LABELS_MAX = 300  # duration labels on bars up to this many spans
 
 
 def _base(fig: go.Figure, height: int = 280, title: str | None = None) -> go.Figure:
@@ -144,6 +145,8 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
                 opacity=opacity,
             ),
             customdata=custom,
+            text=[fmt.duration(d) for d in dur] if n <= WATERFALL_LABELS_MAX else None,
+            textposition="outside", cliponaxis=False, textfont=dict(size=10, color="#64748B"),
             hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]} · %{customdata[3]}"
             "<br>starts at +%{customdata[5]} · %{customdata[4]}<extra></extra>",
             showlegend=False,
@@ -177,7 +180,7 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
         tickmode="array", tickvals=rows, ticktext=labels, range=[visible - 0.5, -0.5],
         showgrid=False, tickfont=dict(size=11, family=MONO), automargin=True,
     )
-    fig.update_xaxes(title=None, ticksuffix=" ms", showgrid=True, gridcolor="#EEF2F7", range=[0, total * 1.02],
+    fig.update_xaxes(title=None, ticksuffix=" ms", showgrid=True, gridcolor="#EEF2F7", range=[0, total * (1.1 if n <= WATERFALL_LABELS_MAX else 1.02)],
                      side="top")
     return fig
 

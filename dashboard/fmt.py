@@ -9,7 +9,7 @@ import pandas as pd
 
 # One colour per span kind, everywhere (waterfall, legends, badges).
 KIND_COLORS: dict[str, str] = {
-    "workflow": "#6366F1",
+    "workflow": "#475569",
     "agent": "#8B5CF6",
     "llm": "#0EA5E9",
     "tool": "#F59E0B",
@@ -18,7 +18,7 @@ KIND_COLORS: dict[str, str] = {
     "chain": "#94A3B8",
     "retriever": "#22C55E",
     "embedding": "#84CC16",
-    "span": "#64748B",
+    "span": "#CBD5E1",
 }
 ERROR_COLOR = "#EF4444"
 OK_COLOR = "#10B981"

@@ -194,9 +194,9 @@ with ui.guard():
     with right:
         labels = {sid: "\u00a0\u00a0" * min(int(d), 20) + f"{n} · {fmt.duration(ms)}"
                   for sid, n, d, ms in zip(spans["span_id"], spans["name"], spans["depth"], spans["duration_ms"])}
-        if st.session_state.get("span_pick") not in labels:
-            errors = spans[spans["status"] == "error"]
-            st.session_state["span_pick"] = (errors if not errors.empty else spans).iloc[0]["span_id"]
+        if st.session_state.get("span_pick") not in labels:  # first look: a failure, else the first LLM call
+            errors, llm = spans[spans["status"] == "error"], spans[spans["kind"] == "llm"]
+            st.session_state["span_pick"] = next(f for f in (errors, llm, spans) if not f.empty).iloc[0]["span_id"]
         picked = st.selectbox("Span", list(labels), format_func=labels.__getitem__, key="span_pick")
         _details(spans[spans["span_id"] == picked].iloc[0])
     with left:
