@@ -6,19 +6,23 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from collector import query_api
+from collector import ops_api, query_api
 from collector.receivers import http as otlp_http
 from collector.settings import Settings
 from collector.store import Store
 
 
-def create_app(settings: Settings, store: Store, writer: Any = None, metrics: Any = None) -> FastAPI:
+def create_app(
+    settings: Settings, store: Store, writer: Any = None, metrics: Any = None, pipeline: Any = None
+) -> FastAPI:
     """Build the app around resources the caller owns (the caller opens and closes them)."""
     app = FastAPI(title="Tracehouse collector", version="0.1.0")
     app.state.settings = settings
     app.state.store = store
     app.state.writer = writer
     app.state.metrics = metrics
+    app.state.pipeline = pipeline
     app.include_router(otlp_http.router)
     app.include_router(query_api.router)
+    app.include_router(ops_api.router)
     return app

@@ -63,4 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module, not this __main__ copy: command modules raise collector.cli.UserError,
+    # which this copy's except clause would not catch.
+    from collector.cli import main as _main
+
+    sys.exit(_main())

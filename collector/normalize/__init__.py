@@ -1,41 +1,238 @@
 """DecodedSpan → SpanRow: the only code that knows attribute keys.
 
-Baseline: every span lands as kind ``span`` with its attributes kept whole. The convention
-modules (OpenInference, GenAI, traceloop, openai_agents) refine the row.
+Each convention module (openinference, genai, traceloop, openai_agents) holds its keys and says
+what kind a span is and where its fields are. This module decides, in one place, which
+convention a span follows (``convention_of``), then fills what every convention shares:
+model/provider/tokens on model-call spans, session, user, error type, the payload limit and
+the JSON columns. See README.md, "Conventions".
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import ast
+from types import ModuleType
+from typing import Any, NamedTuple
 
 from collector.decode import DecodedSpan
 from collector.model import SpanKind, SpanRow
+from collector.normalize import genai, openai_agents, openinference, traceloop
+from collector.normalize.common import dumps, first_int, first_str, payload, truncate
+
+OTEL = "otel"
+
+SESSION_KEYS = (openinference.SESSION_ID, genai.CONVERSATION_ID, traceloop.SESSION_ID)
+USER_KEYS = (openinference.USER_ID, "enduser.id", traceloop.USER_ID)
+ERROR_TYPE = "error.type"
+EXCEPTION_TYPE = "exception.type"
+SERVICE_NAME = "service.name"
+# Resource attributes naming the project a span belongs to (Phoenix's key, then ours).
+PROJECT_KEYS = ("tracehouse.project", "openinference.project.name")
+DEFAULT_PROJECT = "default"
+
+# Kinds whose spans are model calls: only these get model, provider and tokens.
+_MODEL_KINDS = frozenset({SpanKind.LLM.value, SpanKind.EMBEDDING.value})
+_KINDS = {kind.value: kind.value for kind in SpanKind}
+
+# A span with these keys besides openinference.span.kind is dual-emitted; gen_ai.* fills the gaps.
+_DUAL_MARKERS = (
+    genai.OPERATION,
+    genai.REQUEST_MODEL,
+    genai.RESPONSE_MODEL,
+    genai.INPUT_TOKENS,
+    genai.TOOL_NAME,
+)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+def convention_of(span: DecodedSpan) -> ModuleType | None:
+    """The precedence, decided here only: OpenInference > traceloop > sdk-processor > GenAI.
+
+    ``None`` means a plain OTel span. CONVENTIONS.md §2 says how each convention is recognised.
+    """
+    attributes = span.attributes
+    if openinference.SPAN_KIND in attributes:
+        return openinference
+    if traceloop.is_traceloop(span):
+        return traceloop
+    keys = "\x00" + "\x00".join(attributes)  # one scan for both prefixes
+    if "\x00" + openai_agents.PREFIX in keys:
+        return openai_agents
+    if span.scope_name == genai.SCOPE or "\x00" + genai.PREFIX in keys:
+        return genai
+    return None
 
 
 def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
-    """Map one decoded span to the row model."""
+    """Map one decoded span to the row model. Never raises on attribute values."""
+    attributes = span.attributes
+    convention = convention_of(span)
+    fields: dict[str, Any] = {}
+    kind = SpanKind.SPAN.value
+    model_keys: tuple[str, ...] = ()
+    provider_keys: tuple[str, ...] = ()
+    token_keys: tuple[tuple[str, ...], ...] = ()
+    if convention is not None:
+        kind = convention.kind_of(span)
+        fields = convention.details(span, kind)
+        model_keys, provider_keys, token_keys = (
+            convention.MODEL_KEYS,
+            convention.PROVIDER_KEYS,
+            convention.TOKEN_KEYS,
+        )
+        if convention is openinference and _dual_emitted(attributes):
+            kind, fields = _fill_from_genai(span, kind, fields)
+            model_keys += genai.MODEL_KEYS
+            provider_keys += genai.PROVIDER_KEYS
+            token_keys = tuple(a + b for a, b in zip(token_keys, genai.TOKEN_KEYS, strict=True))
+    kind = _KINDS.get(kind, SpanKind.SPAN.value)
+
+    model = provider = None
+    tokens: list[int | None] = [None] * 5
+    if kind in _MODEL_KINDS:
+        model = first_str(attributes, model_keys)
+        provider = first_str(attributes, provider_keys)
+        tokens = [first_int(attributes, keys) or 0 for keys in token_keys]
+
+    limit = max_payload_bytes
+    input_text, input_cut = payload(fields.get("input"), limit)
+    output_text, output_cut = payload(fields.get("output"), limit)
+    attributes_json, attributes_cut = dumps(attributes, limit)
+    events_json, events_cut = dumps(span.events, limit) if span.events else ("[]", False)
+    links_json, links_cut = dumps(span.links, limit) if span.links else ("[]", False)
+    status_message, message_cut = (
+        truncate(span.status_message, limit) if span.status_message else (None, False)
+    )
+    resource = _resource(span.resource, limit)
+
     return SpanRow(
         trace_id=span.trace_id,
         span_id=span.span_id,
         parent_span_id=span.parent_span_id,
         name=span.name,
-        kind=SpanKind.SPAN.value,
+        kind=kind,
         span_kind=span.span_kind,
         status=span.status_code,
-        status_message=span.status_message,
+        status_message=status_message,
         start_time=span.start_time,
         end_time=span.end_time,
         duration_ms=(span.end_unix_nano - span.start_unix_nano) / 1e6,
-        service_name=span.resource.get("service.name"),
+        service_name=resource.service_name,
         scope_name=span.scope_name or None,
-        convention="otel",
-        attributes=_json(span.attributes),
-        resource=_json(span.resource),
-        events=_json(span.events),
-        links=_json(span.links),
+        convention=convention.NAME if convention is not None else OTEL,
+        project=resource.project,
+        session_id=first_str(attributes, SESSION_KEYS),
+        user_id=first_str(attributes, USER_KEYS),
+        workflow_name=fields.get("workflow_name"),
+        agent_name=fields.get("agent_name"),
+        model=model,
+        provider=provider,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cached_tokens=tokens[2],
+        cache_write_tokens=tokens[3],
+        reasoning_tokens=tokens[4],
+        tool_name=fields.get("tool_name"),
+        handoff_from=fields.get("handoff_from"),
+        handoff_to=fields.get("handoff_to"),
+        guardrail_triggered=fields.get("guardrail_triggered"),
+        error_type=_error_type(span),
+        input=input_text,
+        output=output_text,
+        payload_truncated=(
+            input_cut
+            or output_cut
+            or attributes_cut
+            or events_cut
+            or links_cut
+            or message_cut
+            or resource.truncated
+        ),
+        attributes=attributes_json,
+        resource=resource.text,
+        events=events_json,
+        links=links_json,
     )
+
+
+def _dual_emitted(attributes: dict[str, Any]) -> bool:
+    for key in _DUAL_MARKERS:
+        if key in attributes:
+            return True
+    return False
+
+
+def _fill_from_genai(
+    span: DecodedSpan, kind: str, fields: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """OpenInference wins; gen_ai.* only fills what it leaves empty (Phoenix's setdefault)."""
+    if kind == SpanKind.SPAN:
+        kind = genai.kind_of(span)
+    for key, value in genai.details(span, kind).items():
+        if fields.get(key) is None:
+            fields[key] = value
+    return kind, fields
+
+
+class _Resource(NamedTuple):
+    source: dict[str, Any]  # held so that its id cannot be reused while cached
+    limit: int
+    text: str
+    truncated: bool
+    service_name: str | None
+    project: str
+
+
+# Resource attributes are shared by every span of a request: read them once.
+_resource_cache: _Resource | None = None
+
+
+def _resource(resource: dict[str, Any], limit: int) -> _Resource:
+    global _resource_cache
+    cached = _resource_cache
+    if cached is not None and cached.source is resource and cached.limit == limit:
+        return cached
+    text, truncated = dumps(resource, limit)
+    cached = _Resource(
+        source=resource,
+        limit=limit,
+        text=text,
+        truncated=truncated,
+        service_name=first_str(resource, (SERVICE_NAME,)),
+        project=first_str(resource, PROJECT_KEYS) or DEFAULT_PROJECT,
+    )
+    _resource_cache = cached
+    return cached
+
+
+def _error_type(span: DecodedSpan) -> str | None:
+    """``error.type``, else the exception event's type, else the SDK message of an ERROR status.
+
+    The openai-agents instrumentations put ``"<SDK message>: <data repr>"`` (OpenInference,
+    contrib) or ``str({'message': …, 'data': …})`` (traceloop) in the status message; the
+    SDK message ("Error running tool (non-fatal)", "Error getting response", …) is the type.
+    """
+    declared = first_str(span.attributes, (ERROR_TYPE,))
+    if declared is not None:
+        return truncate(declared, 256)[0]
+    for event in span.events:
+        if event.get("name") == "exception":
+            event_attributes = event.get("attributes")
+            if isinstance(event_attributes, dict) and event_attributes.get(EXCEPTION_TYPE):
+                return truncate(str(event_attributes[EXCEPTION_TYPE]), 256)[0]
+    if span.status_code != "error" or not span.status_message:
+        return None
+    return truncate(_sdk_message(span.status_message), 256)[0]
+
+
+def _sdk_message(message: str) -> str:
+    text = message.strip()
+    if text.startswith("{") and len(text) < 65536:
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+            return parsed["message"]
+    head, separator, _ = text.partition(": ")
+    if separator and head and len(head) <= 100:
+        return head
+    return text

@@ -1,0 +1,148 @@
+"""Agent attribution across spans: a span without an agent name gets its nearest agent ancestor's.
+
+Conventions leave ``agent_name`` empty on LLM and tool spans (and the normalizer turns
+placeholders such as contrib's "OpenAI Agent" into NULL), so the name must come from the
+nearest ancestor of kind ``agent``. Children end, and so arrive, before their agent span, often
+in an earlier batch; their rows are stored with a NULL agent and fixed later by an UPDATE in
+the transaction that stores the ancestor.
+
+Runs in the writer thread only (no locks). Memory is bounded: ``max_spans`` recent spans
+(parent link, agent name, kind) in arrival order, and at most ``max_pending`` spans waiting for
+a missing ancestor, each forgotten after ``pending_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector.model import SpanKind, SpanRow
+
+_AGENT = SpanKind.AGENT.value
+_MAX_DEPTH = 256  # guards against parent cycles in malformed traces
+
+Update = tuple[str, str, datetime, str]  # trace_id, span_id, start_time, agent_name
+
+
+@dataclass(slots=True)
+class _Known:
+    parent: str | None
+    agent: str | None  # own or inherited agent name, None while unknown
+    is_agent: bool
+
+
+@dataclass(slots=True)
+class _Waiter:
+    span_id: str
+    start_time: datetime
+    since: float  # monotonic arrival time
+
+
+class AgentResolver:
+    """Fills NULL agent names from ancestors, for this batch and for stored rows."""
+
+    def __init__(self, max_spans: int = 200_000, max_pending: int = 50_000, pending_ttl_s: float = 600.0) -> None:
+        self._max_spans = max_spans
+        self._max_pending = max_pending
+        self._ttl = pending_ttl_s
+        self._known: dict[tuple[str, str], _Known] = {}
+        # (trace_id, missing ancestor span_id) → stored spans waiting for it
+        self._pending: dict[tuple[str, str], list[_Waiter]] = {}
+        self._pending_count = 0
+        self._next_expiry = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Spans stored without an agent, waiting for a missing ancestor."""
+        return self._pending_count
+
+    @property
+    def tracked(self) -> int:
+        """Recent spans whose parent link and agent are remembered."""
+        return len(self._known)
+
+    def process(self, rows: Sequence[SpanRow]) -> tuple[list[str | None] | None, list[Update]]:
+        """For a batch about to be inserted: agent names to store (None if unchanged) and updates."""
+        now = time.monotonic()
+        known = self._known
+        for row in rows:
+            known[(row.trace_id, row.span_id)] = _Known(row.parent_span_id, row.agent_name, row.kind == _AGENT)
+        names: list[str | None] | None = None
+        for i, row in enumerate(rows):
+            if row.agent_name is not None:
+                continue
+            agent = self._resolve(row.trace_id, row.span_id, row.start_time, now)
+            if agent is not None:
+                if names is None:
+                    names = [r.agent_name for r in rows]
+                names[i] = agent
+        updates: list[Update] = []
+        if self._pending:
+            for row in rows:
+                waiters = self._pending.pop((row.trace_id, row.span_id), None)
+                if waiters:
+                    self._pending_count -= len(waiters)
+                    self._release(row.trace_id, row.span_id, waiters, updates, now)
+        self._trim(now)
+        return names, updates
+
+    def _resolve(self, trace_id: str, span_id: str, start_time: datetime, now: float) -> str | None:
+        """Walk up from a span; cache the answer, or queue the span on the first missing link."""
+        known = self._known
+        entry = known[(trace_id, span_id)]
+        parent = entry.parent
+        for _ in range(_MAX_DEPTH):
+            if parent is None:
+                return None  # reached the root: no agent above
+            ancestor = known.get((trace_id, parent))
+            if ancestor is None:
+                self._wait(trace_id, parent, _Waiter(span_id, start_time, now))
+                return None
+            if ancestor.agent is not None:  # an agent span, or a span that already inherited one
+                entry.agent = ancestor.agent
+                return ancestor.agent
+            parent = ancestor.parent
+        return None
+
+    def _release(self, trace_id: str, span_id: str, waiters: list[_Waiter], updates: list[Update], now: float) -> None:
+        """span_id has arrived: give its agent to the spans that waited for it, or wait further up."""
+        entry = self._known[(trace_id, span_id)]
+        agent = entry.agent
+        if agent is None:
+            for waiter in waiters:
+                # Re-walk from the waiter: it either finds an agent now or queues on the next gap.
+                waiting = self._known.get((trace_id, waiter.span_id))
+                if waiting is None:
+                    continue
+                agent = self._resolve(trace_id, waiter.span_id, waiter.start_time, now)
+                if agent is not None:
+                    updates.append((trace_id, waiter.span_id, waiter.start_time, agent))
+            return
+        for waiter in waiters:
+            waiting = self._known.get((trace_id, waiter.span_id))
+            if waiting is not None:
+                waiting.agent = agent
+            updates.append((trace_id, waiter.span_id, waiter.start_time, agent))
+
+    def _wait(self, trace_id: str, missing: str, waiter: _Waiter) -> None:
+        self._pending.setdefault((trace_id, missing), []).append(waiter)
+        self._pending_count += 1
+
+    def _trim(self, now: float) -> None:
+        known = self._known
+        while len(known) > self._max_spans:
+            del known[next(iter(known))]
+        pending = self._pending
+        if now >= self._next_expiry or self._pending_count > self._max_pending:
+            self._next_expiry = now + min(self._ttl / 10, 10.0)
+            horizon = now - self._ttl
+            # Dict order is arrival order of the first waiter: drop from the oldest end.
+            while pending and (self._pending_count > self._max_pending or _oldest(pending) < horizon):
+                waiters = pending.pop(next(iter(pending)))
+                self._pending_count -= len(waiters)
+
+
+def _oldest(pending: dict[tuple[str, str], list[_Waiter]]) -> float:
+    return pending[next(iter(pending))][0].since

@@ -1,0 +1,116 @@
+"""The one ingest path both receivers call: decode → normalize → writer, then wait for commit.
+
+Errors are classified here, once (STYLE.md convention 8): a request that cannot be read is
+permanent (INVALID_ARGUMENT / 400, the exporter must not retry); a full queue or a failed
+commit is transient (UNAVAILABLE / 503, the exporter retries). Spans refused one by one are
+counted in the result and reported through OTLP ``partial_success``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Literal
+
+from collector.decode import DecodeFailed, Rejected, decode_request, parse_json, parse_protobuf
+from collector.metrics import IngestMetrics
+from collector.model import SpanRow
+from collector.normalize import normalize
+from collector.settings import Settings
+from collector.writer import BatchWriter, QueueFull, WriterClosed
+
+log = logging.getLogger(__name__)
+
+Format = Literal["protobuf", "json"]
+_MAX_REASONS = 3  # reasons quoted in partial_success.error_message
+
+
+class IngestError(Exception):
+    """A request that was not (or not wholly) stored; ``transient`` tells the client to retry."""
+
+    transient = False
+    reason = "malformed_request"
+
+
+class PermanentIngestError(IngestError):
+    """The request itself is bad; resending it will not help."""
+
+
+class TransientIngestError(IngestError):
+    """The collector cannot take the request now; retry later."""
+
+    transient = True
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What the exporter is told: everything accepted is committed."""
+
+    accepted: int  # spans committed (newly stored or already stored)
+    rejected: int  # spans refused one by one
+    error_message: str | None  # for partial_success; None when nothing was rejected
+    stored: int = 0  # of the accepted, how many were new
+
+
+class Pipeline:
+    """decode → normalize → BatchWriter for one collector."""
+
+    def __init__(self, settings: Settings, writer: BatchWriter, metrics: IngestMetrics) -> None:
+        self._max_payload = settings.max_payload_bytes
+        self._writer = writer
+        self._metrics = metrics
+
+    async def ingest(self, body: bytes, fmt: Format) -> IngestResult:
+        """Store one OTLP request; returns after the commit. Raises IngestError."""
+        future, accepted, rejected = self.submit(body, fmt)
+        try:
+            stored = await asyncio.wrap_future(future)
+        except Exception as exc:  # the batch failed to commit: nothing of it is acknowledged
+            self._metrics.rejected.labels("write_failed").inc(accepted)
+            raise TransientIngestError(str(exc), "write_failed") from exc
+        return IngestResult(accepted, len(rejected), _message(rejected), stored)
+
+    def count_rejected_request(self, reason: str) -> None:
+        """Count a request refused before decoding (too large, bad encoding)."""
+        self._metrics.rejected.labels(reason).inc()
+
+    def submit(self, body: bytes, fmt: Format) -> tuple[Future[int], int, list[Rejected]]:
+        """Decode, normalize and queue a request (synchronously); the future resolves at commit."""
+        try:
+            request = parse_protobuf(body) if fmt == "protobuf" else parse_json(body)
+        except DecodeFailed as exc:
+            self._metrics.rejected.labels("malformed_request").inc()
+            raise PermanentIngestError(str(exc)) from exc
+        decoded = decode_request(request)
+        rejected = decoded.rejected
+        rows: list[SpanRow] = []
+        max_payload = self._max_payload
+        for index, span in enumerate(decoded.spans):
+            try:
+                rows.append(normalize(span, max_payload_bytes=max_payload))
+            except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
+                log.warning("span %r could not be normalized: %s", span.name, exc)
+                rejected.append(Rejected(index, f"span {span.name!r}: could not be normalized: {exc}"))
+        self._metrics.received.inc(len(rows) + len(rejected))
+        if rejected:
+            self._metrics.rejected.labels("invalid_span").inc(len(rejected))
+        try:
+            future = self._writer.submit(rows)
+        except (QueueFull, WriterClosed) as exc:
+            self._metrics.rejected.labels("queue_full").inc(len(rows))
+            raise TransientIngestError(str(exc), "queue_full") from exc
+        return future, len(rows), rejected
+
+
+def _message(rejected: list[Rejected]) -> str | None:
+    if not rejected:
+        return None
+    reasons = "; ".join(r.reason for r in rejected[:_MAX_REASONS])
+    more = f" (and {len(rejected) - _MAX_REASONS} more)" if len(rejected) > _MAX_REASONS else ""
+    return f"{len(rejected)} span(s) rejected: {reasons}{more}"

@@ -1,0 +1,306 @@
+"""Named read queries behind the /api routes: trace list, one trace as a tree, sessions.
+
+Every user value is bound as a parameter; the only SQL text chosen from user input comes from
+fixed whitelists (sort columns, directions). Each query runs on its own cursor under the time
+limit (:func:`timed_cursor`); callers on the event loop run these functions in a thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from collector import rollup
+from collector.jsonvalues import jsonable
+from collector.store import Store
+
+TRACE_SORTS = {
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "duration_ms": "duration_ms",
+    "span_count": "span_count",
+    "error_count": "error_count",
+    "llm_calls": "llm_calls",
+    "tool_calls": "tool_calls",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cost_usd": "cost_usd",
+}
+SESSION_SORTS = {
+    "last_seen": "last_seen",
+    "first_seen": "first_seen",
+    "trace_count": "trace_count",
+    "span_count": "span_count",
+    "error_count": "error_count",
+    "cost_usd": "cost_usd",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+}
+ORDERS = {"asc": "ASC", "desc": "DESC"}
+JSON_COLUMNS = ("attributes", "resource", "events", "links")
+
+
+class QueryTimeout(Exception):
+    """A query ran past the time limit and was interrupted."""
+
+
+@contextmanager
+def timed_cursor(store: Store, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh cursor that is interrupted after ``timeout_s`` seconds (QueryTimeout is raised)."""
+    cursor = store.cursor()
+    timer = threading.Timer(timeout_s, cursor.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield cursor
+    except duckdb.InterruptException:
+        raise QueryTimeout(
+            f"query stopped after the {timeout_s:g} s time limit (TRACEHOUSE_SQL_TIMEOUT_S); "
+            "narrow it with a time range or filters"
+        ) from None
+    finally:
+        timer.cancel()
+        cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """Filters of the trace list; None means "any". Times are naive UTC."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    service: str | None = None
+    agent: str | None = None
+    model: str | None = None
+    status: str | None = None  # "ok" or "error"
+    session: str | None = None
+    min_duration_ms: float | None = None
+    q: str | None = None  # text in a span's name, input, output or status message
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _trace_where(f: TraceFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def add(clause: str, *values: Any) -> None:
+        clauses.append(clause)
+        params.extend(values)
+
+    if f.start is not None:
+        add("start_time >= ?", f.start)
+    if f.end is not None:
+        add("start_time < ?", f.end)
+    if f.service is not None:
+        add("service_name = ?", f.service)
+    if f.agent is not None:
+        add("list_contains(agents, ?)", f.agent)
+    if f.model is not None:
+        add("list_contains(models, ?)", f.model)
+    if f.status == "error":
+        add("error_count > 0")
+    elif f.status == "ok":
+        add("error_count = 0")
+    if f.session is not None:
+        add("session_id = ?", f.session)
+    if f.min_duration_ms is not None:
+        add("duration_ms >= ?", f.min_duration_ms)
+    if f.q:
+        # Spans of a trace start inside the trace's window, so the time range prunes this scan too.
+        inner = ["(name ILIKE ? ESCAPE '\\' OR input ILIKE ? ESCAPE '\\' OR output ILIKE ? ESCAPE '\\' "
+                 "OR status_message ILIKE ? ESCAPE '\\')"]
+        pattern = _like_pattern(f.q)
+        inner_params: list[Any] = [pattern] * 4
+        if f.start is not None:
+            inner.append("start_time >= ?")
+            inner_params.append(f.start)
+        add(f"trace_id IN (SELECT trace_id FROM spans WHERE {' AND '.join(inner)})", *inner_params)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _records(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [{n: jsonable(v) for n, v in zip(names, row)} for row in cursor.fetchall()]
+
+
+def list_traces(
+    store: Store,
+    timeout_s: float,
+    filters: TraceFilter,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    sort: str = "start_time",
+    order: str = "desc",
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of traces matching ``filters`` and the total number that match."""
+    rollup.catch_up(store)
+    where, params = _trace_where(filters)
+    order_by = f"{TRACE_SORTS[sort]} {ORDERS[order]} NULLS LAST, trace_id"
+    return _page(store, timeout_s, "traces", where, params, order_by, limit, offset)
+
+
+def _page(
+    store: Store, timeout_s: float, view: str, where: str, params: list[Any], order_by: str, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows ``offset``..``offset+limit`` of a view and how many match; view/order_by are our own text."""
+    with timed_cursor(store, timeout_s) as cur:
+        total = cur.execute(f"SELECT count(*) FROM {view}{where}", params).fetchone()[0]
+        cur.execute(f"SELECT * FROM {view}{where} ORDER BY {order_by} LIMIT ? OFFSET ?", [*params, limit, offset])
+        return _records(cur), int(total)
+
+
+def get_trace(store: Store, timeout_s: float, trace_id: str) -> list[dict[str, Any]] | None:
+    """All spans of a trace in tree order (parents before children, siblings by start), or None."""
+    rollup.catch_up(store)
+    with timed_cursor(store, timeout_s) as cur:
+        window = cur.execute(
+            "SELECT start_time, end_time FROM trace_summary WHERE trace_id = ?", [trace_id]
+        ).fetchone()
+        if window is None:
+            return None
+        # Every span starts inside the trace's window: zone maps skip the other row groups.
+        cur.execute(
+            "SELECT * FROM spans WHERE trace_id = ? AND start_time >= ? AND start_time <= ?",
+            [trace_id, window[0], window[1]],
+        )
+        spans = _records(cur)
+    for span in spans:
+        for column in JSON_COLUMNS:
+            if isinstance(span.get(column), str):
+                span[column] = json.loads(span[column])
+    return tree_order(spans)
+
+
+def tree_order(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Depth-first order with a ``depth`` on each span; a span whose parent is absent is a root."""
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for span in spans:
+        parent = span.get("parent_span_id")
+        children.setdefault(parent if parent in ids else None, []).append(span)
+    for group in children.values():
+        group.sort(key=lambda s: (s["start_time"], s["span_id"]))
+    ordered: list[dict[str, Any]] = []
+    stack = [(span, 0) for span in reversed(children.get(None, []))]
+    seen: set[str] = set()
+    while stack:
+        span, depth = stack.pop()
+        if span["span_id"] in seen:  # a parent cycle in bad data must not loop forever
+            continue
+        seen.add(span["span_id"])
+        ordered.append({**span, "depth": depth})
+        stack.extend((child, depth + 1) for child in reversed(children.get(span["span_id"], [])))
+    # Spans caught in a cycle have no root; keep them rather than drop them.
+    ordered.extend({**s, "depth": 0} for s in spans if s["span_id"] not in seen)
+    return ordered
+
+
+def list_sessions(
+    store: Store,
+    timeout_s: float,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    user: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    sort: str = "last_seen",
+    order: str = "desc",
+) -> tuple[list[dict[str, Any]], int]:
+    """Sessions with a trace starting in [start, end), one page, and how many there are."""
+    rollup.catch_up(store)
+    clauses: list[str] = []
+    params: list[Any] = []
+    window = []
+    if start is not None:
+        window.append("start_time >= ?")
+        params.append(start)
+    if end is not None:
+        window.append("start_time < ?")
+        params.append(end)
+    if window:
+        clauses.append(f"session_id IN (SELECT session_id FROM trace_summary WHERE {' AND '.join(window)})")
+    if user is not None:
+        clauses.append("user_id = ?")
+        params.append(user)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    order_by = f"{SESSION_SORTS[sort]} {ORDERS[order]} NULLS LAST, session_id"
+    return _page(store, timeout_s, "sessions", where, params, order_by, limit, offset)
+
+
+def get_session(store: Store, timeout_s: float, session_id: str, *, limit: int = 1000) -> dict[str, Any] | None:
+    """One session's summary and its traces in time order (the conversation), or None."""
+    rollup.catch_up(store)
+    with timed_cursor(store, timeout_s) as cur:
+        cur.execute("SELECT * FROM sessions WHERE session_id = ?", [session_id])
+        rows = _records(cur)
+        if not rows:
+            return None
+        cur.execute(
+            "SELECT * FROM traces WHERE session_id = ? ORDER BY start_time, trace_id LIMIT ?",
+            [session_id, limit],
+        )
+        return {**rows[0], "traces": _records(cur)}
+
+
+# Export: JSON columns go out as text so Parquet/CSV writers need no extension types.
+_EXPORT_SELECT = (
+    "SELECT * REPLACE (attributes::VARCHAR AS attributes, resource::VARCHAR AS resource, "
+    "events::VARCHAR AS events, links::VARCHAR AS links) FROM spans"
+)
+
+
+def _export_where(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("start_time >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("start_time < ?")
+        params.append(until)
+    return " AND ".join(clauses) or "true", params
+
+
+def count_spans(store: Store, since: datetime | None, until: datetime | None) -> tuple[int, datetime | None]:
+    """How many spans start in [since, until), and the received_at bound that count saw."""
+    where, params = _export_where(since, until)
+    cur = store.cursor()
+    try:
+        total, high = cur.execute(f"SELECT count(*), max(received_at) FROM spans WHERE {where}", params).fetchone()
+        return int(total), high
+    finally:
+        cur.close()
+
+
+def iter_span_batches(
+    store: Store, since: datetime | None, until: datetime | None, received_until: datetime | None,
+    rows_per_batch: int = 20_000,
+) -> Iterator[Any]:
+    """Arrow record batches of the spans counted by count_spans, in start_time order (no time limit:
+    an export may be long; it stops when the consumer stops)."""
+    where, params = _export_where(since, until)
+    if received_until is None:
+        where += " AND false"
+    else:
+        where += " AND received_at <= ?"
+        params.append(received_until)
+    cur = store.cursor()
+    try:
+        relation = cur.sql(f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params=params)
+        reader = relation.to_arrow_reader(rows_per_batch)
+        yield reader.schema
+        yield from reader
+    finally:
+        cur.close()

@@ -1,0 +1,58 @@
+"""OTLP/gRPC receiver: ``TraceService/Export`` on grpc.aio, calling the shared pipeline.
+
+The method is registered with a pass-through deserializer so that the pipeline parses the
+bytes itself: a malformed message then gets INVALID_ARGUMENT with a readable reason instead of
+gRPC's generic INTERNAL. Requests over ``max_request_bytes`` (after gzip, which gRPC handles
+natively) are refused by gRPC itself with RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector.pipeline import IngestError, Pipeline
+from collector.settings import Settings
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    """Export: store the spans, answer once they are committed."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    async def Export(self, request: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:  # noqa: N802
+        try:
+            result = await self._pipeline.ingest(request, "protobuf")
+        except IngestError as exc:
+            code = grpc.StatusCode.UNAVAILABLE if exc.transient else grpc.StatusCode.INVALID_ARGUMENT
+            await context.abort(code, str(exc))
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_spans = result.rejected
+            response.partial_success.error_message = result.error_message or ""
+        return response
+
+
+def create_server(settings: Settings, pipeline: Pipeline) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with TraceService bound to settings.host:grpc_port; returns (server, real port)."""
+    limit = settings.max_request_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        ]
+    )
+    handler = grpc.unary_unary_rpc_method_handler(
+        TraceService(pipeline).Export,
+        request_deserializer=None,  # bytes: the pipeline parses (see module docstring)
+        response_serializer=ExportTraceServiceResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    if port == 0:
+        raise OSError(f"cannot bind the gRPC port {settings.host}:{settings.grpc_port} (in use?)")
+    return server, port

@@ -1,0 +1,262 @@
+"""Keeps ``trace_summary`` (behind the ``traces`` and ``sessions`` views) up to date with ``spans``.
+
+Grouping millions of spans per query is too slow for the ``traces`` view (about 2 s for 5 M
+spans on two cores), so every trace has one summary row. Spans stored since the last run (the
+``received_at`` watermark) are grouped into partial aggregates and merged into the summary in one
+transaction: cost is proportional to the new spans, not to the table. Readers call
+:func:`catch_up` before they query traces, so the view is never behind the spans a query can see.
+
+This assumes what the single writer guarantees: batches are stamped with ``received_at`` in
+commit order, and a span re-sent with the same ids is not stored twice. A job that changes
+stored spans later (the cost job filling ``cost_usd``) calls :func:`refresh_traces`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Iterable
+from datetime import datetime
+
+import duckdb
+
+from collector.store import Store
+
+logger = logging.getLogger(__name__)
+
+# One merge at a time per database: two would both try to move the same watermark.
+_locks: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+# Orders spans so the root comes first, then the earliest; the first one names the trace.
+_ROOT_FIRST = "(parent_span_id IS NOT NULL, start_time)"
+
+
+def _pick(column: str) -> str:
+    return f"arg_min({column}, {_ROOT_FIRST}) FILTER (WHERE {column} IS NOT NULL) AS {column}"
+
+
+# Partial aggregates of the spans matching {where}, one row per trace, in trace_summary's shape.
+_PARTIAL = f"""
+SELECT trace_id,
+       {_pick("project")},
+       bool_or(parent_span_id IS NULL) AS has_root,
+       arg_min(name, {_ROOT_FIRST}) AS root_name,
+       {_pick("workflow_name")},
+       {_pick("service_name")},
+       {_pick("session_id")},
+       {_pick("user_id")},
+       min(start_time) AS start_time,
+       max(end_time) AS end_time,
+       date_diff('microsecond', min(start_time), max(end_time)) / 1000.0 AS duration_ms,
+       count(*) AS span_count,
+       count(*) FILTER (WHERE status = 'error') AS error_count,
+       count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
+       count(*) FILTER (WHERE kind = 'handoff') AS handoffs,
+       list_sort(list_distinct(list(agent_name))) AS agents,
+       list_sort(list_distinct(list(model))) AS models,
+       coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(cached_tokens), 0) AS cached_tokens,
+       coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
+       sum(cost_usd) AS cost_usd
+FROM spans
+WHERE {{where}}
+GROUP BY trace_id
+ORDER BY min(start_time)  -- new summary rows land in time order: start_time zone maps stay tight
+"""
+
+_COLUMNS = (
+    "trace_id, project, has_root, root_name, workflow_name, service_name, session_id, user_id, "
+    "start_time, end_time, duration_ms, span_count, error_count, llm_calls, tool_calls, handoffs, "
+    "agents, models, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_usd"
+)
+
+# The stored row names the trace unless the new spans bring the root it lacked, or started earlier.
+_NEW_WINS = "(NOT s.has_root AND (p.has_root OR p.start_time < s.start_time))"
+
+
+def _prefer(column: str) -> str:
+    return f"{column} = CASE WHEN {_NEW_WINS} THEN coalesce(p.{column}, s.{column}) ELSE coalesce(s.{column}, p.{column}) END"
+
+
+def _add(column: str) -> str:
+    return f"{column} = s.{column} + p.{column}"
+
+
+_MERGE = f"""
+MERGE INTO trace_summary AS s
+USING ({_PARTIAL.format(where="received_at > ? AND received_at <= ?")}) AS p
+ON s.trace_id = p.trace_id
+WHEN MATCHED THEN UPDATE SET
+    {_prefer("project")},
+    root_name = CASE WHEN {_NEW_WINS} THEN p.root_name ELSE s.root_name END,
+    {_prefer("workflow_name")},
+    {_prefer("service_name")},
+    {_prefer("session_id")},
+    {_prefer("user_id")},
+    has_root = s.has_root OR p.has_root,
+    start_time = least(s.start_time, p.start_time),
+    end_time = greatest(s.end_time, p.end_time),
+    duration_ms = date_diff('microsecond', least(s.start_time, p.start_time),
+                            greatest(s.end_time, p.end_time)) / 1000.0,
+    {_add("span_count")}, {_add("error_count")}, {_add("llm_calls")}, {_add("tool_calls")},
+    {_add("handoffs")}, {_add("input_tokens")}, {_add("output_tokens")}, {_add("cached_tokens")},
+    {_add("reasoning_tokens")},
+    agents = list_sort(list_distinct(list_concat(s.agents, p.agents))),
+    models = list_sort(list_distinct(list_concat(s.models, p.models))),
+    cost_usd = CASE WHEN s.cost_usd IS NULL THEN p.cost_usd
+                    WHEN p.cost_usd IS NULL THEN s.cost_usd
+                    ELSE s.cost_usd + p.cost_usd END
+WHEN NOT MATCHED THEN INSERT ({_COLUMNS}) VALUES ({", ".join("p." + c.strip() for c in _COLUMNS.split(","))})
+"""
+
+# Before any run the watermark is NULL; -infinity then takes every stored span.
+_EPOCH = datetime(1, 1, 1)
+
+
+def _lock_for(store: Store) -> threading.Lock:
+    with _locks_guard:
+        lock = _locks.get(store)
+        if lock is None:
+            lock = _locks[store] = threading.Lock()
+        return lock
+
+
+def _watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    row = con.execute("SELECT max(watermark) FROM trace_summary_state").fetchone()
+    return row[0] if row else None
+
+
+def catch_up(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> int:
+    """Merge every span stored since the last run into trace_summary; return how many spans.
+
+    On a read-only store (the CLI on a stopped collector's file) the summary cannot be written:
+    given the cursor that will run the query, the merge goes into TEMP copies on that cursor,
+    which shadow the stored tables for the ``traces`` and ``sessions`` views of that cursor only.
+    """
+    if store.read_only:
+        return _catch_up_overlay(con) if con is not None else 0
+    with _lock_for(store):
+        cur = store.cursor()
+        try:
+            cur.execute("BEGIN")
+            merged = _merge_pending(cur)
+            cur.execute("COMMIT")
+            return merged
+        except BaseException:
+            _rollback(cur)
+            raise
+        finally:
+            cur.close()
+
+
+def _catch_up_overlay(con: duckdb.DuckDBPyConnection) -> int:
+    if _pending_until(con) is None:
+        return 0
+    con.execute("CREATE OR REPLACE TEMP TABLE trace_summary AS SELECT * FROM main.trace_summary")
+    con.execute("CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state")
+    return _merge_pending(con)
+
+
+def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The newest received_at not yet merged, or None when the summary is current."""
+    low = _watermark(con) or _EPOCH
+    return con.execute("SELECT max(received_at) FROM spans WHERE received_at > ?", [low]).fetchone()[0]
+
+
+def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
+    low = _watermark(con) or _EPOCH
+    high = _pending_until(con)
+    if high is None:
+        return 0
+    count = con.execute(
+        "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [low, high]
+    ).fetchone()[0]
+    con.execute(_MERGE, [low, high])
+    con.execute("DELETE FROM trace_summary_state")
+    con.execute("INSERT INTO trace_summary_state (id, watermark) VALUES (1, ?)", [high])
+    return int(count)
+
+
+class Summarizer:
+    """Background catch_up every ``interval_s`` inside the collector, and a last one at stop.
+
+    Queries catch up themselves anyway; this keeps the summary current between queries, so the
+    first query after a burst of ingest is not the one that pays, and the file a stopped
+    collector leaves has a current summary.
+    """
+
+    def __init__(self, store: Store, interval_s: float = 1.0) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="trace-summary", daemon=True)
+
+    def start(self) -> None:
+        if not self.store.read_only:
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                catch_up(self.store)
+            except Exception:  # keep summarizing; the next run retries the same spans
+                logger.exception("trace summary catch-up failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+            try:
+                catch_up(self.store)
+            except duckdb.Error:  # the store may already be closed by its owner
+                logger.warning("last trace summary catch-up skipped: database not available")
+
+
+def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:
+    """Recompute the summaries of these traces from their spans (after spans were updated in place).
+
+    Only spans under the watermark are counted; newer ones are merged by the next catch_up.
+    """
+    ids = sorted(set(trace_ids))
+    if not ids or store.read_only:
+        return
+    with _lock_for(store):
+        con = store.cursor()
+        try:
+            con.execute("BEGIN")
+            high = _watermark(con)
+            bounds = con.execute(
+                "SELECT min(start_time), max(end_time) FROM trace_summary "
+                "WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+                [ids],
+            ).fetchone()
+            if high is None or bounds is None or bounds[0] is None:
+                con.execute("ROLLBACK")
+                return
+            con.execute("DELETE FROM trace_summary WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+            # The time bounds let zone maps skip the row groups of other days.
+            where = (
+                "trace_id IN (SELECT unnest(?::VARCHAR[])) AND start_time >= ? AND start_time <= ? "
+                "AND received_at <= ?"
+            )
+            con.execute(
+                f"INSERT INTO trace_summary ({_COLUMNS}) {_PARTIAL.format(where=where)}",
+                [ids, bounds[0], bounds[1], high],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            _rollback(con)
+            raise
+        finally:
+            con.close()
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass

@@ -1,0 +1,177 @@
+"""Read-only SQL typed by users: one SELECT, no files, no network, no state changes.
+
+Three walls. DuckDB's own parser decides what the text is: exactly one statement of type
+SELECT (or EXPLAIN of one) passes. The parsed tree of that SELECT (``json_serialize_sql``) is
+walked and every table function must be on a short allowlist and no scalar function may be one
+that changes state; a table name that looks like a file (a replacement scan) is refused. Last,
+the store opens DuckDB with ``enable_external_access=false``, so whatever slips past cannot
+reach a file anyway. Each query also has a time limit (interrupt) and a row cap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from collector import rollup
+from collector.jsonvalues import jsonable
+from collector.query import timed_cursor
+from collector.store import Store
+
+# Table functions that only compute or read the catalog; everything else (read_csv*, read_parquet,
+# read_json*, read_text, read_blob, glob, parquet_*, query, query_table, sniff_csv, checkpoint,
+# duckdb_secrets, enable_logging, ...) is refused.
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "json_each",
+        "json_tree",
+        "duckdb_tables",
+        "duckdb_views",
+        "duckdb_columns",
+        "duckdb_functions",
+        "duckdb_types",
+        "duckdb_keywords",
+        "duckdb_schemas",
+        "duckdb_constraints",
+        "pragma_table_info",
+        "pragma_show",
+        "summary",
+    }
+)
+
+# Scalar functions that change state, read the environment or stall a worker.
+REFUSED_FUNCTIONS = frozenset(
+    {
+        "getenv",
+        "nextval",
+        "setval",
+        "setseed",
+        "write_log",
+        "sleep_ms",
+        "pg_sleep",
+        "query",
+        "query_table",
+        "json_execute_serialized_sql",
+        "current_setting",
+    }
+)
+
+# A table name DuckDB would turn into a file scan ('data.csv', '/etc/passwd', 's3://...').
+_FILE_LIKE = re.compile(r"[./\\:*?~]")
+
+
+class SQLRefused(ValueError):
+    """The statement is not a plain read; the message says why, in one line."""
+
+
+class SQLFailed(ValueError):
+    """DuckDB could not run the statement (syntax, unknown column, ...); one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class SQLResult:
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    elapsed_ms: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"columns": self.columns, "rows": self.rows, "truncated": self.truncated, "elapsed_ms": self.elapsed_ms}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check(sql: str, con: duckdb.DuckDBPyConnection) -> str:
+    """Return the one statement if it only reads; raise SQLRefused otherwise."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise SQLFailed(_first_line(exc)) from None
+    if not statements:
+        raise SQLRefused("no SQL statement given")
+    if len(statements) > 1:
+        raise SQLRefused(f"only one statement per query is allowed, got {len(statements)}")
+    statement = statements[0]
+    kind = statement.type.name
+    query = statement.query.strip().rstrip(";")
+    inner = query
+    if kind == "EXPLAIN":
+        inner = re.sub(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", "", query, flags=re.IGNORECASE)
+        inner_statements = duckdb.extract_statements(inner)
+        if len(inner_statements) != 1 or inner_statements[0].type.name != "SELECT":
+            raise SQLRefused("EXPLAIN is allowed only for a SELECT")
+    elif kind == "MULTI":
+        raise SQLRefused("MULTI statements (PIVOT creates types first) are not allowed; use GROUP BY or FILTER")
+    elif kind != "SELECT":
+        raise SQLRefused(f"{kind} statements are not allowed: SQL here is read-only (one SELECT)")
+    _check_tree(inner, con)
+    return query
+
+
+def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> None:
+    raw = con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0]
+    tree = json.loads(raw)
+    if tree.get("error"):
+        raise SQLRefused(f"query could not be checked: {tree.get('error_message', 'unknown reason')}")
+    for node in _walk(tree):
+        node_type = node.get("type")
+        if node_type == "TABLE_FUNCTION":
+            name = str((node.get("function") or {}).get("function_name", "")).lower()
+            if name not in ALLOWED_TABLE_FUNCTIONS:
+                raise SQLRefused(f"table function {name}() is not allowed: SQL cannot read files, the network or state")
+        elif node.get("class") == "FUNCTION":
+            name = str(node.get("function_name", "")).lower()
+            if name in REFUSED_FUNCTIONS:
+                raise SQLRefused(f"function {name}() is not allowed in read-only SQL")
+        elif node_type == "BASE_TABLE":
+            table = str(node.get("table_name", ""))
+            if _FILE_LIKE.search(table):
+                raise SQLRefused(f"reading files is not allowed: {table!r} is not a table")
+
+
+def _walk(node: Any) -> Any:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult:
+    """Check and run one read-only statement; at most ``max_rows`` rows come back.
+
+    Raises SQLRefused, SQLFailed or collector.query.QueryTimeout, each with a one-line message.
+    """
+    started = time.perf_counter()
+    with timed_cursor(store, timeout_s) as cur:
+        query = check(sql, cur)
+        rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
+        try:
+            cur.execute(query)
+            columns = [d[0] for d in cur.description or []]
+            rows = cur.fetchmany(max_rows + 1)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise SQLFailed(_first_line(exc)) from None
+    truncated = len(rows) > max_rows
+    return SQLResult(
+        columns=columns,
+        rows=[[jsonable(v) for v in row] for row in rows[:max_rows]],
+        truncated=truncated,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+    )

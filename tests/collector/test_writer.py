@@ -1,0 +1,144 @@
+"""BatchWriter on a real DuckDB file: commit-then-acknowledge, exactly once, failures, drain."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from collector.settings import Settings
+from collector.store import Store
+from collector.writer import BatchWriter, QueueFull, WriterClosed
+from tests.collector.rows import span_row
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "writer.duckdb")
+    yield s
+    s.close()
+
+
+def make_writer(store: Store, **overrides: object) -> BatchWriter:
+    settings = Settings(**{"batch_interval_ms": 5.0, **overrides})  # type: ignore[arg-type]
+    return BatchWriter(store, settings)
+
+
+def count(store: Store, where: str = "true", params: list[object] | None = None) -> int:
+    cur = store.cursor()
+    try:
+        return cur.execute(f"SELECT count(*) FROM spans WHERE {where}", params or []).fetchone()[0]
+    finally:
+        cur.close()
+
+
+def test_future_resolves_after_commit_with_new_count(store: Store) -> None:
+    writer = make_writer(store)
+    rows = [span_row() for _ in range(5)]
+    assert writer.submit(rows).result(10) == 5
+    # Visible to another connection the moment the future resolves: the transaction committed.
+    assert count(store) == 5
+    received = count(store, "received_at IS NOT NULL")
+    assert received == 5
+    writer.close()
+
+
+def test_duplicates_are_stored_once_within_and_across_batches(store: Store) -> None:
+    writer = make_writer(store)
+    a, b = span_row(), span_row()
+    assert writer.submit([a, b, a]).result(10) == 2  # repeated within one request
+    assert writer.submit([a, b]).result(10) == 0  # re-sent later
+    # Two requests that land in the same group commit, both carrying c.
+    c = span_row()
+    first, second = writer.submit([c]), writer.submit([c, span_row()])
+    assert first.result(10) + second.result(10) == 2
+    assert count(store) == 4
+    assert writer.stats.duplicates == 4
+    writer.close()
+
+
+def test_queue_full_is_raised_at_once(store: Store) -> None:
+    writer = make_writer(store, queue_max_spans=10, batch_max_spans=10)
+    release = threading.Event()
+    blocked = writer.execute(lambda con: release.wait(10))
+    pending = writer.submit([span_row() for _ in range(6)])
+    with pytest.raises(QueueFull):
+        writer.submit([span_row() for _ in range(5)])
+    assert writer.queue_depth == 6
+    release.set()
+    assert pending.result(10) == 6 and blocked.result(10) is True
+    writer.close()
+
+
+def test_a_failing_request_does_not_fail_others_in_its_batch(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    writer = make_writer(store, batch_interval_ms=200.0)
+    release = threading.Event()
+    writer.execute(lambda con: release.wait(10))  # lets both requests queue into one batch
+    good = writer.submit([span_row(name="good")])
+    bad = writer.submit([span_row(name=None)])  # violates NOT NULL: the commit fails
+    release.set()
+    assert good.result(10) == 1
+    with pytest.raises(RuntimeError, match="not stored"):
+        bad.result(10)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"][0].count("\n") == 0
+    assert writer.stats.failed == 1 and writer.queue_depth == 0
+    # The writer keeps going.
+    assert writer.submit([span_row()]).result(10) == 1
+    assert count(store) == 2
+    writer.close()
+
+
+def test_execute_runs_in_its_own_transaction(store: Store) -> None:
+    writer = make_writer(store)
+
+    def insert_then_fail(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("INSERT INTO schema_version (version) VALUES (99)")
+        raise ValueError("job failed")
+
+    with pytest.raises(ValueError):
+        writer.execute(insert_then_fail).result(10)
+    cur = store.cursor()
+    assert cur.execute("SELECT count(*) FROM schema_version WHERE version = 99").fetchone() == (0,)
+    result = writer.execute(lambda con: con.execute("INSERT INTO schema_version (version) VALUES (98)").fetchall())
+    result.result(10)
+    assert cur.execute("SELECT count(*) FROM schema_version WHERE version = 98").fetchone() == (1,)
+    cur.close()
+    writer.close()
+
+
+def test_close_drains_everything_queued(store: Store) -> None:
+    writer = make_writer(store, batch_max_spans=100, queue_max_spans=10_000)
+    futures = [writer.submit([span_row() for _ in range(50)]) for _ in range(40)]
+    writer.close()
+    assert sum(f.result(0) for f in futures) == 2000
+    assert count(store) == 2000
+    with pytest.raises(WriterClosed):
+        writer.submit([span_row()])
+
+
+def test_batches_respect_batch_max_spans(store: Store) -> None:
+    seen: list[int] = []
+    writer = BatchWriter(store, Settings(batch_max_spans=100, batch_interval_ms=5.0), observer=lambda s, n: seen.append(n))
+    release = threading.Event()
+    writer.execute(lambda con: release.wait(10))
+    futures = [writer.submit([span_row() for _ in range(30)]) for _ in range(10)]
+    release.set()
+    assert sum(f.result(10) for f in futures) == 300
+    writer.close()
+    assert max(seen) <= 100 and sum(seen) == 300 and len(seen) < 10  # grouped, but bounded
+
+
+def test_a_cancelled_submission_is_dropped_and_the_writer_goes_on(store: Store) -> None:
+    writer = make_writer(store)
+    release = threading.Event()
+    writer.execute(lambda con: release.wait(10))
+    gone = writer.submit([span_row()])
+    assert gone.cancel()  # e.g. the gRPC client's deadline passed
+    kept = writer.submit([span_row()])
+    release.set()
+    assert kept.result(10) == 1
+    assert writer.queue_depth == 0 and count(store) == 1
+    writer.close()
