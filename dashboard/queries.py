@@ -97,13 +97,18 @@ def live_kpis(f: Filters, now: datetime) -> str:
   (SELECT count(*) FROM spans WHERE {_trace_scope(live)}) AS recent_requests"""
 
 
-def usage_since(f: Filters, since: datetime, until: datetime) -> str:
-    """Cost and tokens from ``since`` (e.g. UTC midnight) on, under the service/agent filters."""
+def tokens_since(f: Filters, since: datetime, until: datetime) -> str:
+    """Input + output tokens of LLM calls from ``since`` (e.g. UTC midnight) on."""
     day = Filters(since, until, f.service, f.agent)
-    return f"""SELECT (SELECT sum(cost_usd) FROM {COSTS} WHERE {span_where(day)}) AS cost_usd,
-       (SELECT count(*) FROM {COSTS} WHERE {span_where(day)} AND {UNPRICED}) AS unpriced_calls,
-       (SELECT coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0)
-        FROM spans WHERE {span_where(day)} AND kind IN ('llm', 'embedding')) AS tokens"""
+    return f"""SELECT coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
+FROM spans WHERE {span_where(day)} AND kind IN ('llm', 'embedding')"""
+
+
+def cost_since(f: Filters, since: datetime, until: datetime) -> str:
+    """Priced spend and unpriced calls from ``since`` on (analytics table)."""
+    day = Filters(since, until, f.service, f.agent)
+    return f"""SELECT sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
+FROM {COSTS} WHERE {span_where(day)}"""
 
 
 def overview_series(f: Filters) -> str:
@@ -117,16 +122,13 @@ traffic AS (
          count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) AS errors,
          avg(duration_ms) AS avg_ms,
          quantile_cont(duration_ms, 0.95) AS p95_ms
-  FROM roots GROUP BY ALL),
-spend AS (
-  SELECT time_bucket(INTERVAL '{width}', start_time) AS bucket, sum(cost_usd) AS cost_usd,
-         coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-  FROM {COSTS} WHERE {span_where(f)} GROUP BY ALL)
-SELECT coalesce(t.bucket, s.bucket) AS bucket, coalesce(t.requests, 0) AS requests,
-       coalesce(t.errors, 0) AS errors, t.avg_ms, t.p95_ms,
-       coalesce(s.cost_usd, 0) AS cost_usd, coalesce(s.tokens, 0) AS tokens
-FROM traffic t FULL JOIN spend s ON t.bucket = s.bucket
-ORDER BY bucket"""
+  FROM roots GROUP BY ALL)
+SELECT * FROM traffic ORDER BY bucket"""
+
+
+def cost_series(f: Filters) -> str:
+    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, sum(cost_usd) AS cost_usd
+FROM {COSTS} WHERE {span_where(f)} GROUP BY ALL ORDER BY bucket"""
 
 
 def top_errors(f: Filters, limit: int = 10) -> str:
@@ -146,9 +148,7 @@ WHERE start_time >= {lit(since)} AND {column} IS NOT NULL ORDER BY value LIMIT 5
 
 
 def agent_stats(f: Filters) -> str:
-    return f"""WITH spend AS (SELECT agent_name, sum(cost_usd) AS cost_usd FROM {COSTS}
-               WHERE {span_where(f)} GROUP BY ALL),
-stats AS (SELECT agent_name,
+    return f"""SELECT agent_name AS agent,
        count(*) FILTER (WHERE kind = 'agent') AS runs,
        count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
        count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
@@ -157,11 +157,8 @@ stats AS (SELECT agent_name,
        count(*) FILTER (WHERE kind = 'agent' AND status = 'error')
          / greatest(count(*) FILTER (WHERE kind = 'agent'), 1) AS error_rate,
        coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-FROM spans WHERE {span_where(f)} AND agent_name IS NOT NULL GROUP BY ALL)
-SELECT stats.agent_name AS agent, runs, llm_calls, tool_calls, avg_ms, p95_ms, error_rate, tokens,
-       spend.cost_usd
-FROM stats LEFT JOIN spend ON stats.agent_name = spend.agent_name
-ORDER BY runs DESC, agent"""
+FROM spans WHERE {span_where(f)} AND agent_name IS NOT NULL
+GROUP BY ALL ORDER BY runs DESC, agent"""
 
 
 def handoffs(f: Filters) -> str:

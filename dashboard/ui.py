@@ -100,6 +100,19 @@ def filters() -> Filters:
     return Filters(start, end, None if service in (None, ALL) else service, None if agent in (None, ALL) else agent)
 
 
+def optional(sql: str) -> pd.DataFrame | None:
+    """An analytics query, or None while the analytics jobs have not created their tables."""
+    try:
+        return client.query(sql)
+    except client.ApiError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+
+
+NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."
+
+
 def api_window(f: Filters) -> dict[str, str]:
     """The window as ISO 8601 UTC strings for the REST endpoints."""
     return {"start": f.start.isoformat(timespec="seconds") + "Z", "end": f.end.isoformat(timespec="seconds") + "Z"}

@@ -12,6 +12,9 @@ def _agents(f: queries.Filters) -> None:
     if stats.empty:
         st.info("No agent spans in this time range.", icon=":material/info:")
         return
+    spend = ui.optional(queries.cost_by(f, "agent"))
+    if spend is not None:
+        stats = stats.merge(spend[["agent", "cost_usd"]], on="agent", how="left")
     ui.table(stats, {"runs": "Runs", "avg_ms": "Avg latency", "p95_ms": "p95 latency"})
 
 

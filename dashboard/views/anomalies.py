@@ -5,19 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, queries, ui
+from dashboard import charts, fmt, queries, ui
 
 SEVERITY = {"critical": "🔴", "error": "🟠", "warning": "🟡", "info": "🔵"}
-
-
-def _table(table: str, time_column: str, f: queries.Filters) -> pd.DataFrame | None:
-    """The table's rows in the window, or None when analytics has not created it yet."""
-    try:
-        return client.query(queries.recent_rows(table, time_column, f))
-    except client.ApiError as exc:
-        if "does not exist" in str(exc) or "not found" in str(exc).lower():
-            return None
-        raise
 
 
 def _pick(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None:
@@ -28,8 +18,8 @@ ui.header("Anomalies & alerts", "Unusual latency, cost and error rates found by 
           "alert rules they tripped. Each row says why; open the trace to see it.")
 with ui.guard():
     f = ui.filters()
-    anomalies = _table("anomalies", "detected_at", f)
-    alerts = _table("alerts", "fired_at", f)
+    anomalies = ui.optional(queries.recent_rows("anomalies", "detected_at", f))
+    alerts = ui.optional(queries.recent_rows("alerts", "fired_at", f))
     firing = 0 if alerts is None or "state" not in alerts else int((alerts["state"] == "firing").sum())
     ui.kpis([
         ("Alerts firing", fmt.count(firing) if alerts is not None else "–", "Rules firing now"),

@@ -50,6 +50,9 @@ def _unpriced(f: queries.Filters) -> None:
 ui.header("Costs", "What your agents spend, and where.")
 with ui.guard():
     filters = ui.filters()
-    _breakdowns(filters)
-    _expensive(filters)
-    _unpriced(filters)
+    if ui.optional(queries.cost_since(filters, filters.start, filters.end)) is None:
+        st.info(ui.NO_ANALYTICS, icon=":material/hourglass_empty:")
+    else:
+        _breakdowns(filters)
+        _expensive(filters)
+        _unpriced(filters)

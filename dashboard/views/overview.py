@@ -21,7 +21,10 @@ def _kpis(f: queries.Filters) -> None:
     kpi = client.query(queries.overview_kpis(f)).iloc[0]
     live = client.query(queries.live_kpis(f, now)).iloc[0]
     minutes = queries.LIVE_WINDOW.total_seconds() / 60
-    today = client.query(queries.usage_since(f, midnight, now + timedelta(seconds=5))).iloc[0]
+    until = now + timedelta(seconds=5)
+    tokens = client.query(queries.tokens_since(f, midnight, until)).iloc[0]["tokens"]
+    spend = ui.optional(queries.cost_since(f, midnight, until))
+    cost, unpriced = (None, None) if spend is None else spend.iloc[0][["cost_usd", "unpriced_calls"]]
     requests = int(kpi["requests"] or 0)
     failed = int(kpi["failed"] or 0)
     success = (requests - failed) / requests if requests else None
@@ -34,9 +37,9 @@ def _kpis(f: queries.Filters) -> None:
             ("Avg response", fmt.duration(kpi["avg_ms"]), "Mean trace duration"),
             ("p95 response", fmt.duration(kpi["p95_ms"]), "95th percentile of trace duration"),
             ("Success rate", fmt.percent(success), f"{fmt.count(failed)} traces had an error"),
-            ("Cost today", fmt.money(today["cost_usd"]),
-             f"Since 00:00 UTC; {fmt.count(today['unpriced_calls'])} LLM calls have no price"),
-            ("Tokens today", fmt.count(today["tokens"]), "Input + output tokens since 00:00 UTC"),
+            ("Cost today", fmt.money(cost), f"Since 00:00 UTC; {fmt.count(unpriced)} LLM calls have no price"
+             if spend is not None else ui.NO_ANALYTICS),
+            ("Tokens today", fmt.count(tokens), "Input + output tokens since 00:00 UTC"),
         ]
     )
 
@@ -49,7 +52,8 @@ def _series(f: queries.Filters) -> None:
     right.plotly_chart(charts.latency(series, window), key="latency")
     left, right = st.columns(2)
     left.plotly_chart(charts.errors(series, window), key="errors")
-    right.plotly_chart(charts.cost(series, window), key="cost")
+    spend = ui.optional(queries.cost_series(f))
+    right.plotly_chart(charts.cost(spend, window) if spend is not None else charts.empty(ui.NO_ANALYTICS), key="cost")
 
 
 def _top_errors(f: queries.Filters) -> None:

@@ -31,6 +31,14 @@ class SeededCollector:
             cursor.close()
 
 
+    def has_analytics(self) -> bool:
+        return bool(self.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'span_costs'")[0][0])
+
+    def priced_total(self) -> float | None:
+        """Sum of priced span costs (None before the analytics jobs exist)."""
+        return self.sql("SELECT sum(cost_usd) FROM span_costs")[0][0] if self.has_analytics() else None
+
+
 def _run_analytics(server: object, settings: Settings) -> None:
     """Compute costs, rollups and anomalies now instead of waiting for the collector's timer."""
     try:
