@@ -1,0 +1,156 @@
+"""docker-compose.yml and the Dockerfile hold together (no Docker engine runs here, so: structure).
+
+Every command a service runs must parse with our own CLI, every TRACEHOUSE_* variable must be a
+real setting, published ports must match the ports the processes bind, the database must sit on
+a volume, and every long-running service must have a health check on a route that exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from collector.api import create_app
+from collector.cli import COMMANDS
+from collector.settings import Settings, documented_settings
+from collector.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+SETTING_VARS = {env for env, _, _ in documented_settings()}
+LONG_RUNNING = ("collector", "dashboard")
+_INTERPOLATION = re.compile(r"^\$\{(?P<name>\w+)(:?-(?P<default>[^}]*))?\}$")
+
+
+def resolved_env(service: dict[str, Any]) -> dict[str, str]:
+    """The service's environment with ${VAR:-default} taken at its default (as on a bare host)."""
+    env = {}
+    for key, value in (service.get("environment") or {}).items():
+        text = "" if value is None else str(value)
+        match = _INTERPOLATION.match(text)
+        env[key] = (match["default"] or "") if match else text
+    return env
+
+
+def settings_of(service: dict[str, Any]) -> Settings:
+    """The Settings the service's process would read (image ENV overridden by compose)."""
+    image_env = dict(re.findall(r"(TRACEHOUSE_\w+)=(\S+)", DOCKERFILE))
+    return Settings.from_env({**image_env, **resolved_env(service)})
+
+
+def test_services_are_the_collector_and_the_dashboard() -> None:
+    assert {"collector", "dashboard"} <= set(SERVICES)
+    for name, service in SERVICES.items():
+        assert service.get("build") == "." and service.get("image"), name
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_command_is_a_tracehouse_command_with_valid_arguments(name: str) -> None:
+    command = SERVICES[name]["command"]
+    if isinstance(command, str):
+        command = shlex.split(command)
+    assert command[0] == "tracehouse" and command[1] in COMMANDS, command
+    module = importlib.import_module(COMMANDS[command[1]][0])
+    parser = argparse.ArgumentParser(prog=f"tracehouse {command[1]}", exit_on_error=False)
+    module.add_arguments(parser)
+    parser.parse_args(command[2:])  # raises on an option the command does not have
+
+
+def test_dockerfile_default_command_is_the_collector() -> None:
+    cmd = re.search(r'^CMD \[(.*)\]$', DOCKERFILE, re.M)
+    assert cmd and [part.strip().strip('"') for part in cmd[1].split(",")] == ["tracehouse", "collector"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_environment_names_real_settings_with_valid_values(name: str) -> None:
+    env = resolved_env(SERVICES[name])
+    unknown = {key for key in env if key.startswith("TRACEHOUSE_")} - SETTING_VARS
+    assert not unknown, f"{name}: not settings in collector/settings.py: {unknown}"
+    settings_of(SERVICES[name])  # values validate
+
+
+def test_dockerfile_env_names_real_settings() -> None:
+    names = set(re.findall(r"(TRACEHOUSE_\w+)=", DOCKERFILE))
+    assert names and names <= SETTING_VARS
+
+
+def _published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """container port → (host address, host port), from "addr:host:container" strings."""
+    out = {}
+    for spec in service.get("ports", []):
+        host_ip, host_port, container = str(spec).rsplit(":", 2)
+        out[int(container)] = (host_ip, int(host_port))
+    return out
+
+
+def test_ports_are_the_ones_the_processes_bind_and_only_on_host_loopback() -> None:
+    collector = settings_of(SERVICES["collector"])
+    dashboard = settings_of(SERVICES["dashboard"])
+    assert collector.host == dashboard.host == "0.0.0.0"  # reachable from other containers
+    assert set(_published(SERVICES["collector"])) == {collector.grpc_port, collector.http_port}
+    assert set(_published(SERVICES["dashboard"])) == {dashboard.dashboard_port}
+    for name in LONG_RUNNING:
+        for host_ip, _ in _published(SERVICES[name]).values():
+            assert host_ip == "127.0.0.1", f"{name} publishes on {host_ip}; keys are needed beyond loopback"
+    exposed = {int(p) for p in re.findall(r"^EXPOSE (.*)$", DOCKERFILE, re.M)[0].split()}
+    assert {collector.grpc_port, collector.http_port, dashboard.dashboard_port} <= exposed
+
+
+def test_database_is_on_a_named_volume() -> None:
+    db_dir = str(Path(settings_of(SERVICES["collector"]).db).parent)
+    mounts = dict(str(v).split(":", 1) for v in SERVICES["collector"]["volumes"])
+    sources = [source for source, target in mounts.items() if target.split(":")[0] == db_dir]
+    assert sources and sources[0] in (COMPOSE.get("volumes") or {}), mounts
+    assert re.search(rf"^VOLUME {re.escape(db_dir)}$", DOCKERFILE, re.M)
+
+
+def test_dashboard_reaches_the_collector_by_service_name() -> None:
+    url = urlparse(settings_of(SERVICES["dashboard"]).api_url)
+    assert url.hostname == "collector" and url.port == settings_of(SERVICES["collector"]).http_port
+    assert SERVICES["dashboard"]["depends_on"]["collector"]["condition"] == "service_healthy"
+
+
+def _healthcheck_url(test: list[str]) -> str:
+    match = re.search(r"https?://[^'\"]+", " ".join(test))
+    assert match, test
+    return match[0]
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_long_running_services_have_health_checks_on_real_routes(name: str, tmp_path: Path) -> None:
+    check = SERVICES[name]["healthcheck"]
+    assert check["test"][0] == "CMD" and check["retries"] >= 1
+    url = urlparse(_healthcheck_url(check["test"]))
+    settings = settings_of(SERVICES[name])
+    if name == "collector":
+        assert url.port == settings.http_port
+        store = Store(tmp_path / "h.duckdb")
+        try:
+            with TestClient(create_app(settings, store)) as client:
+                status = client.get(url.path).status_code
+        finally:
+            store.close()
+        assert status != 404  # 503 here: no writer runs in this app
+    else:
+        assert url.port == settings.dashboard_port and url.path == "/_stcore/health"  # Streamlit's own
+
+
+def test_collector_gets_time_to_flush_on_stop() -> None:
+    grace = str(SERVICES["collector"]["stop_grace_period"])
+    assert grace.endswith("s") and int(grace[:-1]) >= 30
+
+
+def test_image_copies_every_package() -> None:
+    for package in ("collector", "analytics", "dashboard", "sdk_shim"):
+        assert re.search(rf"^COPY {package} {package}$", DOCKERFILE, re.M), package
