@@ -72,6 +72,19 @@ class Store:
         with self._lock:
             return self._con.cursor()
 
+    def reopen(self) -> duckdb.DuckDBPyConnection:
+        """Replace the connection after DuckDB invalidated it (a failed checkpoint); replays the WAL.
+
+        Cursors handed out before keep failing; new ones come from the new connection.
+        """
+        with self._lock:
+            try:
+                self._con.close()
+            except duckdb.Error:
+                pass
+            self._con = duckdb.connect(self.path, read_only=self.read_only, config=dict(_CONNECT_CONFIG))
+            return self._con
+
     def close(self) -> None:
         with self._lock:
             try:

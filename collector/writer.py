@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from collector.model import SPAN_COLUMNS, SpanRow
 from collector.settings import Settings
+from collector.storage_faults import StorageHealth, is_storage_error
 from collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ class BatchWriter:
         resolver: Any = None,
         observer: Callable[[float, int], None] | None = None,
     ) -> None:
+        self._store = store
         self._con = store.write_connection
+        self.storage = StorageHealth()  # disk full / unwritable: logged once, connection reopened
         self._max_batch = settings.batch_max_spans
         self._interval = settings.batch_interval_ms / 1000.0
         self._max_queued = settings.queue_max_spans
@@ -239,6 +242,8 @@ class BatchWriter:
             con.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - the caller gets the error via the future
             self._rollback()
+            if is_storage_error(exc):
+                self._con = self.storage.failed(exc, self._store)
             task.future.set_exception(exc)
         else:
             task.future.set_result(result)
@@ -250,17 +255,20 @@ class BatchWriter:
             counts, duplicates, updates = self._write(batch)
         except Exception as exc:  # noqa: BLE001 - a failed commit must not stop the writer
             self._rollback()
+            if is_storage_error(exc):  # not this batch's fault: refuse it whole, say so once
+                self._con = self.storage.failed(exc, self._store)
+                self._fail(batch, total, exc)
+                return
             if isolate and len(batch) > 1 and not isinstance(exc, duckdb.IOException):
                 # One request's bad row must not fail the others: retry each in its own transaction.
                 for item in batch:
                     self._commit_batch([item], isolate=False)
                 return
             log.error("batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc))
-            error = RuntimeError(f"spans not stored: {_one_line(exc)}")
-            self._finish(total, failed=True)
-            for item in batch:
-                item.future.set_exception(error)
+            self._fail(batch, total, exc)
             return
+        if self.storage.failing:
+            self.storage.recovered(self._store)
         elapsed = time.perf_counter() - started
         self.stats.stored += total - duplicates
         self.stats.duplicates += duplicates
@@ -271,6 +279,12 @@ class BatchWriter:
         self._finish(total, failed=False)
         for item, count in zip(batch, counts):
             item.future.set_result(count)
+
+    def _fail(self, batch: list[_Spans], total: int, exc: BaseException) -> None:
+        error = RuntimeError(f"spans not stored: {_one_line(exc)}")
+        self._finish(total, failed=True)
+        for item in batch:
+            item.future.set_exception(error)
 
     def _finish(self, total: int, *, failed: bool) -> None:
         with self._cond:

@@ -28,7 +28,7 @@ def post(collector: RunningCollector, body: bytes) -> httpx.Response:
 def test_healthz(collector: RunningCollector) -> None:
     response = httpx.get(f"{collector.http_url}/healthz", timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "queue_spans": 0}
+    assert response.json() == {"status": "ok", "queue_spans": 0, "storage": "ok"}
 
 
 def test_metrics_count_received_stored_duplicates_rejected_and_commits(collector: RunningCollector) -> None:

@@ -132,3 +132,65 @@ def test_port_in_use_is_one_clear_line(collector_process, tmp_path: Path) -> Non
         assert child.process.wait(60) == 2
         lines = [line for line in child.wait_output().splitlines() if line.strip()]
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], lines
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_official_exporter_retrying_through_a_kill_9_restart_stores_each_span_once(
+    collector_process, tmp_path: Path, protocol: str  # type: ignore[no-untyped-def]
+) -> None:
+    """The OTel exporter's own retry carries batches across a crash and restart: none lost, none doubled."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    db = tmp_path / "restart.duckdb"
+    ports = {"GRPC_PORT": str(free_port()), "HTTP_PORT": str(free_port())}
+    child: CollectorProcess = collector_process(db, **ports)
+    # Spans made by the real SDK, exported batch by batch by the official exporter.
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests.restart")
+    for _ in range(60):
+        with tracer.start_as_current_span("agent run"):
+            for n in range(9):
+                with tracer.start_as_current_span(f"step {n}"):
+                    pass
+    spans = list(memory.get_finished_spans())
+    batches = [spans[i : i + 50] for i in range(0, len(spans), 50)]
+    # A retry budget per batch (default 10 s) longer than a restart on a loaded machine.
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        exporter = GrpcExporter(endpoint=child.grpc_endpoint, insecure=True, timeout=60)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        exporter = HttpExporter(endpoint=f"{child.http_url}/v1/traces", timeout=60)
+    results: list[SpanExportResult] = []
+
+    def export_all() -> None:
+        for batch in batches:
+            results.append(exporter.export(batch))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=export_all, daemon=True)
+    thread.start()
+    while len(results) < 3:
+        time.sleep(0.01)
+    child.kill()  # mid-stream: the exporter now sees connection failures and backs off
+    time.sleep(0.5)
+    restarted: CollectorProcess = collector_process(db, **ports)
+    thread.join(120)
+    exporter.shutdown()
+    assert not thread.is_alive() and results == [SpanExportResult.SUCCESS] * len(batches)
+    assert restarted.terminate() == 0
+    counts = stored_counts(db)
+    expected = {(format(s.context.trace_id, "032x"), format(s.context.span_id, "016x")) for s in spans}
+    assert set(counts) == expected and set(counts.values()) == {1}
