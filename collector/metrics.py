@@ -34,6 +34,11 @@ class IngestMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.truncated = Counter(
+            "tracehouse_spans_truncated",
+            "Spans stored with a payload cut to TRACEHOUSE_MAX_PAYLOAD_BYTES (payload_truncated is true).",
+            registry=self.registry,
+        )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         self.commit_seconds = Histogram(

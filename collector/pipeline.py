@@ -18,6 +18,7 @@ from collector.decode import DecodeFailed, Rejected, decode_request, parse_json,
 from collector.metrics import IngestMetrics
 from collector.model import SpanRow
 from collector.normalize import normalize
+from collector.redaction import load_redactor
 from collector.settings import Settings
 from collector.writer import BatchWriter, QueueFull, WriterClosed
 
@@ -64,6 +65,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings, writer: BatchWriter, metrics: IngestMetrics) -> None:
         self._max_payload = settings.max_payload_bytes
+        self._redactor = load_redactor(settings.redaction_file)  # None: no rules, no cost
         self._writer = writer
         self._metrics = metrics
 
@@ -94,8 +96,11 @@ class Pipeline:
         rejected = decoded.rejected
         rows: list[SpanRow] = []
         max_payload = self._max_payload
+        redactor = self._redactor
         for index, span in enumerate(decoded.spans):
             try:
+                if redactor is not None:  # before normalize: derived columns see redacted values
+                    redactor.span(span)
                 rows.append(normalize(span, max_payload_bytes=max_payload))
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
                 log.warning("span %r could not be normalized: %s", span.name, exc)
@@ -103,6 +108,9 @@ class Pipeline:
         self._metrics.received.inc(len(rows) + len(rejected))
         if rejected:
             self._metrics.rejected.labels("invalid_span").inc(len(rejected))
+        truncated = sum(1 for row in rows if row.payload_truncated)
+        if truncated:
+            self._metrics.truncated.inc(truncated)
         try:
             future = self._writer.submit(rows)
         except (QueueFull, WriterClosed) as exc:

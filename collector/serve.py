@@ -30,6 +30,7 @@ from collector.api import create_app
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
+from collector.redaction import RedactionFileError, load_redactor
 from collector.settings import Settings
 from collector.store import Store, StoreLockedError
 from collector.writer import BatchWriter
@@ -114,6 +115,7 @@ class CollectorServer:
         self._stop = asyncio.Event()
         # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
         prices, rules = load_prices(settings.prices_file or None), load_rules(settings.rules_file or None)
+        load_redactor(settings.redaction_file)  # RedactionFileError before anything opens
         self.store = store = Store(settings.db)  # StoreLockedError when another process has it
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
@@ -203,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))
     except StoreLockedError:
         raise
-    except (PriceFileError, RulesFileError) as exc:
+    except (PriceFileError, RulesFileError, RedactionFileError) as exc:
         raise UserError(str(exc)) from None
     except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc

@@ -109,6 +109,13 @@ class Settings:
         "Seconds between analytics runs (costs, rollups, anomalies, alerts) inside the collector.",
         _positive_float,
     )
+    redaction_file: str = _setting(
+        "REDACTION_FILE",
+        "",
+        "Redaction rules applied to every span before it is stored (TOML, the layout of "
+        "`collector/redaction.toml`); `builtin` uses that file (e-mail, card, phone numbers, API keys). "
+        "Empty: no redaction.",
+    )
     alert_webhooks: str = _setting(
         "ALERT_WEBHOOKS",
         "",
