@@ -30,6 +30,7 @@ from collector.api import create_app
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
+from collector.retention import RetentionJob
 from collector.redaction import RedactionFileError, load_redactor
 from collector.settings import Settings
 from collector.store import Store, StoreLockedError
@@ -57,6 +58,7 @@ class CollectorServer:
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
         self.analytics: AnalyticsRunner | None = None
+        self.retention: RetentionJob | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -146,6 +148,8 @@ class CollectorServer:
             if announce is not None:
                 announce(self.banner())
             self.analytics.start()
+            self.retention = RetentionJob(store, writer, settings)
+            self.retention.start()
             self._ready.set()
             await self._stop.wait()
         finally:
@@ -163,6 +167,8 @@ class CollectorServer:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("server shutdown: %s", result)
+        if self.retention is not None:
+            await asyncio.to_thread(self.retention.stop)
         if self.analytics is not None:  # before the writer closes: a run in progress still writes
             await asyncio.to_thread(self.analytics.stop)
         if self.writer is not None:

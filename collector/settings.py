@@ -45,6 +45,20 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _retention_pairs(raw: str) -> str:
+    from collector.retention import parse_overrides
+
+    parse_overrides(raw)  # ValueError with the reason
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Configuration of the collector, analytics, dashboard and CLI."""
@@ -108,6 +122,23 @@ class Settings:
         60.0,
         "Seconds between analytics runs (costs, rollups, anomalies, alerts) inside the collector.",
         _positive_float,
+    )
+    retention_days: int = _setting(
+        "RETENTION_DAYS",
+        0,
+        "Days spans are kept, for every project without its own limit; older ones are deleted by the "
+        "retention job. 0: keep forever.",
+        _non_negative_int,
+    )
+    retention_by_project: str = _setting(
+        "RETENTION_BY_PROJECT",
+        "",
+        "Per-project retention overriding `TRACEHOUSE_RETENTION_DAYS`, as `project=days` pairs separated "
+        "by commas (`0` keeps that project forever).",
+        _retention_pairs,
+    )
+    retention_interval_s: float = _setting(
+        "RETENTION_INTERVAL_S", 3600.0, "Seconds between runs of the retention job.", _positive_float
     )
     redaction_file: str = _setting(
         "REDACTION_FILE",
