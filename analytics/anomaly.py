@@ -38,7 +38,12 @@ FEATURES: dict[str, tuple[str, bool, str, str]] = {
     "duration_ms": ("latency_outlier", True, "duration", "ms"),
     "cost_usd": ("cost_outlier", True, "cost", "usd"),
     "total_tokens": ("cost_outlier", True, "tokens", ""),
-    "tokens_per_call": ("cost_outlier", True, "tokens per LLM call", ""),  # derived: a blow-up of one call
+    "tokens_per_call": (
+        "cost_outlier",
+        True,
+        "tokens per LLM call",
+        "",
+    ),  # derived: a blow-up of one call
     "llm_calls": ("cost_outlier", False, "LLM calls", ""),
     # before tool_calls: a loop raises both equally, and the first of equal deviations names the kind
     "max_repeated_tool_calls": ("loop_outlier", False, "identical tool calls", ""),
@@ -126,7 +131,9 @@ def _transform(df: pd.DataFrame, cost_fill: float) -> np.ndarray:
     cols = []
     for name, (_, log, _, _) in FEATURES.items():
         fill = cost_fill if name == "cost_usd" else 0.0
-        values = df[name].astype("float64").fillna(fill).clip(lower=0).to_numpy() * _UNIT.get(name, 1.0)
+        values = df[name].astype("float64").fillna(fill).clip(lower=0).to_numpy() * _UNIT.get(
+            name, 1.0
+        )
         cols.append(np.log1p(values) if log else values)
     return np.column_stack(cols)
 
@@ -148,7 +155,9 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
             base = base.sort_values("trace_id").iloc[:: -(-len(base) // cfg.max_baseline_traces)]
         cost_fill = float(base["cost_usd"].median()) if base["cost_usd"].notna().any() else 0.0
         x_base, x_cand = _transform(base, cost_fill), _transform(cand, cost_fill)
-        forest = IsolationForest(n_estimators=cfg.isolation_forest_trees, random_state=0).fit(x_base)
+        forest = IsolationForest(n_estimators=cfg.isolation_forest_trees, random_state=0).fit(
+            x_base
+        )
         scores = forest.score_samples(x_cand)
         isolated = scores < forest.offset_  # decision_function < 0
         median = np.median(x_base, axis=0)
@@ -176,7 +185,9 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
     return _frame(rows)
 
 
-def error_rate_windows(windows: pd.DataFrame, cfg: Detection, detected_at: datetime) -> pd.DataFrame:
+def error_rate_windows(
+    windows: pd.DataFrame, cfg: Detection, detected_at: datetime
+) -> pd.DataFrame:
     """``windows``: service_name, window_start, traces, failed (one tumbling window each)."""
     rows = []
     width = timedelta(minutes=cfg.error_rate_window_minutes)
@@ -213,7 +224,9 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
     """
     rows = []
     need = max(10, cfg.series_baseline_minutes // 2)
-    for service, s in series[series["traces"] >= cfg.series_min_traces].groupby("service_name", dropna=False):
+    for service, s in series[series["traces"] >= cfg.series_min_traces].groupby(
+        "service_name", dropna=False
+    ):
         s = s.sort_values("minute").set_index("minute")
         for kind, (col, log, label, unit, floor) in SERIES.items():
             values = s[col].astype("float64")
@@ -226,7 +239,11 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
             for minute, score in hits.items():
                 normal = float(np.expm1(median[minute]) if log else median[minute])
                 value = float(values[minute])
-                shown = (f"{value:.1%}", f"{normal:.1%}") if unit == "%" else (_fmt(value, unit), _fmt(normal, unit))
+                shown = (
+                    (f"{value:.1%}", f"{normal:.1%}")
+                    if unit == "%"
+                    else (_fmt(value, unit), _fmt(normal, unit))
+                )
                 start = pd.Timestamp(minute).to_pydatetime()
                 rows.append(_row(kind, "robust_z", None, score,
                                  f"{label} {shown[0]} in this minute vs a trailing median of {shown[1]} "

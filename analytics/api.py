@@ -46,7 +46,9 @@ async def get_overview(
     def read() -> dict[str, Any]:
         cur = store.cursor()
         try:
-            return overview(cur, (now or utcnow()).replace(tzinfo=None), window_minutes=window_minutes)
+            return overview(
+                cur, (now or utcnow()).replace(tzinfo=None), window_minutes=window_minutes
+            )
         finally:
             cur.close()
 

@@ -13,7 +13,8 @@ from analytics.rollups import replace_rows
 
 def read_state(cur: duckdb.DuckDBPyConnection, job: str) -> tuple[datetime | None, str | None]:
     row = cur.execute(
-        "SELECT watermark, fingerprint FROM analytics_state WHERE job = ? ORDER BY updated_at DESC LIMIT 1", [job]
+        "SELECT watermark, fingerprint FROM analytics_state WHERE job = ? ORDER BY updated_at DESC LIMIT 1",
+        [job],
     ).fetchone()
     return (row[0], row[1]) if row else (None, None)
 
@@ -21,7 +22,9 @@ def read_state(cur: duckdb.DuckDBPyConnection, job: str) -> tuple[datetime | Non
 def write_state(con: duckdb.DuckDBPyConnection, job: str, watermark: datetime | None, fingerprint: str | None,
                 now: datetime) -> None:  # fmt: skip
     con.execute("DELETE FROM analytics_state WHERE job = ?", [job])
-    con.execute("INSERT INTO analytics_state VALUES (?, ?, ?, ?)", [job, watermark, fingerprint, now])
+    con.execute(
+        "INSERT INTO analytics_state VALUES (?, ?, ?, ?)", [job, watermark, fingerprint, now]
+    )
 
 
 def baseline_traces(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
@@ -31,7 +34,9 @@ def baseline_traces(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) 
     ).df()
 
 
-def error_windows(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int) -> pd.DataFrame:
+def error_windows(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int
+) -> pd.DataFrame:
     """Traces and failed traces per service and tumbling window in [lo, hi)."""
     return cur.execute(
         f"""SELECT service_name, time_bucket(INTERVAL {int(minutes)} MINUTE, minute) AS window_start,
@@ -60,7 +65,9 @@ def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[s
     df = df.drop_duplicates("anomaly_id")[list(ANOMALY_COLUMNS)]
     con.register("_anomalies", df)
     try:
-        fresh = "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
+        fresh = (
+            "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
+        )
         counts = dict(con.execute(f"SELECT kind, count(*) FROM ({fresh}) GROUP BY kind").fetchall())
         con.execute(f"INSERT INTO anomalies BY NAME {fresh}")
     finally:

@@ -159,7 +159,9 @@ class AnalyticsRunner:
                 for chunk_hi in bounds:
                     first = self._chunk(cur, lo, chunk_hi, now, report)
                     if first is not None:
-                        affected_from = first if affected_from is None else min(affected_from, first)
+                        affected_from = (
+                            first if affected_from is None else min(affected_from, first)
+                        )
                     lo = chunk_hi
                     if progress:
                         progress(report.spans, total)
@@ -188,7 +190,9 @@ class AnalyticsRunner:
         clock.lap("costs")
         traces, minutes = rollups.touched(cur, lo, hi)
         summaries = rollups.trace_features(cur, traces)
-        self._write(lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces))
+        self._write(
+            lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)
+        )
         clock.lap("trace_features")
         rollup, errors = rollups.minute_rollups(cur, minutes)
 
@@ -221,8 +225,13 @@ class AnalyticsRunner:
             return pd.DataFrame(columns=list(anomaly.ANOMALY_COLUMNS))
         cfg = self.rules.detection
         start = summaries["start_time"].min().to_pydatetime() - timedelta(days=cfg.baseline_days)
-        baseline = queries.baseline_traces(cur, start, summaries["start_time"].max().to_pydatetime())
-        found = [anomaly.trace_rules(summaries, cfg, now), anomaly.trace_outliers(summaries, baseline, cfg, now)]
+        baseline = queries.baseline_traces(
+            cur, start, summaries["start_time"].max().to_pydatetime()
+        )
+        found = [
+            anomaly.trace_rules(summaries, cfg, now),
+            anomaly.trace_outliers(summaries, baseline, cfg, now),
+        ]
         return pd.concat([f for f in found if not f.empty] or found[:1], ignore_index=True)
 
     def _windows(self, cur: duckdb.DuckDBPyConnection, affected_from: datetime | None, now: datetime,
@@ -242,7 +251,11 @@ class AnalyticsRunner:
         found = [anomaly.error_rate_windows(queries.error_windows(cur, lo, ready, cfg.error_rate_window_minutes),
                                             cfg, now)]  # fmt: skip
         baseline_lo = lo - timedelta(minutes=cfg.series_baseline_minutes)
-        found.append(anomaly.series_spikes(queries.minute_series(cur, baseline_lo, ready), lo, ready, cfg, now))
+        found.append(
+            anomaly.series_spikes(
+                queries.minute_series(cur, baseline_lo, ready), lo, ready, cfg, now
+            )
+        )
         frame = pd.concat(found, ignore_index=True)
 
         def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -264,7 +277,10 @@ class AnalyticsRunner:
             return
         longest = max(r.window_minutes for r in rules)
         observations = alerting.observe(
-            rules, queries.recent_minutes(cur, now, longest), queries.recent_anomalies(cur, now, longest), now
+            rules,
+            queries.recent_minutes(cur, now, longest),
+            queries.recent_anomalies(cur, now, longest),
+            now,
         )
         rows, fired, resolved = alerting.evaluate(observations, queries.open_alerts(cur), now)
         if rows.empty:

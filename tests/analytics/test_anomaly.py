@@ -16,8 +16,18 @@ from bench.anomaly import score
 from bench.synth import Synth, generate, labels
 from collector.store import Store
 
-SEEDED = Synth(traces=6000, minutes=120, p_latency=0.01, p_cost=0.01, p_loop=0.01, burst_every_minutes=60, salt=3)
-CLEAN = Synth(traces=6000, minutes=120, p_latency=0, p_cost=0, p_loop=0, burst_error_rate=0.005, salt=4)
+SEEDED = Synth(
+    traces=6000,
+    minutes=120,
+    p_latency=0.01,
+    p_cost=0.01,
+    p_loop=0.01,
+    burst_every_minutes=60,
+    salt=3,
+)
+CLEAN = Synth(
+    traces=6000, minutes=120, p_latency=0, p_cost=0, p_loop=0, burst_error_rate=0.005, salt=4
+)
 
 
 def _run(store: Store, make_runner: Callable[..., AnalyticsRunner], config: Synth) -> pd.DataFrame:
@@ -33,16 +43,23 @@ def test_injected_anomalies_are_found_with_reasons(analytics_store: Store,
         assert result["injected"] > 0
         assert result["precision"] >= 0.9 and result["recall"] >= 0.9, result
     loop = found[found["kind"] == "loop"].iloc[0]
-    assert loop["reason"] == "tool 'search' was called 12 times with identical arguments (loop limit 5)"
+    assert (
+        loop["reason"]
+        == "tool 'search' was called 12 times with identical arguments (loop limit 5)"
+    )
     assert loop["trace_id"] and loop["agent_name"] and loop["window_start"] < loop["window_end"]
     outlier = found[found["kind"] == "cost_outlier"].iloc[0]["reason"]
     assert "median" in outlier and "robust SDs" in outlier and "IsolationForest score" in outlier
     burst = found[found["kind"] == "error_rate"].iloc[0]
-    assert pd.isna(burst["trace_id"]) and burst["window_end"] - burst["window_start"] == timedelta(minutes=5)
+    assert pd.isna(burst["trace_id"]) and burst["window_end"] - burst["window_start"] == timedelta(
+        minutes=5
+    )
     assert "traces failed" in burst["reason"] and "over the 5% limit" in burst["reason"]
 
 
-def test_clean_traffic_raises_nothing(analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]) -> None:
+def test_clean_traffic_raises_nothing(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
     found = _run(analytics_store, make_runner, CLEAN)
     assert found.empty, found[["kind", "reason"]].to_string()
 
@@ -79,7 +96,9 @@ def test_error_rate_needs_enough_traces() -> None:
     windows = pd.DataFrame({"service_name": ["a", "b", "c"], "window_start": [datetime(2026, 1, 1)] * 3,
                             "traces": [100, 10, 100], "failed": [6, 5, 5]})  # fmt: skip
     found = anomaly.error_rate_windows(windows, Detection(), datetime(2026, 1, 2))
-    assert list(found["service_name"]) == ["a"]  # b: too few traces; c: exactly 5 % is not above 5 %
+    assert list(found["service_name"]) == [
+        "a"
+    ]  # b: too few traces; c: exactly 5 % is not above 5 %
 
 
 def test_bad_rules_files_are_one_line_per_problem(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ def receiver() -> Iterator[Receiver]:
 
 def _send_agent_runs(endpoint: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "e2e-agents"}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
+    )
     tracer = provider.get_tracer("e2e")
     with tracer.start_as_current_span("invoke_agent planner", attributes={
         "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}):  # fmt: skip
@@ -56,7 +58,9 @@ def _send_agent_runs(endpoint: str) -> None:
 
 
 def test_costs_rollups_and_one_alert_through_the_collector(
-    make_collector: Callable[..., RunningCollector], receiver: Receiver, capsys: pytest.CaptureFixture[str]
+    make_collector: Callable[..., RunningCollector],
+    receiver: Receiver,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     collector = make_collector(alert_webhooks=receiver.url, analytics_interval_s=3600.0)
     _send_agent_runs(collector.grpc_endpoint)
@@ -65,7 +69,9 @@ def test_costs_rollups_and_one_alert_through_the_collector(
     assert report["spans"] == 6 and report["llm_spans"] == 3 and report["alerts_fired"] >= 1
     costs = dict(collector.sql("SELECT model, cost_usd FROM span_costs"))
     assert costs["gpt-4.1"] == pytest.approx(0.030)  # 6,000×$2 + 4,000×$0.50 + 2,000×$8 per 1M
-    assert costs["claude-sonnet-4-5-20250929"] == pytest.approx(0.1755)  # 50k×$3 + 10k×$0.30 + 2k×$3.75 + 1k×$15
+    assert costs["claude-sonnet-4-5-20250929"] == pytest.approx(
+        0.1755
+    )  # 50k×$3 + 10k×$0.30 + 2k×$3.75 + 1k×$15
     assert costs["mystery-model-7b"] is None
     assert collector.sql("SELECT model, calls FROM unpriced_models") == [("mystery-model-7b", 1)]
     assert collector.sql("SELECT sum(cost_usd) FROM spans")[0][0] == pytest.approx(0.2055)
