@@ -21,7 +21,7 @@ LLM_SPANS_SQL = """
 SELECT trace_id, span_id, start_time, project, service_name, session_id, agent_name, model, provider,
        input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens
 FROM spans
-WHERE received_at > $lo AND received_at <= $hi AND kind IN ('llm', 'embedding')
+WHERE trace_id IN (SELECT trace_id FROM _traces) AND kind IN ('llm', 'embedding')
 """
 
 TRACE_FEATURES_SQL = """
@@ -155,14 +155,23 @@ def chunk_bounds(
     return [*bounds, hi]
 
 
-def llm_spans(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    return cur.execute(LLM_SPANS_SQL, {"lo": lo, "hi": hi}).df()
+def llm_spans(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+    """Every LLM span of these traces (all of them: the writer may have set an older span's agent)."""
+    cur.register("_traces", traces[["trace_id"]])
+    try:
+        return cur.execute(LLM_SPANS_SQL).df()
+    finally:
+        cur.unregister("_traces")
 
 
 def touched(
     cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Traces with new spans, and the minutes those spans (and the traces' old starts) fall in."""
+    """Traces with spans received in (lo, hi], and every minute a span of theirs starts in.
+
+    Whole traces, not only the new spans: when a late ancestor arrives the writer fills the
+    agent of spans stored earlier, so their minutes must be recomputed too.
+    """
     traces = cur.execute(
         "SELECT DISTINCT trace_id FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]
     ).df()
@@ -170,10 +179,7 @@ def touched(
     try:
         minutes = cur.execute(
             """SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans
-               WHERE received_at > ? AND received_at <= ?
-               UNION SELECT date_trunc('minute', start_time) FROM trace_features
-               WHERE trace_id IN (SELECT trace_id FROM _traces)""",
-            [lo, hi],
+               WHERE trace_id IN (SELECT trace_id FROM _traces)"""
         ).df()
     finally:
         cur.unregister("_traces")

@@ -179,7 +179,8 @@ class AnalyticsRunner:
                report: RunReport) -> datetime | None:  # fmt: skip
         """All per-span steps for spans received in (lo, hi]; returns the earliest affected minute."""
         clock = _Steps(report.steps)
-        costs = compute_costs(rollups.llm_spans(cur, lo, hi), self.prices)
+        traces, minutes = rollups.touched(cur, lo, hi)
+        costs = compute_costs(rollups.llm_spans(cur, traces), self.prices)
 
         def write_costs(con: duckdb.DuckDBPyConnection) -> None:
             rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
@@ -188,7 +189,6 @@ class AnalyticsRunner:
         self._write(write_costs)
         refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
         clock.lap("costs")
-        traces, minutes = rollups.touched(cur, lo, hi)
         summaries = rollups.trace_features(cur, traces)
         self._write(
             lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)

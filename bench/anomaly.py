@@ -75,7 +75,7 @@ def run(spans: int, db: Path, latency_factor: float = 20.0, cost_factor: float =
         t0 = time.perf_counter()
         n = generate(store.write_connection, config)
         generated = time.perf_counter() - t0
-        runner = AnalyticsRunner(store, DirectWriter(store), Settings.from_env({}))
+        runner = AnalyticsRunner(store, DirectWriter(store), Settings.from_env())  # honours TRACEHOUSE_RULES_FILE
         t0 = time.perf_counter()
         report = runner.run_now(now=config.end + timedelta(minutes=10))
         job = time.perf_counter() - t0
