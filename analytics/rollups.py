@@ -155,13 +155,18 @@ def chunk_bounds(
     return [*bounds, hi]
 
 
-def llm_spans(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
-    """Every LLM span of these traces (all of them: the writer may have set an older span's agent)."""
+def _of_traces(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame, sql: str) -> pd.DataFrame:
+    """Run ``sql``, which reads the trace ids as table ``_traces``."""
     cur.register("_traces", traces[["trace_id"]])
     try:
-        return cur.execute(LLM_SPANS_SQL).df()
+        return cur.execute(sql).df()
     finally:
         cur.unregister("_traces")
+
+
+def llm_spans(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+    """Every LLM span of these traces (all of them: the writer may have set an older span's agent)."""
+    return _of_traces(cur, traces, LLM_SPANS_SQL)
 
 
 def touched(
@@ -175,23 +180,17 @@ def touched(
     traces = cur.execute(
         "SELECT DISTINCT trace_id FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]
     ).df()
-    cur.register("_traces", traces)
-    try:
-        minutes = cur.execute(
-            """SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans
-               WHERE trace_id IN (SELECT trace_id FROM _traces)"""
-        ).df()
-    finally:
-        cur.unregister("_traces")
+    minutes = _of_traces(
+        cur,
+        traces,
+        "SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans "
+        "WHERE trace_id IN (SELECT trace_id FROM _traces)",
+    )
     return traces, minutes
 
 
 def trace_features(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
-    cur.register("_traces", traces[["trace_id"]])
-    try:
-        return cur.execute(TRACE_FEATURES_SQL).df()
-    finally:
-        cur.unregister("_traces")
+    return _of_traces(cur, traces, TRACE_FEATURES_SQL)
 
 
 def minute_rollups(
