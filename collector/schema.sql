@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS spans (
 -- Internal: query the `traces` view.
 CREATE TABLE IF NOT EXISTS trace_summary (
     trace_id VARCHAR NOT NULL,
+    trace_key UBIGINT NOT NULL,  -- last 16 hex digits of trace_id as a number: fast joins/lookups
     project VARCHAR,
     has_root BOOLEAN NOT NULL,  -- the root span (no parent) has been seen
     root_name VARCHAR,  -- name of the root span, else of the earliest span seen

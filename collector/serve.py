@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+import duckdb
 import uvicorn
 
 from analytics.pricing import PriceFileError, load_prices
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     except (PriceFileError, RulesFileError) as exc:
         raise UserError(str(exc)) from None
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
     print(f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True)
