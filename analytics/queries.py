@@ -27,10 +27,23 @@ def write_state(con: duckdb.DuckDBPyConnection, job: str, watermark: datetime | 
     )
 
 
-def baseline_traces(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    """Trace summaries started in [lo, hi]: the rolling window the forests are trained on."""
+# The group a trace is compared within: the same key as analytics.anomaly.group_key.
+GROUP_KEY_SQL = (
+    "coalesce(workflow_name, service_name, 'default') || '/' || coalesce(agent_name, '-')"
+)
+
+
+def baseline_traces(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int
+) -> pd.DataFrame:
+    """Trace features started in [lo, hi], at most ``per_group`` per group (a deterministic sample
+    by trace id): the rolling window the forests are trained on, without moving a week of rows."""
     return cur.execute(
-        "SELECT * FROM trace_features WHERE start_time >= ? AND start_time <= ?", [lo, hi]
+        f"""SELECT * EXCLUDE (rn) FROM (
+                SELECT *, row_number() OVER (PARTITION BY {GROUP_KEY_SQL} ORDER BY hash(trace_id)) AS rn
+                FROM trace_features WHERE start_time >= ? AND start_time <= ?)
+            WHERE rn <= ?""",
+        [lo, hi, per_group],
     ).df()
 
 

@@ -225,9 +225,8 @@ class AnalyticsRunner:
             return pd.DataFrame(columns=list(anomaly.ANOMALY_COLUMNS))
         cfg = self.rules.detection
         start = summaries["start_time"].min().to_pydatetime() - timedelta(days=cfg.baseline_days)
-        baseline = queries.baseline_traces(
-            cur, start, summaries["start_time"].max().to_pydatetime()
-        )
+        end = summaries["start_time"].max().to_pydatetime()
+        baseline = queries.baseline_traces(cur, start, end, cfg.max_baseline_traces)
         found = [
             anomaly.trace_rules(summaries, cfg, now),
             anomaly.trace_outliers(summaries, baseline, cfg, now),

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analytics import anomaly
+from analytics.queries import GROUP_KEY_SQL
 from analytics.rules import Detection, RulesFileError, load_rules
 from analytics.runner import AnalyticsRunner
 from bench.anomaly import score
@@ -118,3 +119,17 @@ def test_bad_rules_files_are_one_line_per_problem(tmp_path: Path) -> None:
     user.write_text("[detection\n")
     with pytest.raises(RulesFileError, match="not valid TOML"):
         load_rules(user)
+
+
+def test_sql_and_pandas_group_traces_alike(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
+    generate(analytics_store.write_connection, Synth(traces=300, minutes=30, salt=9))
+    make_runner().run_now(now=datetime(2026, 1, 6))
+    cur = analytics_store.cursor()
+    df = cur.execute(f"SELECT *, {GROUP_KEY_SQL} AS sql_key FROM trace_features").df()
+    df.loc[::7, "workflow_name"] = None  # exercise the fallbacks
+    df.loc[::11, "agent_name"] = None
+    cur.register("_df", df)
+    keys = cur.execute(f"SELECT {GROUP_KEY_SQL} FROM _df").df().iloc[:, 0]
+    assert list(keys) == list(anomaly.group_key(df))
