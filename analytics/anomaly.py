@@ -147,7 +147,7 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
     cand_groups, base_groups = group_key(candidates), group_key(baseline)
     log_flags = np.array([log for _, log, _, _ in FEATURES.values()])
     min_scale = np.where(log_flags, _MIN_SCALE[True], _MIN_SCALE[False])
-    for group, cand in candidates.groupby(cand_groups):
+    for group, cand in _with_derived(candidates).groupby(cand_groups):
         base = baseline[base_groups == group]
         if len(base) < cfg.min_baseline_traces:
             continue
@@ -170,7 +170,7 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
             top = int(tops[pos])
             name = list(FEATURES)[top]
             kind, log, label, unit = FEATURES[name]
-            t = _with_derived(cand.iloc[[pos]]).iloc[0]
+            t = cand.iloc[pos]
             normal = float(np.expm1(median[top]) / _UNIT.get(name, 1.0) if log else median[top])
             value = float(t[name]) if pd.notna(t[name]) else 0.0
             how = f"{value / normal:.1f}x" if log and normal > 0 else f"{value - normal:+g} vs"
