@@ -37,7 +37,8 @@ def test_run_route_runs_the_jobs_and_overview_reads_the_rollup(app: FastAPI) -> 
         run = client.post("/api/analytics/run")
         assert run.status_code == 200 and run.json()["traces"] == TRAFFIC.traces
         assert client.post("/api/analytics/run").json()["spans"] == 0  # nothing new
-        view = client.get("/api/analytics/overview", params={"now": "2026-03-01T08:30:00"})
+        at = {"now": "2026-03-01T09:30:00+01:00"}  # 08:30 UTC
+        view = client.get("/api/analytics/overview", params=at)
     body = view.json()
     assert (
         view.status_code == 200 and body["traces"] == TRAFFIC.traces and body["active_agents"] == 6
