@@ -207,7 +207,7 @@ def error_rate_windows(
 
 # series kind → (value column, log-scaled?, label, unit, smallest scale)
 SERIES = {
-    "latency_spike": ("avg_latency_ms", True, "average trace duration", "ms", 0.1),
+    "latency_spike": ("typical_latency_ms", True, "median trace duration", "ms", 0.1),
     "error_rate_spike": ("error_rate", False, "error rate", "%", 0.05),
     "cost_spike": ("cost_usd", True, "cost per minute", "usd", 0.1),
     "token_spike": ("tokens", True, "tokens per minute", "", 0.1),
@@ -218,7 +218,7 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
                   detected_at: datetime) -> pd.DataFrame:  # fmt: skip
     """Robust z of each minute in [judge_from, judge_to) against the trailing baseline minutes.
 
-    ``series``: service_name, minute, traces, avg_latency_ms, error_rate, cost_usd, tokens, with the
+    ``series``: service_name, minute, traces, typical_latency_ms, error_rate, cost_usd, tokens, with the
     baseline minutes before ``judge_from`` included. Minutes with too few traces are neither judged
     nor part of a baseline.
     """

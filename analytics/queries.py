@@ -60,10 +60,15 @@ def error_windows(
 
 
 def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    """Per service and minute: traces, average duration, error rate, cost and tokens."""
+    """Per service and minute: traces, typical duration, error rate, cost and tokens.
+
+    The typical duration is the agents' median durations weighted by their traces: one very
+    slow trace (already reported by itself) does not make its whole minute a latency spike.
+    """
     return cur.execute(
         """SELECT service_name, minute, sum(traces_started) AS traces,
-                  sum(latency_sum_ms) / nullif(sum(traces_started), 0) AS avg_latency_ms,
+                  sum(latency_p50_ms * traces_started) / nullif(sum(traces_started), 0)
+                      AS typical_latency_ms,
                   sum(traces_failed) / nullif(sum(traces_started), 0) AS error_rate,
                   coalesce(sum(cost_usd), 0) AS cost_usd, sum(total_tokens) AS tokens
            FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",

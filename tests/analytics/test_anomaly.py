@@ -133,3 +133,29 @@ def test_sql_and_pandas_group_traces_alike(
     cur.register("_df", df)
     keys = cur.execute(f"SELECT {GROUP_KEY_SQL} FROM _df").df().iloc[:, 0]
     assert list(keys) == list(anomaly.group_key(df))
+
+
+def test_series_spikes_judge_minutes_against_their_trailing_baseline() -> None:
+    start = datetime(2026, 1, 1, 10)
+    minutes = [start + timedelta(minutes=i) for i in range(90)]
+    typical = [2000.0 + 100 * (i % 5) for i in range(90)]  # ordinary wobble: 2.0-2.4 s
+    typical[70] = 9000.0  # the service slows down 4x for one minute
+    typical[80] = 2600.0  # a little slower: within normal
+    rates = [0.0] * 90
+    rates[85] = 0.6
+    series = pd.DataFrame({"service_name": "svc", "minute": minutes, "traces": 20,
+                           "typical_latency_ms": typical, "error_rate": rates,
+                           "cost_usd": 0.5, "tokens": 50_000})  # fmt: skip
+    judged_from = start + timedelta(minutes=60)
+    found = anomaly.series_spikes(series, judged_from, start + timedelta(minutes=90), Detection(),
+                                  datetime(2026, 1, 2))  # fmt: skip
+    hits = sorted(zip(found["kind"], found["window_start"]))
+    assert hits == [("error_rate_spike", minutes[85]), ("latency_spike", minutes[70])]
+    reason = found.set_index("kind").loc["latency_spike", "reason"]
+    assert reason.startswith(
+        "median trace duration 9.0 s in this minute vs a trailing median of 2.2 s"
+    )
+    # Minutes before judged_from are baseline only, never reported.
+    early = anomaly.series_spikes(series.assign(error_rate=[0.6] + rates[1:]), judged_from,
+                                  start + timedelta(minutes=90), Detection(), datetime(2026, 1, 2))  # fmt: skip
+    assert minutes[0] not in set(early["window_start"])
