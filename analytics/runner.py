@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ from analytics import alerts as alerting
 from analytics import anomaly, queries, rollups
 from analytics.cost import compute_costs
 from analytics.notify import WebhookNotifier
-from analytics.pricing import PriceTable, load_prices
-from analytics.rules import Rules, load_rules
+from analytics.pricing import PriceFileError, PriceTable, load_prices
+from analytics.rules import Rules, RulesFileError, load_rules
 from collector.rollup import refresh_traces
 from collector.settings import Settings
 from collector.store import Store
@@ -101,6 +102,7 @@ class AnalyticsRunner:
             urls, timeout_s=self.rules.notify.timeout_s, retries=self.rules.notify.retries
         )
         self.clock = clock
+        self._versions = self._file_versions()
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,7 +144,35 @@ class AnalyticsRunner:
     def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         return self.writer.execute(fn).result()
 
+    def _file_versions(self) -> tuple[float | None, float | None]:
+        def mtime(path: str) -> float | None:
+            try:
+                return os.stat(path).st_mtime if path else None
+            except OSError:
+                return None
+
+        return mtime(self.settings.prices_file), mtime(self.settings.rules_file)
+
+    def _reload_changed_files(self) -> None:
+        """Pick up an edited price or rules file without a restart; a broken edit is logged and
+        the tables in use are kept."""
+        versions = self._file_versions()
+        if versions == self._versions:
+            return
+        self._versions = versions
+        try:
+            prices = load_prices(self.settings.prices_file or None)
+            rules = load_rules(self.settings.rules_file or None)
+        except (PriceFileError, RulesFileError) as exc:
+            logger.error(
+                "analytics: keeping the previous prices and rules: %s", str(exc).replace("\n", "; ")
+            )
+            return
+        self.prices, self.rules = prices, rules
+        logger.info("analytics: reloaded prices and rules")
+
     def _run(self, now: datetime, progress: Progress | None) -> RunReport:
+        self._reload_changed_files()
         report = RunReport()
         cur = self.store.cursor()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -164,3 +166,29 @@ def test_a_price_change_recomputes_past_costs(tmp_path: Path, analytics_store: S
     # The spans themselves and the `traces` view (summarized before the change) follow too.
     assert cur.execute("SELECT sum(cost_usd) FROM spans").fetchone()[0] == pytest.approx(total)
     assert cur.execute("SELECT sum(cost_usd) FROM traces").fetchone()[0] == pytest.approx(total)
+
+
+def test_an_edited_price_file_is_picked_up_by_the_running_jobs(
+    tmp_path: Path, analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
+    header = "provider,model,pattern,input,cached_input,cache_write,output,reasoning,effective_from,accounting\n"
+    prices = tmp_path / "prices.csv"
+    prices.write_text(header + "meta,llama-3.3-70b,llama-3\\.3-70b,0.60,,,0.60,,2024-12-06,\n")
+    generate(analytics_store.write_connection, FIRST)
+    runner = make_runner(prices_file=str(prices))
+    runner.run_now(now=NOW)
+    cur = analytics_store.cursor()
+    llama = "SELECT sum(cost_usd) FROM span_costs WHERE model = 'llama-3.3-70b'"
+    before = cur.execute(llama).fetchone()[0]
+
+    prices.write_text(
+        header + "meta,llama-3.3-70b,llama-3\\.3-70b,not-a-price,,,0.60,,2024-12-06,\n"
+    )
+    os.utime(prices, (time.time() + 5, time.time() + 5))
+    assert not runner.run_now(now=NOW).backfill  # a broken edit is refused; old prices kept
+    assert cur.execute(llama).fetchone()[0] == pytest.approx(before)
+
+    prices.write_text(header + "meta,llama-3.3-70b,llama-3\\.3-70b,1.20,,,1.20,,2024-12-06,\n")
+    os.utime(prices, (time.time() + 10, time.time() + 10))
+    assert runner.run_now(now=NOW).backfill  # no restart needed
+    assert cur.execute(llama).fetchone()[0] == pytest.approx(2 * before)
