@@ -153,7 +153,7 @@ def test_headers_from_arguments_and_env_reach_the_collector(
     received: list[tuple[str, dict[str, str], bytes]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((self.path, dict(self.headers.items()), body))
             self.send_response(200)
