@@ -160,7 +160,7 @@ async def content_pipeline(rng: random.Random, latency: float, gate: Gate) -> No
     urls = [
         f"https://example.org/{topic.replace(' ', '-')}",
         "https://news.example.com/"
-        + ("paywall/" if rng.random() < 0.3 else "")
+        + ("paywall/" if rng.random() < 0.1 else "")
         + topic.replace(" ", "-"),
     ]
     slow = rng.random() < 0.05
