@@ -193,3 +193,16 @@ def test_cost_is_summed_once_priced_and_null_while_unpriced(client: TestClient, 
     assert costs[trace_id(2)] is None
     session = client.get("/api/sessions/sess-1").json()
     assert session["cost_usd"] == pytest.approx(0.5)
+
+
+def test_export_streams_arrow_with_the_row_count(client: TestClient) -> None:
+    import pyarrow as pa
+
+    response = client.get("/api/export", params={"since": "2026-11-20T00:00:00Z"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(response.content).read_all()
+    assert table.num_rows == int(response.headers["X-Total-Rows"]) == 44 - 8  # all but trace 6
+    starts = table.column("start_time").to_pylist()
+    assert starts == sorted(starts)
+    assert client.get("/api/export", params={"until": "soon"}).status_code == 400
