@@ -100,3 +100,24 @@ def test_summarizer_thread_keeps_the_summary_current(tmp_path: Path) -> None:
         summarizer.stop()
     insert_spans(store, agent_trace(40, start=BASE), received_at=BASE + timedelta(seconds=1))
     assert store.cursor().execute("SELECT count(*) FROM trace_summary").fetchone()[0] == 7  # stopped
+
+
+def test_refresh_after_pricing_equals_one_pass(tmp_path: Path) -> None:
+    rows = all_spans()
+    price = "UPDATE spans SET cost_usd = input_tokens * 1e-6 WHERE kind = 'llm' AND model <> 'o3'"
+    once = Store(tmp_path / "once.duckdb")
+    insert_spans(once, rows, received_at=BASE)
+    once.write_connection.execute(price)
+    rollup.catch_up(once)
+
+    store = Store(tmp_path / "priced.duckdb")
+    insert_spans(store, rows[:30], received_at=BASE)
+    rollup.catch_up(store)
+    insert_spans(store, rows[30:], received_at=BASE + timedelta(seconds=1))  # not summarized yet
+    store.write_connection.execute(price)
+    trace_ids = [r[0] for r in store.cursor().execute("SELECT DISTINCT trace_id FROM spans").fetchall()]
+    rollup.refresh_traces(store, trace_ids)
+    rollup.catch_up(store)
+    assert summary(store) == summary(once)
+    costs = dict(store.cursor().execute("SELECT models[1], cost_usd FROM traces WHERE len(models) = 1").fetchall())
+    assert costs["o3"] is None and costs["gpt-4o"] > 0  # unpriced stays NULL, never 0
