@@ -64,6 +64,9 @@ REFUSED_FUNCTIONS = frozenset(
     }
 )
 
+# Relations that read trace_summary: a query naming one first brings the summary up to date.
+SUMMARY_TABLES = frozenset({"traces", "sessions", "trace_summary"})
+
 # A table name DuckDB would turn into a file scan ('data.csv', '/etc/passwd', 's3://...').
 _FILE_LIKE = re.compile(r"[./\\:*?~]")
 
@@ -92,8 +95,9 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def check(sql: str, con: duckdb.DuckDBPyConnection) -> str:
-    """Return the one statement if it only reads; raise SQLRefused otherwise."""
+def check(sql: str, con: duckdb.DuckDBPyConnection) -> tuple[str, set[str]]:
+    """Return the one statement and the lower-cased table names it reads, if it only reads;
+    raise SQLRefused otherwise."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
@@ -115,15 +119,15 @@ def check(sql: str, con: duckdb.DuckDBPyConnection) -> str:
         raise SQLRefused("MULTI statements (PIVOT creates types first) are not allowed; use GROUP BY or FILTER")
     elif kind != "SELECT":
         raise SQLRefused(f"{kind} statements are not allowed: SQL here is read-only (one SELECT)")
-    _check_tree(inner, con)
-    return query
+    return query, _check_tree(inner, con)
 
 
-def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> None:
+def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> set[str]:
     raw = con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0]
     tree = json.loads(raw)
     if tree.get("error"):
         raise SQLRefused(f"query could not be checked: {tree.get('error_message', 'unknown reason')}")
+    tables: set[str] = set()
     for node in _walk(tree):
         node_type = node.get("type")
         if node_type == "TABLE_FUNCTION":
@@ -138,6 +142,8 @@ def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> None:
             table = str(node.get("table_name", ""))
             if _FILE_LIKE.search(table):
                 raise SQLRefused(f"reading files is not allowed: {table!r} is not a table")
+            tables.add(table.lower())
+    return tables
 
 
 def _walk(node: Any) -> Any:
@@ -158,8 +164,9 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult
     """
     started = time.perf_counter()
     with timed_cursor(store, timeout_s) as cur:
-        query = check(sql, cur)
-        rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
+        query, tables = check(sql, cur)
+        if tables & SUMMARY_TABLES:  # a query of spans alone need not wait for the summary
+            rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
         try:
             cur.execute(query)
             columns = [d[0] for d in cur.description or []]

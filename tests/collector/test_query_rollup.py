@@ -121,3 +121,18 @@ def test_refresh_after_pricing_equals_one_pass(tmp_path: Path) -> None:
     assert summary(store) == summary(once)
     costs = dict(store.cursor().execute("SELECT models[1], cost_usd FROM traces WHERE len(models) = 1").fetchall())
     assert costs["o3"] is None and costs["gpt-4o"] > 0  # unpriced stays NULL, never 0
+
+
+def test_user_sql_catches_up_only_when_it_reads_the_summary(tmp_path: Path) -> None:
+    from collector import sql_sandbox
+
+    store = Store(tmp_path / "lazy.duckdb")
+    insert_spans(store, all_spans(), received_at=BASE)
+
+    def run(sql: str) -> list:
+        return sql_sandbox.run(store, sql, timeout_s=10, max_rows=10).rows
+
+    assert run("SELECT count(*) FROM spans") == [[len(all_spans())]]
+    assert run("SELECT count(*) FROM trace_summary_state") == [[0]]  # spans alone: no merge needed
+    assert run("SELECT count(*) FROM traces") == [[7]]
+    assert run("SELECT count(*) FROM sessions") == [[4]]
