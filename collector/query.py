@@ -118,8 +118,10 @@ def _trace_where(f: TraceFilter) -> tuple[str, list[Any]]:
         add("duration_ms >= ?", f.min_duration_ms)
     if f.q:
         # Spans of a trace start inside the trace's window, so the time range prunes this scan too.
-        inner = ["(name ILIKE ? ESCAPE '\\' OR input ILIKE ? ESCAPE '\\' OR output ILIKE ? ESCAPE '\\' "
-                 "OR status_message ILIKE ? ESCAPE '\\')"]
+        matches = " OR ".join(
+            f"{c} ILIKE ? ESCAPE '\\'" for c in ("name", "input", "output", "status_message")
+        )
+        inner = [f"({matches})"]
         pattern = _like_pattern(f.q)
         inner_params: list[Any] = [pattern] * 4
         if f.start is not None:
@@ -152,12 +154,22 @@ def list_traces(
 
 
 def _page(
-    store: Store, timeout_s: float, view: str, where: str, params: list[Any], order_by: str, limit: int, offset: int
+    store: Store,
+    timeout_s: float,
+    view: str,
+    where: str,
+    params: list[Any],
+    order_by: str,
+    limit: int,
+    offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows ``offset``..``offset+limit`` of a view and how many match; view/order_by are our own text."""
     with timed_cursor(store, timeout_s) as cur:
         total = cur.execute(f"SELECT count(*) FROM {view}{where}", params).fetchone()[0]
-        cur.execute(f"SELECT * FROM {view}{where} ORDER BY {order_by} LIMIT ? OFFSET ?", [*params, limit, offset])
+        cur.execute(
+            f"SELECT * FROM {view}{where} ORDER BY {order_by} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
         return _records(cur), int(total)
 
 
@@ -240,7 +252,9 @@ def list_sessions(
         window.append("start_time < ?")
         params.append(end)
     if window:
-        clauses.append(f"session_id IN (SELECT session_id FROM trace_summary WHERE {' AND '.join(window)})")
+        clauses.append(
+            f"session_id IN (SELECT session_id FROM trace_summary WHERE {' AND '.join(window)})"
+        )
     if user is not None:
         clauses.append("user_id = ?")
         params.append(user)
@@ -251,15 +265,21 @@ def list_sessions(
     # computing them for every session to show fifty took over a second at 125,000 sessions.
     with timed_cursor(store, timeout_s) as cur:
         total = cur.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()[0]
-        ids = [r[0] for r in cur.execute(
-            f"SELECT session_id FROM sessions{where} ORDER BY {order_by} LIMIT ? OFFSET ?", [*params, limit, offset]
-        ).fetchall()]
+        ids = [
+            r[0]
+            for r in cur.execute(
+                f"SELECT session_id FROM sessions{where} ORDER BY {order_by} LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        ]
         cur.execute("SELECT * FROM sessions WHERE list_contains(?, session_id)", [ids])
         rows = {r["session_id"]: r for r in _records(cur)}
     return [rows[i] for i in ids if i in rows], int(total)
 
 
-def get_session(store: Store, timeout_s: float, session_id: str, *, limit: int = 1000) -> dict[str, Any] | None:
+def get_session(
+    store: Store, timeout_s: float, session_id: str, *, limit: int = 1000
+) -> dict[str, Any] | None:
     """One session's summary and its traces in time order (the conversation), or None."""
     rollup.catch_up(store)
     with timed_cursor(store, timeout_s) as cur:
@@ -292,19 +312,26 @@ def _export_where(since: datetime | None, until: datetime | None) -> tuple[str, 
     return " AND ".join(clauses) or "true", params
 
 
-def count_spans(store: Store, since: datetime | None, until: datetime | None) -> tuple[int, datetime | None]:
+def count_spans(
+    store: Store, since: datetime | None, until: datetime | None
+) -> tuple[int, datetime | None]:
     """How many spans start in [since, until), and the received_at bound that count saw."""
     where, params = _export_where(since, until)
     cur = store.cursor()
     try:
-        total, high = cur.execute(f"SELECT count(*), max(received_at) FROM spans WHERE {where}", params).fetchone()
+        total, high = cur.execute(
+            f"SELECT count(*), max(received_at) FROM spans WHERE {where}", params
+        ).fetchone()
         return int(total), high
     finally:
         cur.close()
 
 
 def iter_span_batches(
-    store: Store, since: datetime | None, until: datetime | None, received_until: datetime | None,
+    store: Store,
+    since: datetime | None,
+    until: datetime | None,
+    received_until: datetime | None,
     rows_per_batch: int = 20_000,
 ) -> Iterator[Any]:
     """Arrow record batches of the spans counted by count_spans, in start_time order (no time limit:
@@ -317,7 +344,9 @@ def iter_span_batches(
         params.append(received_until)
     cur = store.cursor()
     try:
-        relation = cur.sql(f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params=params)
+        relation = cur.sql(
+            f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params=params
+        )
         reader = relation.to_arrow_reader(rows_per_batch)
         yield reader.schema
         yield from reader

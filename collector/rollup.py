@@ -161,14 +161,18 @@ def _catch_up_overlay(con: duckdb.DuckDBPyConnection) -> int:
     if _pending_until(con) is None:
         return 0
     con.execute("CREATE OR REPLACE TEMP TABLE trace_summary AS SELECT * FROM main.trace_summary")
-    con.execute("CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state"
+    )
     return _merge_pending(con)
 
 
 def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """The newest received_at not yet merged, or None when the summary is current."""
     low = _watermark(con) or _EPOCH
-    return con.execute("SELECT max(received_at) FROM spans WHERE received_at > ?", [low]).fetchone()[0]
+    return con.execute(
+        "SELECT max(received_at) FROM spans WHERE received_at > ?", [low]
+    ).fetchone()[0]
 
 
 def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
@@ -178,10 +182,14 @@ def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
     if high is None:
         return 0
     where = "received_at > ? AND received_at <= ?"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _rollup_new AS {_PARTIAL.format(where=where)}", [low, high])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rollup_new AS {_PARTIAL.format(where=where)}", [low, high]
+    )
     stale = _stored_summaries(con, "_rollup_new")
     if stale:
-        con.execute("DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
+        con.execute(
+            "DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale]
+        )
         con.execute(f"INSERT INTO trace_summary ({_COLUMNS}) {_MERGED}")
     con.execute(
         f"INSERT INTO trace_summary ({_COLUMNS}) SELECT {_COLUMNS} FROM _rollup_new "
@@ -199,9 +207,12 @@ def _stored_summaries(con: duckdb.DuckDBPyConnection, source: str) -> list[int]:
     """Copy the stored summaries of the traces in ``source`` (a temp table with trace_id and
     trace_key) into TEMP _rollup_old; return their rowids. Candidates come from a join on the
     narrow key column, then are fetched by rowid and confirmed on trace_id."""
-    candidates = [r[0] for r in con.execute(
-        f"SELECT s.rowid FROM trace_summary AS s JOIN {source} AS p ON s.trace_key = p.trace_key"
-    ).fetchall()]
+    candidates = [
+        r[0]
+        for r in con.execute(
+            f"SELECT s.rowid FROM trace_summary AS s JOIN {source} AS p ON s.trace_key = p.trace_key"
+        ).fetchall()
+    ]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rollup_old AS SELECT rowid AS rid, * FROM trace_summary "
         f"WHERE rowid IN (SELECT unnest(?::BIGINT[])) AND trace_id IN (SELECT trace_id FROM {source})",
@@ -267,14 +278,21 @@ def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:
             if not stale:
                 con.execute("ROLLBACK")
                 return
-            low, top = con.execute("SELECT min(start_time), max(end_time) FROM _rollup_old").fetchone()
-            con.execute("DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
+            low, top = con.execute(
+                "SELECT min(start_time), max(end_time) FROM _rollup_old"
+            ).fetchone()
+            con.execute(
+                "DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale]
+            )
             # The trace's time window lets zone maps skip the row groups of other days.
             where = (
                 "trace_id IN (SELECT trace_id FROM _rollup_old) AND start_time >= ? AND start_time <= ? "
                 "AND received_at <= ?"
             )
-            con.execute(f"INSERT INTO trace_summary ({_COLUMNS}) {_PARTIAL.format(where=where)}", [low, top, high])
+            con.execute(
+                f"INSERT INTO trace_summary ({_COLUMNS}) {_PARTIAL.format(where=where)}",
+                [low, top, high],
+            )
             con.execute("DROP TABLE _rollup_ids")
             con.execute("DROP TABLE _rollup_old")
             con.execute("COMMIT")

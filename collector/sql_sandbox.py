@@ -87,7 +87,12 @@ class SQLResult:
     elapsed_ms: float
 
     def as_json(self) -> dict[str, Any]:
-        return {"columns": self.columns, "rows": self.rows, "truncated": self.truncated, "elapsed_ms": self.elapsed_ms}
+        return {
+            "columns": self.columns,
+            "rows": self.rows,
+            "truncated": self.truncated,
+            "elapsed_ms": self.elapsed_ms,
+        }
 
 
 def _first_line(exc: BaseException) -> str:
@@ -116,7 +121,9 @@ def check(sql: str, con: duckdb.DuckDBPyConnection) -> tuple[str, set[str]]:
         if len(inner_statements) != 1 or inner_statements[0].type.name != "SELECT":
             raise SQLRefused("EXPLAIN is allowed only for a SELECT")
     elif kind == "MULTI":
-        raise SQLRefused("MULTI statements (PIVOT creates types first) are not allowed; use GROUP BY or FILTER")
+        raise SQLRefused(
+            "MULTI statements (PIVOT creates types first) are not allowed; use GROUP BY or FILTER"
+        )
     elif kind != "SELECT":
         raise SQLRefused(f"{kind} statements are not allowed: SQL here is read-only (one SELECT)")
     return query, _check_tree(inner, con)
@@ -126,14 +133,18 @@ def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> set[str]:
     raw = con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0]
     tree = json.loads(raw)
     if tree.get("error"):
-        raise SQLRefused(f"query could not be checked: {tree.get('error_message', 'unknown reason')}")
+        raise SQLRefused(
+            f"query could not be checked: {tree.get('error_message', 'unknown reason')}"
+        )
     tables: set[str] = set()
     for node in _walk(tree):
         node_type = node.get("type")
         if node_type == "TABLE_FUNCTION":
             name = str((node.get("function") or {}).get("function_name", "")).lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
-                raise SQLRefused(f"table function {name}() is not allowed: SQL cannot read files, the network or state")
+                raise SQLRefused(
+                    f"table function {name}() is not allowed: SQL cannot read files, the network or state"
+                )
         elif node.get("class") == "FUNCTION":
             name = str(node.get("function_name", "")).lower()
             if name in REFUSED_FUNCTIONS:

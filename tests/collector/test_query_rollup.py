@@ -13,15 +13,19 @@ from collector import rollup
 from collector.store import Store
 from tests.collector.query_data import BASE, agent_trace, insert_spans, standard_traces
 
-COMPARED = (
-    "SELECT * EXCLUDE (has_root) FROM trace_summary ORDER BY trace_id"
-)
+COMPARED = "SELECT * EXCLUDE (has_root) FROM trace_summary ORDER BY trace_id"
 
 
 def all_spans():
     rows = [r for trace in standard_traces() for r in trace]
-    rows += agent_trace(20, start=BASE + timedelta(hours=6), session="sess-7", agents=("a", "b", "c"),
-                        model="o3", tool_fails=True)
+    rows += agent_trace(
+        20,
+        start=BASE + timedelta(hours=6),
+        session="sess-7",
+        agents=("a", "b", "c"),
+        model="o3",
+        tool_fails=True,
+    )
     return rows
 
 
@@ -60,9 +64,11 @@ def test_summary_values_for_a_trace_without_its_root(tmp_path: Path) -> None:
     rows = agent_trace(30, start=BASE, agents=("solo",))
     insert_spans(store, rows[1:], received_at=BASE)  # the root never arrives
     rollup.catch_up(store)
-    (row,) = store.cursor().execute(
-        "SELECT root_name, status, span_count, agents FROM traces"
-    ).fetchall()
+    (row,) = (
+        store.cursor()
+        .execute("SELECT root_name, status, span_count, agents FROM traces")
+        .fetchall()
+    )
     assert row == ("invoke_agent solo", "ok", 3, ["solo"])
 
 
@@ -99,7 +105,9 @@ def test_summarizer_thread_keeps_the_summary_current(tmp_path: Path) -> None:
     finally:
         summarizer.stop()
     insert_spans(store, agent_trace(40, start=BASE), received_at=BASE + timedelta(seconds=1))
-    assert store.cursor().execute("SELECT count(*) FROM trace_summary").fetchone()[0] == 7  # stopped
+    assert (
+        store.cursor().execute("SELECT count(*) FROM trace_summary").fetchone()[0] == 7
+    )  # stopped
 
 
 def test_refresh_after_pricing_equals_one_pass(tmp_path: Path) -> None:
@@ -115,11 +123,17 @@ def test_refresh_after_pricing_equals_one_pass(tmp_path: Path) -> None:
     rollup.catch_up(store)
     insert_spans(store, rows[30:], received_at=BASE + timedelta(seconds=1))  # not summarized yet
     store.write_connection.execute(price)
-    trace_ids = [r[0] for r in store.cursor().execute("SELECT DISTINCT trace_id FROM spans").fetchall()]
+    trace_ids = [
+        r[0] for r in store.cursor().execute("SELECT DISTINCT trace_id FROM spans").fetchall()
+    ]
     rollup.refresh_traces(store, trace_ids)
     rollup.catch_up(store)
     assert summary(store) == summary(once)
-    costs = dict(store.cursor().execute("SELECT models[1], cost_usd FROM traces WHERE len(models) = 1").fetchall())
+    costs = dict(
+        store.cursor()
+        .execute("SELECT models[1], cost_usd FROM traces WHERE len(models) = 1")
+        .fetchall()
+    )
     assert costs["o3"] is None and costs["gpt-4o"] > 0  # unpriced stays NULL, never 0
 
 
