@@ -150,3 +150,30 @@ def test_user_sql_catches_up_only_when_it_reads_the_summary(tmp_path: Path) -> N
     assert run("SELECT count(*) FROM trace_summary_state") == [[0]]  # spans alone: no merge needed
     assert run("SELECT count(*) FROM traces") == [[7]]
     assert run("SELECT count(*) FROM sessions") == [[4]]
+
+
+def test_a_file_from_before_cost_and_trace_key_is_upgraded(tmp_path: Path) -> None:
+    import duckdb
+
+    from collector.store import schema_sql
+
+    old = schema_sql().split("-- Files written before these columns existed", 1)[0]
+    old = "\n".join(
+        line
+        for line in old.splitlines()
+        if not line.strip().startswith(("cost_usd DOUBLE,", "trace_key"))
+    )
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(old)
+    assert "cost_usd" not in {r[0] for r in con.execute("DESCRIBE spans").fetchall()}
+    con.close()
+
+    store = Store(path)
+    insert_spans(store, all_spans(), received_at=BASE)
+    assert rollup.catch_up(store) == len(all_spans())
+    cur = store.cursor()
+    assert cur.execute("SELECT count(*), count(cost_usd) FROM traces").fetchone() == (7, 0)
+    assert cur.execute("SELECT count(*) FROM trace_summary WHERE trace_key IS NULL").fetchone() == (
+        0,
+    )
