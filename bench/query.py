@@ -274,6 +274,16 @@ def run(store: Store, args: argparse.Namespace) -> None:
     ]
     for label, fn, target in cases:
         results.append((label, timed(fn, args.repeat), target))
+    everything = query.TraceFilter(
+        q="refundable (final answer)"
+    )  # no time range: every span's text
+    results.append(
+        (
+            "/api/traces text search, all time",
+            timed(lambda: query.list_traces(store, timeout, everything), 3),
+            "",
+        )
+    )
     cur = store.cursor()
     results.append(
         (

@@ -8,6 +8,7 @@ limit (:func:`timed_cursor`); callers on the event loop run these functions in a
 from __future__ import annotations
 
 import json
+import string
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,9 +86,9 @@ class TraceFilter:
     q: str | None = None  # text in a span's name, input, output or status message
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _regex_literal(text: str) -> str:
+    """``text`` as an RE2 pattern matching itself: ASCII punctuation escaped, the rest as is."""
+    return "".join("\\" + c if c in string.punctuation else c for c in text)
 
 
 def _trace_where(f: TraceFilter) -> tuple[str, list[Any]]:
@@ -117,17 +118,7 @@ def _trace_where(f: TraceFilter) -> tuple[str, list[Any]]:
     if f.min_duration_ms is not None:
         add("duration_ms >= ?", f.min_duration_ms)
     if f.q:
-        # Spans of a trace start inside the trace's window, so the time range prunes this scan too.
-        matches = " OR ".join(
-            f"{c} ILIKE ? ESCAPE '\\'" for c in ("name", "input", "output", "status_message")
-        )
-        inner = [f"({matches})"]
-        pattern = _like_pattern(f.q)
-        inner_params: list[Any] = [pattern] * 4
-        if f.start is not None:
-            inner.append("start_time >= ?")
-            inner_params.append(f.start)
-        add(f"trace_id IN (SELECT trace_id FROM spans WHERE {' AND '.join(inner)})", *inner_params)
+        add("trace_id IN (SELECT trace_id FROM _matching)")  # filled by _match_text first
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -150,27 +141,42 @@ def list_traces(
     rollup.catch_up(store)
     where, params = _trace_where(filters)
     order_by = f"{TRACE_SORTS[sort]} {ORDERS[order]} NULLS LAST, trace_id"
-    return _page(store, timeout_s, "traces", where, params, order_by, limit, offset)
-
-
-def _page(
-    store: Store,
-    timeout_s: float,
-    view: str,
-    where: str,
-    params: list[Any],
-    order_by: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """Rows ``offset``..``offset+limit`` of a view and how many match; view/order_by are our own text."""
     with timed_cursor(store, timeout_s) as cur:
-        total = cur.execute(f"SELECT count(*) FROM {view}{where}", params).fetchone()[0]
+        if filters.q:
+            _match_text(cur, filters)
+        total = cur.execute(f"SELECT count(*) FROM traces{where}", params).fetchone()[0]
         cur.execute(
-            f"SELECT * FROM {view}{where} ORDER BY {order_by} LIMIT ? OFFSET ?",
+            f"SELECT * FROM traces{where} ORDER BY {order_by} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
         return _records(cur), int(total)
+
+
+def _match_text(cur: duckdb.DuckDBPyConnection, f: TraceFilter) -> None:
+    """TEMP _matching: ids of traces with a span whose name, input, output or status message
+    contains ``f.q``, ignoring case. Scanned once for both the count and the page.
+
+    A case-insensitive RE2 match of the escaped text is 3x faster in DuckDB than ILIKE with an
+    ESCAPE clause (measured in bench/RESULTS.md); spans of a trace start inside the trace's
+    window, so the time range prunes this scan by zone maps.
+    """
+    columns = ("name", "input", "output", "status_message")
+    where = ["(" + " OR ".join(f"regexp_matches({c}, ?, 'i')" for c in columns) + ")"]
+    params: list[Any] = [_regex_literal(f.q or "")] * len(columns)
+    if f.start is not None:
+        where.append("start_time >= ?")
+        params.append(f.start)
+    if f.end is not None:
+        # Spans of traces starting before `end` start before the last of those traces ends.
+        last_end = cur.execute(
+            "SELECT max(end_time) FROM trace_summary WHERE start_time < ?", [f.end]
+        ).fetchone()[0]
+        where.append("start_time <= ?")
+        params.append(last_end)
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _matching AS SELECT DISTINCT trace_id FROM spans WHERE {' AND '.join(where)}",
+        params,
+    )
 
 
 def get_trace(store: Store, timeout_s: float, trace_id: str) -> list[dict[str, Any]] | None:

@@ -80,6 +80,9 @@ def test_trace_row_summarizes_its_spans(client: TestClient) -> None:
         ({"q": "refund"}, {2, 4}),  # a question in one trace, a tool name in another
         ({"q": "DID NOT ANSWER"}, {4}),  # status message, case-insensitive
         ({"q": "100%"}, set()),  # % is a literal, not a wildcard
+        ({"q": '{"ORDER_ID": 1234}'}, {1, 2, 3, 4, 5, 6}),  # punctuation is literal too
+        ({"q": "(?i).*"}, set()),  # and so is regular-expression syntax
+        ({"q": "refund", "end": "2026-11-20T10:00:00Z"}, {2}),
         ({"q": "Answer 3 from"}, {3}),  # LLM output text
         ({"start": "2026-11-20T09:00:00Z", "end": "2026-11-20T10:30:00Z"}, {1, 2, 3}),
         ({"start": "2026-11-20T12:00:00+02:00"}, {3, 4, 5}),  # offsets are converted to UTC
