@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from analytics.rollups import overview
 from analytics.runner import AnalyticsRunner, utcnow
+from collector.deps import get_store
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
@@ -46,7 +47,7 @@ async def get_overview(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Active agents, requests per minute, response times, success rate, cost today, top errors."""
-    store = request.app.state.store
+    store = get_store(request)  # one project's rows for a project's key
 
     def read() -> dict[str, Any]:
         cur = store.cursor()

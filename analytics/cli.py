@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from analytics.pricing import PriceFileError
 from analytics.rules import RulesFileError
+from collector.cli_sql import auth_headers
 from collector.cli import UserError
 from collector.settings import Settings
 
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _ask_collector(url: str) -> dict[str, Any] | None:
     """The collector's run report, or None when no collector answers at ``url``."""
     try:
-        response = httpx.post(f"{url.rstrip('/')}/api/analytics/run", timeout=600.0)
+        response = httpx.post(f"{url.rstrip('/')}/api/analytics/run", timeout=600.0, headers=auth_headers())
     except httpx.TransportError:
         return None
     if response.status_code != 200:

@@ -9,15 +9,23 @@ from fastapi import FastAPI
 from analytics import api as analytics_api
 from collector import ops_api, query_api
 from collector.receivers import http as otlp_http
+from collector.auth import Access, install_access
 from collector.settings import Settings
 from collector.store import Store
 
 
 def create_app(
-    settings: Settings, store: Store, writer: Any = None, metrics: Any = None, pipeline: Any = None
+    settings: Settings, store: Store, writer: Any = None, metrics: Any = None, pipeline: Any = None,
+    access: Access | None = None,
 ) -> FastAPI:
-    """Build the app around resources the caller owns (the caller opens and closes them)."""
+    """Build the app around resources the caller owns (the caller opens and closes them).
+
+    ``access`` (collector.auth) guards ``/v1/traces`` and ``/api``; without it (embedding, tests
+    of the routes alone) every request is let through unscoped.
+    """
     app = FastAPI(title="Tracehouse collector", version="0.1.0")
+    if access is not None:
+        install_access(app, access)
     app.state.settings = settings
     app.state.store = store
     app.state.writer = writer

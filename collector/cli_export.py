@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from collector import query
 from collector.cli import UserError
-from collector.cli_sql import open_offline, raise_for_answer, unreachable
+from collector.cli_sql import auth_headers, open_offline, raise_for_answer, unreachable
 from collector.jsonvalues import iso_utc, parse_iso_utc
 from collector.settings import Settings
 
@@ -79,7 +79,7 @@ def _from_api(
     params = {k: iso_utc(v) for k, v in (("since", since), ("until", until)) if v is not None}
     try:
         with httpx.stream(
-            "GET", url.rstrip("/") + "/api/export", params=params, timeout=None
+            "GET", url.rstrip("/") + "/api/export", params=params, timeout=None, headers=auth_headers()
         ) as response:
             raise_for_answer(response)
             total = int(response.headers.get("X-Total-Rows", "0"))

@@ -77,11 +77,17 @@ def query_file(path: Path, text: str, settings: Settings) -> dict[str, Any]:
 def api_call(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """One request to the collector; connection problems and error answers become one line."""
     try:
-        response = httpx.request(method, url.rstrip("/") + path, **kwargs)
+        response = httpx.request(method, url.rstrip("/") + path, headers=auth_headers(), **kwargs)
     except httpx.TransportError:
         raise unreachable(url) from None
     raise_for_answer(response)
     return response
+
+
+def auth_headers() -> dict[str, str]:
+    """TRACEHOUSE_API_KEY as a bearer token, for a collector that has keys."""
+    key = Settings.from_env().api_key
+    return {"authorization": f"Bearer {key}"} if key else {}
 
 
 def unreachable(url: str) -> UserError:

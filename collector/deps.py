@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
+from collector.project_scope import ScopedStore
 from collector.settings import Settings
 from collector.store import Store
 
@@ -15,7 +16,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store
+    """The store, narrowed to the caller's project when the caller's key belongs to one."""
+    store = request.app.state.store
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.project is not None:
+        return ScopedStore(store, principal.project)  # type: ignore[return-value]
+    return store
 
 
 def get_writer(request: Request) -> Any:

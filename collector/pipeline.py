@@ -69,11 +69,14 @@ class Pipeline:
         self._writer = writer
         self._metrics = metrics
 
-    async def ingest(self, body: bytes, fmt: Format) -> IngestResult:
-        """Store one OTLP request; returns after the commit. Raises IngestError."""
+    async def ingest(self, body: bytes, fmt: Format, project: str | None = None) -> IngestResult:
+        """Store one OTLP request; returns after the commit. Raises IngestError.
+
+        ``project`` (the ingest key's) overrides whatever project the spans name themselves.
+        """
         # Decoding and normalizing a large request takes tens of milliseconds of Python: off the
         # event loop, so /api and /healthz stay responsive while ingest is busy.
-        future, accepted, rejected = await asyncio.to_thread(self.submit, body, fmt)
+        future, accepted, rejected = await asyncio.to_thread(self.submit, body, fmt, project)
         try:
             stored = await asyncio.wrap_future(future)
         except Exception as exc:  # the batch failed to commit: nothing of it is acknowledged
@@ -85,7 +88,7 @@ class Pipeline:
         """Count a request refused before decoding (too large, bad encoding)."""
         self._metrics.rejected.labels(reason).inc()
 
-    def submit(self, body: bytes, fmt: Format) -> tuple[Future[int], int, list[Rejected]]:
+    def submit(self, body: bytes, fmt: Format, project: str | None = None) -> tuple[Future[int], int, list[Rejected]]:
         """Decode, normalize and queue a request (synchronously); the future resolves at commit."""
         try:
             request = parse_protobuf(body) if fmt == "protobuf" else parse_json(body)
@@ -105,6 +108,9 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
                 log.warning("span %r could not be normalized: %s", span.name, exc)
                 rejected.append(Rejected(index, f"span {span.name!r}: could not be normalized: {exc}"))
+        if project is not None:
+            for row in rows:
+                row.project = project
         self._metrics.received.inc(len(rows) + len(rejected))
         if rejected:
             self._metrics.rejected.labels("invalid_span").inc(len(rejected))

@@ -21,6 +21,7 @@ from datetime import datetime
 
 import duckdb
 
+from collector.project_scope import unscoped
 from collector.store import Store
 
 logger = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def catch_up(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> int:
     given the cursor that will run the query, the merge goes into TEMP copies on that cursor,
     which shadow the stored tables for the ``traces`` and ``sessions`` views of that cursor only.
     """
+    store = unscoped(store)  # a project-scoped reader still merges into the stored summary
     if store.read_only:
         return _catch_up_overlay(con) if con is not None else 0
     with _lock_for(store):

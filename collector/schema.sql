@@ -310,3 +310,17 @@ SELECT session_id, min(start_time) AS first_call, max(start_time) AS last_call,
        count(DISTINCT trace_id) AS traces, count(*) AS llm_calls, sum(cost_usd) AS cost_usd,
        count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls
 FROM span_costs WHERE session_id IS NOT NULL GROUP BY session_id;
+
+-- API keys (collector/keys.py, `tracehouse keys`). Only a SHA-256 of the secret part is stored;
+-- key_id (public, part of the key) finds the row, the hash is compared in constant time.
+-- kind: 'ingest' (OTLP export) or 'read' (query API, SQL, dashboard). Internal: not queryable
+-- through /api/sql.
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id VARCHAR NOT NULL,
+    project VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    name VARCHAR,
+    secret_sha256 VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    revoked_at TIMESTAMP
+);

@@ -27,6 +27,7 @@ from analytics.rules import RulesFileError, load_rules
 from analytics.runner import AnalyticsRunner
 from collector.agent_resolver import AgentResolver
 from collector.api import create_app
+from collector.auth import Access, load_access
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
@@ -59,6 +60,7 @@ class CollectorServer:
         self.metrics: IngestMetrics | None = None
         self.analytics: AnalyticsRunner | None = None
         self.retention: RetentionJob | None = None
+        self.access: Access | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -128,10 +130,11 @@ class CollectorServer:
         pipeline = Pipeline(settings, writer, metrics)
         grpc_server = http_server = http_task = None
         try:
-            grpc_server, self.grpc_port = create_server(settings, pipeline)
+            self.access = access = load_access(store, settings)  # RuntimeError: public address without keys
+            grpc_server, self.grpc_port = create_server(settings, pipeline, access)
             sock = _bind(settings.host, settings.http_port)
             self.http_port = sock.getsockname()[1]
-            app = create_app(settings, store, writer, metrics, pipeline)
+            app = create_app(settings, store, writer, metrics, pipeline, access)
             # Analytics jobs run here: they read through store cursors and write through the writer.
             self.analytics = AnalyticsRunner(store, writer, settings, prices=prices, rules=rules)
             app.state.analytics = self.analytics
@@ -149,6 +152,8 @@ class CollectorServer:
                     self._loop.add_signal_handler(sig, self._stop.set)
             if announce is not None:
                 announce(self.banner())
+                if not access.keys_configured:
+                    announce("tracehouse collector: no API keys configured: accepting local (loopback) traffic only")
             self.analytics.start()
             self.retention = RetentionJob(store, writer, settings)
             self.retention.start()

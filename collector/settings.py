@@ -59,6 +59,13 @@ def _retention_pairs(raw: str) -> str:
     return raw
 
 
+def _env_keys(raw: str, kind: str) -> str:
+    from collector.keys import parse_env_keys
+
+    parse_env_keys(raw, kind)  # ValueError with the reason
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Configuration of the collector, analytics, dashboard and CLI."""
@@ -140,6 +147,22 @@ class Settings:
     )
     retention_interval_s: float = _setting(
         "RETENTION_INTERVAL_S", 3600.0, "Seconds between runs of the retention job.", _positive_float
+    )
+    ingest_keys: str = _setting(
+        "INGEST_KEYS",
+        "",
+        "Ingest API keys given by the environment, as `project=key` pairs separated by commas (besides the "
+        "keys made with `tracehouse keys create`).",
+        lambda raw: _env_keys(raw, "ingest"),
+    )
+    read_keys: str = _setting(
+        "READ_KEYS",
+        "",
+        "Read API keys given by the environment (query API, SQL, dashboard), as `project=key` pairs.",
+        lambda raw: _env_keys(raw, "read"),
+    )
+    api_key: str = _setting(
+        "API_KEY", "", "Read key the dashboard and the CLI send to the collector's API (when it has keys)."
     )
     redaction_file: str = _setting(
         "REDACTION_FILE",

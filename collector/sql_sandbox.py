@@ -157,6 +157,36 @@ def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> set[str]:
     return tables
 
 
+# For a reader scoped to one project: table functions that only compute (no catalog, no stats).
+SCOPED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
+
+
+def check_scoped(query: str, con: duckdb.DuckDBPyConnection, exposed: frozenset[str]) -> None:
+    """Hold a project-scoped reader to unqualified names of its project-filtered relations.
+
+    The names resolve to TEMP views filtered by project (collector.project_scope); a catalog or
+    schema in front of a name could reach the stored table behind them, so none is accepted.
+    """
+    inner = re.sub(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", "", query, flags=re.IGNORECASE)
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [inner]).fetchone()[0])
+    nodes = list(_walk(tree))
+    ctes = {str(entry.get("key", "")).lower() for node in nodes for entry in (node.get("cte_map") or {}).get("map", [])}
+    for node in nodes:
+        node_type = node.get("type")
+        if node_type == "BASE_TABLE":
+            table = str(node.get("table_name", ""))
+            if node.get("catalog_name") or node.get("schema_name"):
+                raise SQLRefused(f"qualified names are not allowed here: use {table} without a schema or database")
+            if table.lower() not in exposed and table.lower() not in ctes:
+                raise SQLRefused(f"no table or view named {table!r} here; you can read: {', '.join(sorted(exposed))}")
+        elif node_type == "TABLE_FUNCTION":
+            name = str((node.get("function") or {}).get("function_name", "")).lower()
+            if name not in SCOPED_TABLE_FUNCTIONS:
+                raise SQLRefused(f"table function {name}() is not allowed for a project's key")
+        elif node.get("class") == "FUNCTION" and (node.get("catalog") or node.get("schema")):
+            raise SQLRefused(f"qualified function names are not allowed here: {node.get('function_name')}")
+
+
 def _walk(node: Any) -> Any:
     stack = [node]
     while stack:
@@ -176,6 +206,9 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult
     started = time.perf_counter()
     with timed_cursor(store, timeout_s) as cur:
         query, tables = check(sql, cur)
+        exposed = getattr(store, "exposed", None)  # a ScopedStore: one project's rows only
+        if exposed is not None:
+            check_scoped(query, cur, exposed)
         if tables & SUMMARY_TABLES:  # a query of spans alone need not wait for the summary
             rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
         try:

@@ -41,6 +41,12 @@ def api_url() -> str:
     return os.environ.get("TRACEHOUSE_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
 
 
+def auth_headers() -> dict[str, str]:
+    """The read key (TRACEHOUSE_API_KEY, or the one typed at login) as a bearer token."""
+    key = os.environ.get("TRACEHOUSE_API_KEY", "").strip()
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -56,7 +62,7 @@ def _detail(response: httpx.Response) -> str:
 def _request(method: str, path: str, base: str | None = None, **kwargs: Any) -> Any:
     url = (base or api_url()) + path
     try:
-        response = httpx.request(method, url, timeout=TIMEOUT_S, **kwargs)
+        response = httpx.request(method, url, timeout=TIMEOUT_S, headers=auth_headers(), **kwargs)
     except httpx.ConnectError:
         raise ApiError(
             f"Cannot reach the collector at {base or api_url()}: is it running? "

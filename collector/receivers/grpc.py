@@ -14,6 +14,7 @@ from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from collector.auth import Access, AccessDenied, grpc_peer_host
 from collector.pipeline import RETRY_AFTER_S, IngestError, Pipeline
 from collector.settings import Settings
 
@@ -25,12 +26,22 @@ _RETRY_TRAILER = (("google.rpc.retryinfo-bin", RetryInfo(retry_delay=Duration(se
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     """Export: store the spans, answer once they are committed."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, access: Access | None = None) -> None:
         self._pipeline = pipeline
+        self._access = access
 
     async def Export(self, request: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:  # noqa: N802
+        project = None
+        if self._access is not None:
+            metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
+            try:
+                principal = self._access.principal("ingest", metadata.get, grpc_peer_host(context.peer()))
+            except AccessDenied as exc:
+                code = grpc.StatusCode.UNAUTHENTICATED if exc.status == "unauthenticated" else grpc.StatusCode.PERMISSION_DENIED
+                await context.abort(code, str(exc))
+            project = principal.project
         try:
-            result = await self._pipeline.ingest(request, "protobuf")
+            result = await self._pipeline.ingest(request, "protobuf", project)
         except IngestError as exc:
             if exc.transient:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=_RETRY_TRAILER)
@@ -42,7 +53,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
-def create_server(settings: Settings, pipeline: Pipeline) -> tuple[grpc.aio.Server, int]:
+def create_server(settings: Settings, pipeline: Pipeline, access: Access | None = None) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with TraceService bound to settings.host:grpc_port; returns (server, real port)."""
     limit = settings.max_request_bytes
     server = grpc.aio.server(
@@ -52,7 +63,7 @@ def create_server(settings: Settings, pipeline: Pipeline) -> tuple[grpc.aio.Serv
         ]
     )
     handler = grpc.unary_unary_rpc_method_handler(
-        TraceService(pipeline).Export,
+        TraceService(pipeline, access).Export,
         request_deserializer=None,  # bytes: the pipeline parses (see module docstring)
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )

@@ -53,7 +53,9 @@ async def export_traces(request: Request) -> Response:
         pipeline.count_rejected_request("malformed_request")
         return _status(400, code_pb2.INVALID_ARGUMENT, f"request body is not valid gzip: {exc}", content_type)
     try:
-        result = await pipeline.ingest(body, fmt)  # type: ignore[arg-type]
+        principal = getattr(request.state, "principal", None)  # set by collector.auth when keys are on
+        project = principal.project if principal is not None else None
+        result = await pipeline.ingest(body, fmt, project)  # type: ignore[arg-type]
     except IngestError as exc:
         if exc.transient:
             response = _status(503, code_pb2.UNAVAILABLE, str(exc), content_type)

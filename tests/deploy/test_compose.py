@@ -30,17 +30,30 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SETTING_VARS = {env for env, _, _ in documented_settings()}
 LONG_RUNNING = ("collector", "dashboard")
-_INTERPOLATION = re.compile(r"^\$\{(?P<name>\w+)(:?-(?P<default>[^}]*))?\}$")
+_INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::(?P<op>[-?])(?P<arg>[^}]*))?\}")
+# What an operator puts in .env: keys as `tracehouse keys create` makes them.
+DOT_ENV = {"TRACEHOUSE_INGEST_KEY": "th_ingest_0123456789ab_" + "s" * 43, "TRACEHOUSE_READ_KEY": "th_read_0123456789ab_" + "r" * 43}
 
 
-def resolved_env(service: dict[str, Any]) -> dict[str, str]:
-    """The service's environment with ${VAR:-default} taken at its default (as on a bare host)."""
-    env = {}
-    for key, value in (service.get("environment") or {}).items():
-        text = "" if value is None else str(value)
-        match = _INTERPOLATION.match(text)
-        env[key] = (match["default"] or "") if match else text
-    return env
+def interpolate(text: str, environ: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} against ``environ``."""
+
+    def one(match: re.Match[str]) -> str:
+        value = environ.get(match["name"], "")
+        if value:
+            return value
+        if match["op"] == "?":
+            raise KeyError(f"{match['name']} is required: {match['arg']}")
+        return match["arg"] or ""
+
+    return _INTERPOLATION.sub(one, text)
+
+
+def resolved_env(service: dict[str, Any], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The service's environment as compose would pass it, given the .env values."""
+    environ = DOT_ENV if environ is None else environ
+    return {key: interpolate("" if value is None else str(value), environ)
+            for key, value in (service.get("environment") or {}).items()}
 
 
 def settings_of(service: dict[str, Any]) -> Settings:
@@ -78,6 +91,19 @@ def test_environment_names_real_settings_with_valid_values(name: str) -> None:
     unknown = {key for key in env if key.startswith("TRACEHOUSE_")} - SETTING_VARS
     assert not unknown, f"{name}: not settings in collector/settings.py: {unknown}"
     settings_of(SERVICES[name])  # values validate
+
+
+def test_keys_are_required_from_the_environment_and_reach_every_service() -> None:
+    """Without keys compose refuses to start (the collector would refuse a public bind anyway)."""
+    for name in ("collector", "dashboard"):
+        with pytest.raises(KeyError, match="TRACEHOUSE_READ_KEY|TRACEHOUSE_INGEST_KEY"):
+            resolved_env(SERVICES[name], {})
+    collector = settings_of(SERVICES["collector"])
+    assert collector.ingest_keys == f"default={DOT_ENV['TRACEHOUSE_INGEST_KEY']}"
+    assert collector.read_keys == f"default={DOT_ENV['TRACEHOUSE_READ_KEY']}"
+    assert settings_of(SERVICES["dashboard"]).api_key == DOT_ENV["TRACEHOUSE_READ_KEY"]
+    demo_headers = resolved_env(SERVICES["demo"])["OTEL_EXPORTER_OTLP_HEADERS"]
+    assert demo_headers == f"x-api-key={DOT_ENV['TRACEHOUSE_INGEST_KEY']}"
 
 
 def test_dockerfile_env_names_real_settings() -> None:
