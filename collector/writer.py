@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -129,6 +129,7 @@ class BatchWriter:
         self._pending_spans = 0  # submitted and not yet committed (or failed)
         self._closing = False
         self.stats = WriterStats()
+        self._last_stamp = datetime.min
         self._thread = threading.Thread(target=self._run, name="tracehouse-writer", daemon=True)
         self._thread.start()
 
@@ -216,6 +217,11 @@ class BatchWriter:
         return sum(len(item.rows) for item in self._queue if isinstance(item, _Spans))
 
     def _run(self) -> None:
+        try:
+            last = self._con.execute("SELECT max(received_at) FROM spans").fetchone()
+            self._last_stamp = (last[0] if last else None) or datetime.min
+        except duckdb.Error as exc:
+            log.error("writer: cannot read the last received_at: %s", _one_line(exc))
         while True:
             work = self._next_work()
             if work is None:
@@ -305,7 +311,7 @@ class BatchWriter:
             try:
                 con.execute(
                     "INSERT INTO spans BY NAME SELECT *, ?::TIMESTAMP AS received_at FROM _th_batch",
-                    [datetime.now(UTC).replace(tzinfo=None)],
+                    [self._stamp()],
                 )
             finally:
                 con.unregister("_th_batch")
@@ -313,6 +319,15 @@ class BatchWriter:
             self._apply_agent_updates(updates)
         con.execute("COMMIT")
         return counts, duplicates, len(updates)
+
+    def _stamp(self) -> datetime:
+        """received_at for a batch: strictly increasing in commit order, even if the clock steps
+        back, so readers can follow ``spans`` with a received_at watermark (collector.rollup)."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if now <= self._last_stamp:
+            now = self._last_stamp + timedelta(microseconds=1)
+        self._last_stamp = now
+        return now
 
     def _stored_keys(self, rows: list[SpanRow]) -> set[tuple[str, str]]:
         """(trace_id, span_id) of these rows that are already stored."""

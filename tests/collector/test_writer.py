@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -142,3 +143,19 @@ def test_a_cancelled_submission_is_dropped_and_the_writer_goes_on(store: Store) 
     assert kept.result(10) == 1
     assert writer.queue_depth == 0 and count(store) == 1
     writer.close()
+
+
+def test_received_at_increases_in_commit_order_even_if_the_clock_went_back(store: Store) -> None:
+    future = datetime(2100, 1, 1)  # stored by a run whose clock was ahead of ours
+    writer = make_writer(store)
+    writer.submit([span_row()]).result(10)
+    writer.execute(lambda con: con.execute("UPDATE spans SET received_at = ?", [future])).result(10)
+    writer.close()
+    writer = make_writer(store)  # a restart: the new writer starts after the newest stamp
+    for _ in range(3):
+        writer.submit([span_row()]).result(10)
+    writer.close()
+    cur = store.cursor()
+    stamps = [r[0] for r in cur.execute("SELECT received_at FROM spans ORDER BY rowid").fetchall()]
+    cur.close()
+    assert stamps[0] == future and stamps == sorted(stamps) and len(set(stamps)) == 4
