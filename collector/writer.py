@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from collector.agent_resolver import AgentResolver
 from collector.model import SPAN_COLUMNS, SpanRow
 from collector.settings import Settings
 from collector.store import Store
@@ -108,14 +109,18 @@ class WriterStats:
 
 
 class BatchWriter:
-    """Group commit through one thread. ``observer(seconds, spans)`` sees each commit."""
+    """Group commit through one thread.
+
+    ``resolver`` fills agent names from ancestors (collector.agent_resolver); ``observer(seconds,
+    spans)`` sees each commit (metrics).
+    """
 
     def __init__(
         self,
         store: Store,
         settings: Settings,
         *,
-        resolver: Any = None,
+        resolver: AgentResolver | None = None,
         observer: Callable[[float, int], None] | None = None,
     ) -> None:
         self._con = store.write_connection
