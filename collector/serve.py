@@ -108,7 +108,7 @@ class CollectorServer:
         settings = self.settings
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.store = store = Store(settings.db)  # StoreLockedError when another process has it
+        self.store = store = Store(settings.db, memory_limit=settings.duckdb_memory_limit)  # StoreLockedError when another process has it
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
