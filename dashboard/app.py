@@ -1,0 +1,44 @@
+"""Streamlit entry point: page navigation, wide layout and the shared sidebar filters.
+
+Run with ``tracehouse dashboard`` (or ``streamlit run dashboard/app.py``). Pages are plain
+scripts in ``dashboard/views/``; they read the filters this script keeps in session_state.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repository root.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import ui  # noqa: E402
+
+st.set_page_config(page_title="Tracehouse", page_icon=":material/account_tree:", layout="wide")
+
+PAGES = {
+    "Monitor": [
+        st.Page("views/overview.py", title="Overview", icon=":material/monitoring:", url_path="overview", default=True),
+        st.Page("views/traces.py", title="Traces", icon=":material/list:", url_path="traces"),
+        st.Page("views/trace.py", title="Trace detail", icon=":material/waterfall_chart:", url_path="trace"),
+        st.Page("views/sessions.py", title="Sessions", icon=":material/forum:", url_path="sessions"),
+    ],
+    "Analyze": [
+        st.Page("views/agents.py", title="Agents", icon=":material/smart_toy:", url_path="agents"),
+        st.Page("views/costs.py", title="Costs", icon=":material/payments:", url_path="costs"),
+        st.Page("views/anomalies.py", title="Anomalies & alerts", icon=":material/notifications_active:",
+                url_path="anomalies"),
+        st.Page("views/sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
+    ],
+}
+
+st.markdown(ui.CSS, unsafe_allow_html=True)
+st.logo(str(Path(__file__).parent / "logo.svg"), size="large")
+page = st.navigation(PAGES)
+with ui.guard():
+    ui.sidebar()
+    page.run()

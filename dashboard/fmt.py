@@ -1,0 +1,104 @@
+"""Readable numbers and the one colour table every page and chart uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+# One colour per span kind, everywhere (waterfall, legends, badges).
+KIND_COLORS: dict[str, str] = {
+    "workflow": "#475569",
+    "agent": "#8B5CF6",
+    "llm": "#0EA5E9",
+    "tool": "#F59E0B",
+    "handoff": "#EC4899",
+    "guardrail": "#14B8A6",
+    "chain": "#94A3B8",
+    "retriever": "#22C55E",
+    "embedding": "#84CC16",
+    "span": "#CBD5E1",
+}
+ERROR_COLOR = "#EF4444"
+OK_COLOR = "#10B981"
+ACCENT = "#6366F1"
+MUTED = "#94A3B8"
+
+
+def kind_color(kind: object) -> str:
+    return KIND_COLORS.get(str(kind), KIND_COLORS["span"])
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and arrays are not "missing"
+        return False
+
+
+def duration(ms: Any) -> str:
+    """1.2 ms · 340 ms · 2.41 s · 3 min 5 s."""
+    if _missing(ms):
+        return "–"
+    ms = float(ms)
+    if ms < 1:
+        return f"{ms * 1000:.0f} µs"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(ms / 1000, 60)
+    if minutes < 60:
+        return f"{minutes:.0f} min {seconds:.0f} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:.0f} h {minutes:.0f} min"
+
+
+def money(usd: Any) -> str:
+    """$0.0042 · $1.23 · $1,234; '–' when unpriced (never $0 for unknown)."""
+    if _missing(usd):
+        return "–"
+    usd = float(usd)
+    if usd == 0:
+        return "$0"
+    if abs(usd) < 0.01:
+        return f"${usd:.4f}"
+    if abs(usd) < 1000:
+        return f"${usd:,.2f}"
+    return f"${usd:,.0f}"
+
+
+def count(n: Any) -> str:
+    """1,234 · 12.3k · 4.56M."""
+    if _missing(n):
+        return "–"
+    n = float(n)
+    if abs(n) < 10_000:
+        return f"{n:,.0f}" if n == int(n) else f"{n:,.1f}"
+    if abs(n) < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    if abs(n) < 1_000_000_000:
+        return f"{n / 1_000_000:.2f}M"
+    return f"{n / 1_000_000_000:.2f}B"
+
+
+def percent(fraction: Any, digits: int = 1) -> str:
+    if _missing(fraction):
+        return "–"
+    return f"{float(fraction) * 100:.{digits}f}%"
+
+
+def when(value: Any) -> str:
+    """A UTC timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
+    if _missing(value):
+        return "–"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    return str(value)
+
+
+def short_id(trace_id: Any, n: int = 8) -> str:
+    return str(trace_id)[:n] if trace_id else "–"

@@ -1,0 +1,203 @@
+"""Shared page furniture: the sidebar filters, the error guard, KPI tiles and trace links."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import client, queries
+from dashboard.queries import Filters
+
+log = logging.getLogger("tracehouse.dashboard")
+
+TIME_RANGES: dict[str, timedelta | None] = {
+    "Last 15 minutes": timedelta(minutes=15),
+    "Last hour": timedelta(hours=1),
+    "Last 6 hours": timedelta(hours=6),
+    "Last 24 hours": timedelta(hours=24),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "All time": None,
+}
+DEFAULT_RANGE = "Last hour"
+ALL = "All"
+TRACE_PAGE = "views/trace.py"
+TRACES_PAGE = "views/traces.py"
+SESSIONS_PAGE = "views/sessions.py"
+EPOCH = datetime(2000, 1, 1)
+# Small layout touches: less empty space above pages; the span facts grid of the trace page.
+CSS = """<style>
+.block-container {padding-top: 2.2rem; padding-bottom: 2rem;}
+[data-testid="stMetricValue"] {font-size: 1.65rem;}
+.th-facts {display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 0.9rem;
+  margin: 0.25rem 0 0.75rem 0;}
+.th-k {color: #64748B;}
+.th-v {font-variant-numeric: tabular-nums; overflow-wrap: anywhere;}
+</style>"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _rounded_now(step_s: int = 5) -> datetime:
+    """Now, rounded up to a few seconds: queries stay identical (and cached) within a refresh."""
+    now = utcnow()
+    return datetime.fromtimestamp((int(now.timestamp()) // step_s + 1) * step_s, UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Show any failure as one readable line; never a traceback on screen."""
+    try:
+        yield
+    except client.NotFound as exc:
+        st.warning(str(exc), icon=":material/search_off:")
+    except client.ApiError as exc:
+        st.error(str(exc), icon=":material/cloud_off:")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for a page
+        if type(exc).__module__.startswith("streamlit"):  # reruns, page switches, stops
+            raise
+        log.exception("dashboard page failed")
+        st.error(f"Something went wrong on this page: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                 icon=":material/error:")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def options(column: str) -> list[str]:
+    try:
+        frame = client.query(queries.distinct_values(column, utcnow() - timedelta(days=30)))
+    except client.ApiError:
+        return []
+    return [str(v) for v in frame["value"]] if "value" in frame else []
+
+
+def sidebar() -> None:
+    """The time range and service/agent filters, shared by every page through session_state."""
+    with st.sidebar:
+        st.selectbox("Time range", list(TIME_RANGES), index=list(TIME_RANGES).index(DEFAULT_RANGE), key="range")
+        services = [ALL, *options("service_name")]
+        agents = [ALL, *options("agent_name")]
+        for key, label, values in (("service", "Service", services), ("agent", "Agent", agents)):
+            if st.session_state.get(key) not in values:
+                st.session_state[key] = ALL
+            st.selectbox(label, values, key=key)
+        st.caption(f"Collector: `{client.api_url()}` · times in UTC")
+
+
+def filters() -> Filters:
+    """The current filters as a window ending now (rounded up so caches hit within a refresh)."""
+    end = _rounded_now()
+    span = TIME_RANGES.get(st.session_state.get("range", DEFAULT_RANGE), TIME_RANGES[DEFAULT_RANGE])
+    start = EPOCH if span is None else end - span
+    service = st.session_state.get("service")
+    agent = st.session_state.get("agent")
+    return Filters(start, end, None if service in (None, ALL) else service, None if agent in (None, ALL) else agent)
+
+
+def optional(sql: str) -> pd.DataFrame | None:
+    """An analytics query, or None while the analytics jobs have not created their tables."""
+    try:
+        return client.query(sql)
+    except client.ApiError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+
+
+NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."
+
+
+def api_window(f: Filters) -> dict[str, str]:
+    """The window as ISO 8601 UTC strings for the REST endpoints."""
+    return {"start": f.start.isoformat(timespec="seconds") + "Z", "end": f.end.isoformat(timespec="seconds") + "Z"}
+
+
+def header(title: str, caption: str | None = None) -> None:
+    st.markdown(f"## {title}")
+    if caption:
+        st.caption(caption)
+
+
+def kpis(items: list[tuple[str, str, str | None]]) -> None:
+    """One row of metric tiles: (label, value, help)."""
+    for column, (label, value, help_) in zip(st.columns(len(items)), items):
+        column.metric(label, value, help=help_, border=True)
+
+
+def open_trace(trace_id: str) -> None:
+    st.session_state["trace_id"] = trace_id
+    st.switch_page(TRACE_PAGE, query_params={"trace_id": trace_id})
+
+
+def open_session(session_id: str) -> None:
+    st.session_state["session_id"] = session_id
+    st.switch_page(SESSIONS_PAGE, query_params={"session": session_id})
+
+
+def trace_link(trace_id: object) -> str:
+    """A URL of the trace detail page (for LinkColumn cells)."""
+    return f"./trace?trace_id={trace_id}" if trace_id else ""
+
+
+def column_config(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict[str, object]:
+    """Units by column name, the same on every page: *_ms in ms, cost_usd in $, *_rate as a
+    percentage bar, datetimes in UTC, counts as whole numbers, `open` as a trace link."""
+    labels = labels or {}
+    config: dict[str, object] = {}
+    for name in frame.columns:
+        label = labels.get(name) or LABELS.get(name) or name.replace("_", " ").capitalize()
+        series = frame[name]
+        if name == "open":
+            config[name] = st.column_config.LinkColumn(label, display_text="open ›")
+        elif name.endswith("_ms"):
+            config[name] = st.column_config.NumberColumn(label, format="%.0f ms")
+        elif name.startswith("cost"):
+            config[name] = st.column_config.NumberColumn(label, format="$%.4f")
+        elif name.endswith("_rate"):
+            config[name] = st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
+        elif pd.api.types.is_datetime64_any_dtype(series):
+            config[name] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss")
+        elif pd.api.types.is_integer_dtype(series) or name.endswith(("_count", "_calls", "tokens")):
+            config[name] = st.column_config.NumberColumn(label, format="%d")
+        else:
+            config[name] = label
+    return config
+
+
+LABELS = {
+    "llm_calls": "LLM calls", "avg_ms": "Avg", "p95_ms": "p95", "duration_ms": "Duration", "cost_usd": "Cost",
+    "start_time": "Start (UTC)", "end_time": "End (UTC)", "last_seen": "Last seen (UTC)", "open": "Trace",
+    "service_name": "Service", "agent_name": "Agent", "root_name": "Trace", "session_id": "Session",
+    "user_id": "User", "trace_count": "Turns", "error_count": "Errors",
+}
+
+
+def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_traces: bool = True,
+          **kwargs: object) -> object:
+    """st.dataframe with the shared units; a `trace_id` column becomes an `open ›` link."""
+    if link_traces and "trace_id" in frame and "open" not in frame:
+        frame = frame.assign(open=[trace_link(t) for t in frame["trace_id"]])
+    return st.dataframe(frame, hide_index=True, column_config=column_config(frame, labels), **kwargs)
+
+
+def section(title: str, frame: pd.DataFrame | None, *, empty: str, missing: str | None = None,
+            good_when_empty: bool = False, **table_kwargs: object) -> bool:
+    """A titled table, or one line saying why there is none; True when rows were shown."""
+    st.markdown(f"#### {title}")
+    if frame is None:
+        st.info(missing or empty, icon=":material/hourglass_empty:")
+        return False
+    if frame.empty:
+        if good_when_empty:
+            st.success(empty, icon=":material/check_circle:")
+        else:
+            st.caption(empty)
+        return False
+    table(frame, **table_kwargs)
+    return True

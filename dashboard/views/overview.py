@@ -1,0 +1,80 @@
+"""Overview: live KPIs, time series of traffic, latency, errors and cost, and the top errors.
+
+The body is an ``st.fragment`` with ``run_every``: only it reruns every few seconds, so the
+page refreshes without a full-page flicker and the sidebar keeps its state.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from dashboard import charts, client, fmt, queries, ui
+
+REFRESH_S = 5
+
+
+def _kpis(f: queries.Filters) -> None:
+    now = ui.utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    kpi = client.query(queries.overview_kpis(f)).iloc[0]
+    live = client.query(queries.live_kpis(f, now)).iloc[0]
+    minutes = queries.LIVE_WINDOW.total_seconds() / 60
+    until = now + timedelta(seconds=5)
+    tokens = client.query(queries.tokens_since(f, midnight, until)).iloc[0]["tokens"]
+    spend = ui.optional(queries.cost_since(f, midnight, until))
+    cost, unpriced = (None, None) if spend is None else spend.iloc[0][["cost_usd", "unpriced_calls"]]
+    requests = int(kpi["requests"] or 0)
+    failed = int(kpi["failed"] or 0)
+    success = (requests - failed) / requests if requests else None
+    ui.kpis(
+        [
+            ("Active agents", fmt.count(live["active_agents"]), f"Agents with spans in the last {minutes:.0f} minutes"),
+            ("Requests / min", f"{live['recent_requests'] / minutes:,.1f}",
+             f"Traces started per minute over the last {minutes:.0f} minutes; "
+             f"{fmt.count(requests)} in the selected range"),
+            ("Avg response", fmt.duration(kpi["avg_ms"]), "Mean trace duration"),
+            ("p95 response", fmt.duration(kpi["p95_ms"]), "95th percentile of trace duration"),
+            ("Success rate", fmt.percent(success), f"{fmt.count(failed)} traces had an error"),
+            ("Cost today", fmt.money(cost), f"Since 00:00 UTC; {fmt.count(unpriced)} LLM calls have no price"
+             if spend is not None else ui.NO_ANALYTICS),
+            ("Tokens today", fmt.count(tokens), "Input + output tokens since 00:00 UTC"),
+        ]
+    )
+
+
+def _series(f: queries.Filters) -> None:
+    series = client.query(queries.overview_series(f))
+    window = None if f.start <= ui.EPOCH else (f.start, f.end)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.traffic(series, window), key="traffic")
+    right.plotly_chart(charts.latency(series, window), key="latency")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.errors(series, window), key="errors")
+    spend = ui.optional(queries.cost_series(f))
+    right.plotly_chart(charts.cost(spend, window) if spend is not None else charts.empty(ui.NO_ANALYTICS), key="cost")
+
+
+def _top_errors(f: queries.Filters) -> None:
+    errors = client.query(queries.top_errors(f)).rename(columns={"example_trace": "trace_id", "count": "spans"})
+    ui.section("Top errors", errors[["error", "kind", "spans", "traces", "last_message", "last_seen", "trace_id"]],
+               empty="No errors in this time range.", good_when_empty=True,
+               labels={"kind": "Span kind", "last_message": "Latest message", "open": "Latest trace"})
+
+
+ui.header("Overview", "Live health of your agents in the selected time range.")
+live = st.toggle(f"Live (refresh every {REFRESH_S} s)", value=True, key="overview_live")
+
+
+@st.fragment(run_every=REFRESH_S if live else None)
+def body() -> None:
+    with ui.guard():
+        f = ui.filters()
+        _kpis(f)
+        _series(f)
+        _top_errors(f)
+        st.caption(f"Updated {fmt.when(ui.utcnow())}")
+
+
+body()

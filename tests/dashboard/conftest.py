@@ -1,0 +1,77 @@
+"""A real collector, seeded once per module with known agent traffic, for the dashboard tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from collector.settings import Settings
+from tests.dashboard import seed
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+@dataclass
+class SeededCollector:
+    http_url: str
+    grpc_endpoint: str
+    seeded: seed.Seeded
+    server: object
+
+    def sql(self, query: str) -> list[tuple[object, ...]]:
+        """Ground truth, read from the collector's own store."""
+        cursor = self.server.store.cursor()  # type: ignore[attr-defined]
+        try:
+            return cursor.execute(query).fetchall()
+        finally:
+            cursor.close()
+
+
+    def has_analytics(self) -> bool:
+        return bool(self.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'span_costs'")[0][0])
+
+    def priced_total(self) -> float | None:
+        """Sum of priced span costs (None before the analytics jobs exist)."""
+        return self.sql("SELECT sum(cost_usd) FROM span_costs")[0][0] if self.has_analytics() else None
+
+
+def _run_analytics(server: object, settings: Settings) -> None:
+    """Compute costs, rollups and anomalies now instead of waiting for the collector's timer."""
+    try:
+        from analytics.runner import AnalyticsRunner
+    except ImportError:  # analytics not present: cost figures stay unknown, pages must say so
+        return
+    runner = AnalyticsRunner(server.store, server.writer, settings)  # type: ignore[attr-defined]
+    try:
+        runner.run_now()
+    finally:
+        with contextlib.suppress(Exception):
+            runner.notifier.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededCollector]:
+    serve = pytest.importorskip("collector.serve", reason="needs the collector's CollectorServer (ingest path)")
+    CollectorServer = serve.CollectorServer  # noqa: N806
+
+    db = tmp_path_factory.mktemp("dashboard") / "tracehouse.duckdb"
+    settings = Settings(host="127.0.0.1", grpc_port=0, http_port=0, db=str(db), batch_interval_ms=5.0)
+    server = CollectorServer(settings).start()
+    try:
+        sent = seed.send(server.grpc_endpoint)
+        seed.wait_stored(server.http_url, sent.spans)
+        _run_analytics(server, server.settings)
+        yield SeededCollector(server.http_url, server.grpc_endpoint, sent, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def api(seeded_collector: SeededCollector, monkeypatch: pytest.MonkeyPatch) -> SeededCollector:
+    """The seeded collector, with the dashboard pointed at it."""
+    monkeypatch.setenv("TRACEHOUSE_API_URL", seeded_collector.http_url)
+    return seeded_collector

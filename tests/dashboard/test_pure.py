@@ -1,0 +1,91 @@
+"""The dashboard's pure parts: span tree order, waterfall shape, message rendering, number formats."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboard import charts, fmt, messages, queries
+
+T0 = datetime(2026, 1, 1, 12, 0, 0)
+
+
+def spans(rows: list[tuple[str, str | None, int, int, str]]) -> pd.DataFrame:
+    """(span_id, parent, start ms, duration ms, status) → a trace frame."""
+    return pd.DataFrame(
+        {
+            "span_id": [r[0] for r in rows],
+            "parent_span_id": [r[1] for r in rows],
+            "name": [f"span {r[0]}" for r in rows],
+            "kind": ["agent" if r[1] is None else "llm" for r in rows],
+            "start_time": [T0 + timedelta(milliseconds=r[2]) for r in rows],
+            "duration_ms": [float(r[3]) for r in rows],
+            "status": [r[4] for r in rows],
+        }
+    )
+
+
+def test_tree_order_is_depth_first_by_start_and_keeps_orphans_and_cycles() -> None:
+    frame = spans([
+        ("c", "a", 50, 10, "ok"), ("a", None, 0, 100, "ok"), ("b", "a", 10, 20, "ok"),
+        ("d", "b", 12, 5, "error"), ("orphan", "missing", 5, 1, "ok"), ("x", "y", 1, 1, "ok"), ("y", "x", 2, 1, "ok"),
+    ])
+    ordered = charts.tree_order(frame)
+    assert list(ordered["span_id"][:5]) == ["a", "b", "d", "c", "orphan"]
+    assert list(ordered["depth"][:5]) == [0, 1, 2, 1, 0]
+    assert sorted(ordered["span_id"]) == sorted(frame["span_id"])  # nothing hidden, even in a cycle
+
+
+def test_waterfall_is_one_bar_trace_with_offsets_errors_and_indent() -> None:
+    n = 2_000
+    rows = [("root", None, 0, 3_000, "ok")] + [(f"s{i}", "root", i, 1, "error" if i == 7 else "ok") for i in range(n - 1)]
+    fig = charts.waterfall(charts.tree_order(spans(rows)), selected_span="s3")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 1 and len(bars[0].x) == n
+    assert list(bars[0].base[:3]) == [0.0, 0.0, 1.0]
+    errors = [t for t in fig.data if t.name == "error"]
+    assert len(errors) == 1 and list(errors[0].y) == [8]  # row of s7 (root is row 0)
+    labels = fig.layout.yaxis.ticktext
+    assert labels[0].startswith("span root") and labels[1].startswith("└\u00a0span s0")
+    assert len({len(label) for label in labels}) == 1  # padded: a left-aligned tree in monospace
+
+
+@pytest.mark.parametrize(
+    "payload, attributes, expected",
+    [
+        (json.dumps([{"role": "user", "content": "hi"}]), None, [("user", "hi")]),
+        (json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]), None, [("user", "hello")]),
+        (json.dumps({"messages": [{"role": "system", "content": "be brief"}]}), None, [("system", "be brief")]),
+        (None, {"llm.input_messages.0.message.role": "user", "llm.input_messages.0.message.content": "flat"},
+         [("user", "flat")]),
+        ("plain words", None, [("user", "plain words")]),
+        (float("nan"), None, []),
+    ],
+)
+def test_messages_from_every_convention(payload: object, attributes: dict | None, expected: list) -> None:
+    assert [(m.role, m.text) for m in messages.messages(payload, attributes)] == expected
+
+
+def test_tool_calls_render_name_and_arguments() -> None:
+    payload = json.dumps([{"role": "assistant", "parts": [
+        {"type": "tool_call", "name": "lookup_order", "arguments": {"order_id": 7}}]}])
+    (message,) = messages.messages(payload, direction="output")
+    assert "lookup_order" in message.text and '"order_id": 7' in message.text
+
+
+def test_formats_are_readable_and_unknown_cost_is_not_zero() -> None:
+    assert [fmt.duration(v) for v in (0.25, 4.2, 340, 2_410, 185_000)] == ["250 µs", "4.2 ms", "340 ms", "2.41 s",
+                                                                            "3 min 5 s"]
+    assert [fmt.money(v) for v in (None, float("nan"), 0, 0.0042, 12.5, 12_345)] == ["–", "–", "$0", "$0.0042",
+                                                                                    "$12.50", "$12,345"]
+    assert [fmt.count(v) for v in (999, 12_345, 4_560_000)] == ["999", "12.3k", "4.56M"]
+    assert fmt.percent(0.756) == "75.6%"
+
+
+def test_sql_literals_quote_what_people_type() -> None:
+    assert queries.lit("O'Brien") == "'O''Brien'"
+    f = queries.Filters(T0, T0 + timedelta(hours=1), service="svc'; DROP TABLE spans; --")
+    assert "service_name = 'svc''; DROP TABLE spans; --'" in queries.span_where(f)
