@@ -90,6 +90,17 @@ def test_invalid_ids_are_rejected_one_by_one_and_the_rest_stored(collector: Runn
     assert collector.sql("SELECT count(*) FROM spans WHERE trace_id = ?", [trace.hex()]) == [(3,)]
 
 
+def test_error_message_quotes_three_reasons_and_counts_the_rest(collector: RunningCollector) -> None:
+    trace = new_trace_id()
+    bad = [make_span(trace, b"\x00" * 8, f"bad-{i}") for i in range(5)]
+    response = post(collector, make_request([make_span(trace, new_span_id(), "good"), *bad]).SerializeToString(), PB)
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 5
+    assert partial.error_message.startswith("5 span(s) rejected: span 'bad-0'")
+    assert "bad-2" in partial.error_message and "bad-3" not in partial.error_message
+    assert partial.error_message.endswith("(and 2 more)")
+
+
 def test_invalid_hex_id_in_json_is_reported_in_partial_success(collector: RunningCollector) -> None:
     trace = new_trace_id().hex()
     body = json_request([json_span(trace, new_span_id().hex(), "ok"), json_span(trace, "not-hex!", "bad-id")])

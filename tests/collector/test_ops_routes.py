@@ -49,3 +49,13 @@ def test_metrics_count_received_stored_duplicates_rejected_and_commits(collector
     assert metrics[("tracehouse_ingest_queue_spans", ())] == 0
     assert metrics[("tracehouse_batch_commit_seconds_count", ())] >= 1
     assert metrics[("tracehouse_batch_spans_sum", ())] == 13
+
+
+def test_healthz_is_503_once_the_writer_has_stopped(collector: RunningCollector) -> None:
+    assert collector.server.writer is not None
+    collector.server.writer.close()
+    response = httpx.get(f"{collector.http_url}/healthz", timeout=10)
+    assert response.status_code == 503 and response.json()["status"] == "unavailable"
+    # Ingest now answers "retry later", not an error in the data.
+    refused = post(collector, spans_request(1).SerializeToString())
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
