@@ -9,7 +9,7 @@ the transaction that stores the ancestor.
 Runs in the writer thread only (no locks). Memory is bounded: ``max_spans`` recent spans
 (parent link, agent name, kind) in arrival order, and at most ``max_pending`` spans waiting for
 a missing ancestor, forgotten after about ``pending_ttl_s``. At ~350 bytes a span that is
-~35 MB and ~10 MB at the defaults. State is lost on restart: a child stored before a crash
+~17 MB and ~10 MB at the defaults. State is lost on restart: a child stored before a crash
 whose agent arrives after it keeps a NULL agent.
 """
 
@@ -45,7 +45,7 @@ class _Waiter:
 class AgentResolver:
     """Fills NULL agent names from ancestors, for this batch and for stored rows."""
 
-    def __init__(self, max_spans: int = 100_000, max_pending: int = 50_000, pending_ttl_s: float = 600.0) -> None:
+    def __init__(self, max_spans: int = 50_000, max_pending: int = 50_000, pending_ttl_s: float = 600.0) -> None:
         self._max_spans = max_spans
         self._max_pending = max_pending
         self._ttl = pending_ttl_s
