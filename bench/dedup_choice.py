@@ -31,11 +31,26 @@ def _rows(batch_no: int, start: datetime) -> list[SpanRow]:
         t = start + timedelta(milliseconds=batch_no * BATCH + i)
         rows.append(
             SpanRow(
-                trace_id=f"{rnd.getrandbits(128):032x}", span_id=f"{rnd.getrandbits(64):016x}",
-                parent_span_id=None, name="llm call", kind="llm", span_kind="client", status="ok",
-                status_message=None, start_time=t, end_time=t + timedelta(milliseconds=5), duration_ms=5.0,
-                service_name="bench", scope_name="bench", convention="genai", model="gpt-4o",
-                input_tokens=100, output_tokens=50, input=text, output=text, attributes='{"a":1}',
+                trace_id=f"{rnd.getrandbits(128):032x}",
+                span_id=f"{rnd.getrandbits(64):016x}",
+                parent_span_id=None,
+                name="llm call",
+                kind="llm",
+                span_kind="client",
+                status="ok",
+                status_message=None,
+                start_time=t,
+                end_time=t + timedelta(milliseconds=5),
+                duration_ms=5.0,
+                service_name="bench",
+                scope_name="bench",
+                convention="genai",
+                model="gpt-4o",
+                input_tokens=100,
+                output_tokens=50,
+                input=text,
+                output=text,
+                attributes='{"a":1}',
             )
         )
     return rows
@@ -62,13 +77,14 @@ def run_variant(variant: str, spans: int, folder: str, memory_limit: str | None)
     else:
         import duckdb
 
-        from collector.writer import rows_to_arrow
+        from collector.arrow_rows import rows_to_arrow
 
         con = duckdb.connect(path)
         if memory_limit:
             con.execute(f"SET memory_limit = '{memory_limit}'")
         ddl = schema_sql().replace(
-            "received_at TIMESTAMP NOT NULL\n);", "received_at TIMESTAMP NOT NULL,\n    PRIMARY KEY (trace_id, span_id)\n);"
+            "received_at TIMESTAMP NOT NULL\n);",
+            "received_at TIMESTAMP NOT NULL,\n    PRIMARY KEY (trace_id, span_id)\n);",
         )
         con.execute(ddl)
         for b in range(spans // BATCH):
@@ -76,13 +92,17 @@ def run_variant(variant: str, spans: int, folder: str, memory_limit: str | None)
             t0 = time.perf_counter()
             con.register("batch", rows_to_arrow(rows))
             con.execute("BEGIN")
-            con.execute("INSERT OR IGNORE INTO spans BY NAME SELECT *, now()::TIMESTAMP AS received_at FROM batch")
+            con.execute(
+                "INSERT OR IGNORE INTO spans BY NAME SELECT *, now()::TIMESTAMP AS received_at FROM batch"
+            )
             con.execute("COMMIT")
             con.unregister("batch")
             elapsed += time.perf_counter() - t0
         con.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{variant} (memory_limit {memory_limit or 'default'}): {spans / elapsed:,.0f} spans/s inserted, peak RSS {rss_mb:,.0f} MB")
+    print(
+        f"{variant} (memory_limit {memory_limit or 'default'}): {spans / elapsed:,.0f} spans/s inserted, peak RSS {rss_mb:,.0f} MB"
+    )
 
 
 def main() -> None:
@@ -90,7 +110,9 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=2_000_000)
     parser.add_argument("--variant", choices=["antijoin", "primary_key"])
     parser.add_argument("--folder")
-    parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 256MB (default: DuckDB's)")
+    parser.add_argument(
+        "--memory-limit", help="DuckDB memory_limit, e.g. 256MB (default: DuckDB's)"
+    )
     args = parser.parse_args()
     if args.variant:
         run_variant(args.variant, args.spans, args.folder, args.memory_limit)
@@ -98,7 +120,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for variant in ("antijoin", "primary_key"):
             subprocess.run(
-                [sys.executable, "-m", "bench.dedup_choice", "--variant", variant, "--spans", str(args.spans), "--folder", folder]
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.dedup_choice",
+                    "--variant",
+                    variant,
+                    "--spans",
+                    str(args.spans),
+                    "--folder",
+                    folder,
+                ]
                 + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
                 check=True,
             )

@@ -26,8 +26,12 @@ class BodySource(Protocol):
     def next(self) -> bytes: ...
 
 
-def measure_floor(source: BodySource, seconds: float, settings: Settings | None = None,
-                  progress: Callable[[int], None] | None = None) -> float:
+def measure_floor(
+    source: BodySource,
+    seconds: float,
+    settings: Settings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> float:
     """Spans/s committed when requests from ``source`` are submitted as fast as the writer takes them."""
     base = settings or Settings()
     with tempfile.TemporaryDirectory() as folder:

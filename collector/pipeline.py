@@ -99,7 +99,9 @@ class Pipeline:
                 rows.append(normalize(span, max_payload_bytes=max_payload))
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
                 log.warning("span %r could not be normalized: %s", span.name, exc)
-                rejected.append(Rejected(index, f"span {span.name!r}: could not be normalized: {exc}"))
+                rejected.append(
+                    Rejected(index, f"span {span.name!r}: could not be normalized: {exc}")
+                )
         self._metrics.received.inc(len(rows) + len(rejected))
         if rejected:
             self._metrics.rejected.labels("invalid_span").inc(len(rejected))

@@ -80,7 +80,9 @@ class CollectorServer:
 
     def start(self, timeout: float = 30.0) -> CollectorServer:
         """Run on a background thread; return once both ports accept connections."""
-        self._thread = threading.Thread(target=self._thread_main, name="tracehouse-collector", daemon=True)
+        self._thread = threading.Thread(
+            target=self._thread_main, name="tracehouse-collector", daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("collector did not start in time")
@@ -113,7 +115,10 @@ class CollectorServer:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
-        prices, rules = load_prices(settings.prices_file or None), load_rules(settings.rules_file or None)
+        prices, rules = (
+            load_prices(settings.prices_file or None),
+            load_rules(settings.rules_file or None),
+        )
         # StoreLockedError when another process has the file.
         self.store = store = Store(settings.db, memory_limit=settings.duckdb_memory_limit)
         self.metrics = metrics = IngestMetrics()
@@ -129,7 +134,9 @@ class CollectorServer:
             self.http_port = sock.getsockname()[1]
             app = create_app(settings, store, writer, metrics, pipeline)
             # Analytics jobs run in this process: they read through store cursors, write through the writer.
-            self.analytics = app.state.analytics = AnalyticsRunner(store, writer, settings, prices=prices, rules=rules)
+            self.analytics = app.state.analytics = AnalyticsRunner(
+                store, writer, settings, prices=prices, rules=rules
+            )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
             http_server = _Uvicorn(config)
             await grpc_server.start()
@@ -197,17 +204,27 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     server = CollectorServer(settings)
     try:
-        asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))
+        asyncio.run(
+            server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True))
+        )
     except StoreLockedError:
         raise
     except (PriceFileError, RulesFileError) as exc:
         raise UserError(str(exc)) from None
-    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
+    except (
+        OSError,
+        RuntimeError,
+        duckdb.Error,
+    ) as exc:  # port in use, unwritable database path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
-    print(f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True)
+    print(
+        f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True
+    )
     return 0

@@ -24,38 +24,23 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from collector.agent_resolver import AgentResolver
-from collector.model import SPAN_COLUMNS, SpanRow
+from collector.arrow_rows import rows_to_arrow
+from collector.model import SpanRow
 from collector.settings import Settings
 from collector.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_ARROW_TYPES = {"str": pa.string(), "datetime": pa.timestamp("us"), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
-
-
-def _arrow_type(annotation: str) -> pa.DataType:
-    base = annotation.split("|")[0].strip()
-    return _ARROW_TYPES[base]
-
-
-# Every column but received_at, which the writer stamps once per batch.
-_INSERT_COLUMNS = tuple(c for c in SPAN_COLUMNS if c != "received_at")
-_ARROW_SCHEMA = pa.schema(
-    [(f.name, _arrow_type(str(f.type))) for f in fields(SpanRow) if f.name in _INSERT_COLUMNS]
-)
-_row_values = attrgetter(*_INSERT_COLUMNS)
 
 
 class QueueFull(Exception):
@@ -64,23 +49,6 @@ class QueueFull(Exception):
 
 class WriterClosed(Exception):
     """The writer has stopped and accepts nothing more (transient for a client: retry elsewhere)."""
-
-
-_AGENT_COLUMN = _INSERT_COLUMNS.index("agent_name")
-
-
-def rows_to_arrow(rows: Sequence[SpanRow], agent_names: Sequence[str | None] | None = None) -> pa.Table:
-    """SpanRows → an Arrow table with the spans schema (one C-level getter per row).
-
-    ``agent_names``, when given, replaces the rows' agent_name (attribution from ancestors).
-    """
-    if not rows:
-        return _ARROW_SCHEMA.empty_table()
-    columns: list[Sequence[object]] = list(zip(*map(_row_values, rows)))
-    if agent_names is not None:
-        columns[_AGENT_COLUMN] = agent_names
-    arrays = [pa.array(col, type=field.type) for col, field in zip(columns, _ARROW_SCHEMA)]
-    return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)
 
 
 @dataclass(slots=True)
@@ -237,7 +205,7 @@ class BatchWriter:
                     self._run_task(task)
                 elif batch:
                     self._commit_batch(batch)
-            except Exception:  # noqa: BLE001 - the write thread must survive anything
+            except Exception:
                 log.exception("writer: unexpected error; continuing")
 
     def _run_task(self, task: _Task) -> None:
@@ -266,7 +234,9 @@ class BatchWriter:
                 for item in batch:
                     self._commit_batch([item], isolate=False)
                 return
-            log.error("batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc))
+            log.error(
+                "batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc)
+            )
             error = RuntimeError(f"spans not stored: {_one_line(exc)}")
             self._finish(total, failed=True)
             for item in batch:

@@ -19,7 +19,9 @@ from collector.normalize import normalize
 from tests.conftest import RunningCollector
 
 # Handoff traces: two agents, so "nearest" matters; one per instrumentation.
-FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "otlp").glob("*/handoff.json"))
+FIXTURES = sorted(
+    (Path(__file__).resolve().parent.parent / "fixtures" / "otlp").glob("*/handoff.json")
+)
 
 
 def one_span_requests(document: dict[str, Any]) -> list[bytes]:
@@ -35,7 +37,12 @@ def one_span_requests(document: dict[str, Any]) -> list[bytes]:
 
 def expected_agents(body: bytes) -> dict[str, str | None]:
     """span_id → nearest agent ancestor's name, computed from the normalized rows directly."""
-    rows = {r.span_id: r for r in (normalize(s, max_payload_bytes=1 << 20) for s in decode_request(parse_json(body)).spans)}
+    rows = {
+        r.span_id: r
+        for r in (
+            normalize(s, max_payload_bytes=1 << 20) for s in decode_request(parse_json(body)).spans
+        )
+    }
 
     def agent_of(span_id: str | None, depth: int = 0) -> str | None:
         row = rows.get(span_id) if span_id else None
@@ -49,12 +56,16 @@ def expected_agents(body: bytes) -> dict[str, str | None]:
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f"{p.parent.name}/{p.stem}" for p in FIXTURES])
-def test_spans_get_their_nearest_agent_when_sent_one_by_one(collector: RunningCollector, fixture: Path) -> None:
+def test_spans_get_their_nearest_agent_when_sent_one_by_one(
+    collector: RunningCollector, fixture: Path
+) -> None:
     body = fixture.read_bytes()
     expected = expected_agents(body)
     with httpx.Client(base_url=collector.http_url, timeout=30) as client:
         for request in one_span_requests(json.loads(body)):
-            response = client.post("/v1/traces", content=request, headers={"Content-Type": "application/json"})
+            response = client.post(
+                "/v1/traces", content=request, headers={"Content-Type": "application/json"}
+            )
             assert response.status_code == 200, response.text
     stored = dict(collector.sql("SELECT span_id, agent_name FROM spans"))
     assert stored == expected

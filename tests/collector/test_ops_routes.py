@@ -5,7 +5,13 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.collector.otlp_payloads import make_request, make_span, new_span_id, new_trace_id, spans_request
+from tests.collector.otlp_payloads import (
+    make_request,
+    make_span,
+    new_span_id,
+    new_trace_id,
+    spans_request,
+)
 from tests.conftest import RunningCollector
 
 
@@ -21,7 +27,10 @@ def scrape(collector: RunningCollector) -> dict[tuple[str, tuple[tuple[str, str]
 
 def post(collector: RunningCollector, body: bytes) -> httpx.Response:
     return httpx.post(
-        f"{collector.http_url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30
+        f"{collector.http_url}/v1/traces",
+        content=body,
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=30,
     )
 
 
@@ -31,7 +40,9 @@ def test_healthz(collector: RunningCollector) -> None:
     assert response.json() == {"status": "ok", "queue_spans": 0}
 
 
-def test_metrics_count_received_stored_duplicates_rejected_and_commits(collector: RunningCollector) -> None:
+def test_metrics_count_received_stored_duplicates_rejected_and_commits(
+    collector: RunningCollector,
+) -> None:
     request = spans_request(6)
     assert post(collector, request.SerializeToString()).status_code == 200
     assert post(collector, request.SerializeToString()).status_code == 200  # all duplicates
