@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from collector.model import SpanRow
@@ -23,36 +24,24 @@ from collector.store import Store, schema_sql
 BATCH = 10_000
 
 
+_TEMPLATE = SpanRow(
+    **dict.fromkeys(("trace_id", "span_id", "name", "scope_name", "service_name"), "bench"),
+    **dict.fromkeys(("parent_span_id", "status_message"), None),
+    kind="llm", span_kind="client", status="ok", convention="genai",
+    start_time=datetime(2026, 1, 1), end_time=datetime(2026, 1, 1), duration_ms=5.0,
+    model="gpt-4o", input_tokens=100, output_tokens=50, input="x" * 600, output="x" * 600,
+    attributes='{"a":1}',
+)  # fmt: skip
+
+
 def _rows(batch_no: int, start: datetime) -> list[SpanRow]:
+    """A batch of ~1.3 KB LLM spans with random ids and increasing start times."""
     rnd = random.Random(batch_no)
-    text = "x" * 600
     rows = []
     for i in range(BATCH):
         t = start + timedelta(milliseconds=batch_no * BATCH + i)
-        rows.append(
-            SpanRow(
-                trace_id=f"{rnd.getrandbits(128):032x}",
-                span_id=f"{rnd.getrandbits(64):016x}",
-                parent_span_id=None,
-                name="llm call",
-                kind="llm",
-                span_kind="client",
-                status="ok",
-                status_message=None,
-                start_time=t,
-                end_time=t + timedelta(milliseconds=5),
-                duration_ms=5.0,
-                service_name="bench",
-                scope_name="bench",
-                convention="genai",
-                model="gpt-4o",
-                input_tokens=100,
-                output_tokens=50,
-                input=text,
-                output=text,
-                attributes='{"a":1}',
-            )
-        )
+        ids = {"trace_id": f"{rnd.getrandbits(128):032x}", "span_id": f"{rnd.getrandbits(64):016x}"}
+        rows.append(replace(_TEMPLATE, **ids, start_time=t, end_time=t + timedelta(milliseconds=5)))
     return rows
 
 
