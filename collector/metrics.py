@@ -23,7 +23,14 @@ from prometheus_client.registry import Collector
 disable_created_metrics()
 
 # Why a span was refused, as a small closed set of label values.
-REJECT_REASONS = ("invalid_span", "malformed_request", "too_large", "queue_full", "write_failed")
+REJECT_REASONS = (
+    "invalid_span",
+    "malformed_request",
+    "too_large",
+    "queue_full",
+    "busy",
+    "write_failed",
+)
 
 
 class IngestMetrics:
@@ -38,7 +45,7 @@ class IngestMetrics:
         )
         self.rejected = Counter(
             "tracehouse_spans_rejected",
-            "Spans refused, by reason (malformed_request and too_large count requests, not spans).",
+            "Spans refused, by reason (malformed_request, too_large and busy count requests, not spans).",
             ["reason"],
             registry=self.registry,
         )

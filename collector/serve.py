@@ -55,6 +55,7 @@ class CollectorServer:
         self.store: Store | None = None
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
+        self.pipeline: Pipeline | None = None
         self.analytics: AnalyticsRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -126,7 +127,7 @@ class CollectorServer:
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
         )
         metrics.bind_writer(writer)
-        pipeline = Pipeline(settings, writer, metrics)
+        self.pipeline = pipeline = Pipeline(settings, writer, metrics)
         grpc_server = http_server = http_task = None
         try:
             grpc_server, self.grpc_port = create_server(settings, pipeline)

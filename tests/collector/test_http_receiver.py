@@ -221,3 +221,36 @@ def test_request_larger_than_the_whole_queue_is_refused_at_once(make_collector) 
     response = post(collector, spans_request(11).SerializeToString(), PB)
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
     assert_still_serving(collector)
+
+
+def test_request_bytes_in_progress_are_bounded(make_collector) -> None:  # type: ignore[no-untyped-def]
+    """Large bodies waiting for their commit count against 4 x max_request_bytes; then 503."""
+    limit = 64 * 1024
+    collector = make_collector(max_request_bytes=limit)
+    pipeline = collector.server.pipeline
+    writer = collector.server.writer
+    release = threading.Event()
+    blocked = writer.execute(lambda con: release.wait(30))
+
+    def big_request() -> bytes:
+        request = spans_request(1)
+        request.resource_spans[0].scope_spans[0].spans[0].name = "x" * (limit // 2)
+        return request.SerializeToString()
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            admitted = [pool.submit(post, collector, big_request(), PB) for _ in range(7)]
+            while (
+                writer.queue_depth < 7
+            ):  # 7 bodies of ~32 KB fit in 4 x 64 KB, all wait for commit
+                threading.Event().wait(0.01)
+            refused = post(collector, big_request(), PB)
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+            assert "busy" in status_pb2.Status.FromString(refused.content).message
+            release.set()
+            assert [f.result(30).status_code for f in admitted] == [200] * 7
+    finally:
+        release.set()
+        blocked.result(30)
+    assert pipeline.inflight_bytes == 0
+    assert_still_serving(collector)
