@@ -31,6 +31,9 @@ def _runner(request: Request) -> AnalyticsRunner:
 async def run_now(request: Request) -> dict[str, Any]:
     """Run the analytics jobs now (waits for the run; one run at a time)."""
     runner = _runner(request)
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.project is not None:  # a run covers every project
+        raise HTTPException(403, "running the analytics covers every project: not allowed for a project's key")
     report = await asyncio.to_thread(runner.run_now)
     return asdict(report)
 

@@ -172,6 +172,7 @@ async def run_sql(body: SQLBody, store: StoreDep, settings: SettingsDep) -> dict
         body.sql,
         timeout_s=settings.sql_timeout_s,
         max_rows=settings.sql_max_rows,
+        max_bytes=settings.sql_max_bytes,
     )
     return result.as_json()
 

@@ -124,6 +124,12 @@ class Settings:
         "SQL_TIMEOUT_S", 10.0, "Time limit of one `/api/sql` or API query, in seconds.", _positive_float
     )
     sql_max_rows: int = _setting("SQL_MAX_ROWS", 10_000, "Most rows one `/api/sql` query returns.", _positive_int)
+    sql_max_bytes: int = _setting(
+        "SQL_MAX_BYTES",
+        16 * 1024 * 1024,
+        "Most bytes (as JSON) of rows one `/api/sql` query returns; the rest is cut and `truncated` is true.",
+        _positive_int,
+    )
     api_url: str = _setting(
         "API_URL", "http://127.0.0.1:4318", "Collector URL used by the dashboard and the CLI; defaults to the address "
         "of `TRACEHOUSE_HOST` and `TRACEHOUSE_HTTP_PORT`."

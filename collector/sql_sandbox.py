@@ -10,6 +10,7 @@ reach a file anyway. Each query also has a time limit (interrupt) and a row cap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import orjson
 
 from collector import rollup
 from collector.jsonvalues import jsonable
@@ -139,6 +141,10 @@ def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> set[str]:
     tables: set[str] = set()
     for node in _walk(tree):
         node_type = node.get("type")
+        if isinstance(node_type, str) and node_type.endswith("_QUERY_NODE"):
+            # A data-modifying CTE (WITH d AS (DELETE ... RETURNING *) SELECT ...) is a SELECT statement.
+            verb = node_type.removesuffix("_QUERY_NODE")
+            raise SQLRefused(f"{verb} inside a query is not allowed: SQL here is read-only")
         if node_type == "TABLE_FUNCTION":
             name = str((node.get("function") or {}).get("function_name", "")).lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
@@ -187,6 +193,16 @@ def check_scoped(query: str, con: duckdb.DuckDBPyConnection, exposed: frozenset[
             raise SQLRefused(f"qualified function names are not allowed here: {node.get('function_name')}")
 
 
+def _cap_bytes(rows: list[list[Any]], max_bytes: int) -> tuple[list[list[Any]], bool]:
+    """The leading rows whose JSON fits in ``max_bytes``; True when some were cut."""
+    size = 0
+    for index, row in enumerate(rows):
+        size += len(orjson.dumps(row, default=str)) + 1
+        if size > max_bytes:
+            return rows[:index], True
+    return rows, False
+
+
 def _walk(node: Any) -> Any:
     stack = [node]
     while stack:
@@ -198,8 +214,9 @@ def _walk(node: Any) -> Any:
             stack.extend(item)
 
 
-def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult:
-    """Check and run one read-only statement; at most ``max_rows`` rows come back.
+def run(store: Store, sql: str, *, timeout_s: float, max_rows: int, max_bytes: int | None = None) -> SQLResult:
+    """Check and run one read-only statement; at most ``max_rows`` rows (and about ``max_bytes``
+    bytes of JSON) come back, ``truncated`` says when the cap cut the result.
 
     Raises SQLRefused, SQLFailed or collector.query.QueryTimeout, each with a one-line message.
     """
@@ -212,6 +229,8 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult
         if tables & SUMMARY_TABLES:  # a query of spans alone need not wait for the summary
             rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
         try:
+            # The last wall: whatever the checks missed runs in a transaction that cannot write.
+            cur.execute("BEGIN TRANSACTION READ ONLY")
             cur.execute(query)
             columns = [d[0] for d in cur.description or []]
             rows = cur.fetchmany(max_rows + 1)
@@ -219,10 +238,17 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult
             raise
         except duckdb.Error as exc:
             raise SQLFailed(_first_line(exc)) from None
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
     truncated = len(rows) > max_rows
+    out = [[jsonable(v) for v in row] for row in rows[:max_rows]]
+    if max_bytes is not None:
+        out, cut = _cap_bytes(out, max_bytes)
+        truncated = truncated or cut
     return SQLResult(
         columns=columns,
-        rows=[[jsonable(v) for v in row] for row in rows[:max_rows]],
+        rows=out,
         truncated=truncated,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
     )

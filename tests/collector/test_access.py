@@ -200,6 +200,8 @@ def test_reads_need_a_read_key_and_see_only_their_project(two_projects) -> None:
     assert sql(collector, "SELECT count(*) FROM traces").json()["rows"] == [[3]]
     export = api(collector, "GET", "/api/export", READ_A)
     assert export.status_code == 200 and export.headers.get("X-Total-Rows") == "6"
+    assert api(collector, "GET", "/api/analytics/overview", READ_A).status_code == 200
+    assert api(collector, "POST", "/api/analytics/run", READ_A).status_code == 403  # a run spans projects
 
 
 ALPHA_ONLY = [
