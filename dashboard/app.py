@@ -17,6 +17,7 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
+from dashboard.login import require_access  # noqa: E402
 
 st.set_page_config(page_title="Tracehouse", page_icon=":material/account_tree:", layout="wide")
 
@@ -39,6 +40,8 @@ PAGES = {
 st.markdown(ui.CSS, unsafe_allow_html=True)
 st.logo(str(Path(__file__).parent / "logo.svg"), size="large")
 page = st.navigation(PAGES)
+if not require_access():  # the collector has keys and this session has none that works
+    st.stop()
 with ui.guard():
     ui.sidebar()
     page.run()

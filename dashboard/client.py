@@ -8,6 +8,7 @@ every few seconds and several widgets ask the same question in one run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,15 @@ class NotFound(ApiError):
     """The thing asked for does not exist (HTTP 404)."""
 
 
+class Unauthorized(ApiError):
+    """The collector wants a (valid) read key (HTTP 401/403)."""
+
+
+def check_access() -> None:
+    """Raise Unauthorized when the collector refuses this session's key (or its lack of one)."""
+    _request("GET", "/api/traces", params={"limit": 1})
+
+
 @dataclass(frozen=True)
 class SqlResult:
     frame: pd.DataFrame
@@ -41,10 +51,21 @@ def api_url() -> str:
     return os.environ.get("TRACEHOUSE_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
 
 
+def api_key() -> str:
+    """The read key: the one typed at login (this browser session), else TRACEHOUSE_API_KEY."""
+    return str(st.session_state.get("api_key") or os.environ.get("TRACEHOUSE_API_KEY", "")).strip()
+
+
 def auth_headers() -> dict[str, str]:
-    """The read key (TRACEHOUSE_API_KEY, or the one typed at login) as a bearer token."""
-    key = os.environ.get("TRACEHOUSE_API_KEY", "").strip()
+    key = api_key()
     return {"authorization": f"Bearer {key}"} if key else {}
+
+
+def _base() -> str:
+    """The cache key of a call: the collector plus a digest of the key, so that sessions logged in
+    with different keys (different projects) never share a cached answer."""
+    key = api_key()
+    return api_url() + ("#" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else "")
 
 
 def _detail(response: httpx.Response) -> str:
@@ -60,7 +81,8 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _request(method: str, path: str, base: str | None = None, **kwargs: Any) -> Any:
-    url = (base or api_url()) + path
+    base = (base or api_url()).split("#")[0]
+    url = base + path
     try:
         response = httpx.request(method, url, timeout=TIMEOUT_S, headers=auth_headers(), **kwargs)
     except httpx.ConnectError:
@@ -74,6 +96,8 @@ def _request(method: str, path: str, base: str | None = None, **kwargs: Any) -> 
         raise ApiError(f"Request to the collector failed: {exc}") from None
     if response.status_code == 404:
         raise NotFound(_detail(response))
+    if response.status_code in (401, 403):
+        raise Unauthorized(_detail(response))
     if response.status_code >= 400:
         raise ApiError(f"{_detail(response)} (HTTP {response.status_code})")
     try:
@@ -111,7 +135,7 @@ def _traces(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
 
 def traces(**params: Any) -> tuple[pd.DataFrame, int]:
     """One page of the trace list (filters as in GET /api/traces) and the total count."""
-    return _traces(api_url(), params)
+    return _traces(_base(), params)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -123,7 +147,7 @@ def _trace(base: str, trace_id: str) -> pd.DataFrame:
 
 def trace(trace_id: str) -> pd.DataFrame:
     """Every span of one trace; raises NotFound for an unknown id."""
-    return _trace(api_url(), trace_id)
+    return _trace(_base(), trace_id)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -134,7 +158,7 @@ def _sessions(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
 
 def sessions(**params: Any) -> tuple[pd.DataFrame, int]:
     """One page of sessions (conversations) and the total count."""
-    return _sessions(api_url(), params)
+    return _sessions(_base(), params)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -145,7 +169,7 @@ def _session(base: str, session_id: str) -> dict[str, Any]:
 
 def session(session_id: str) -> dict[str, Any]:
     """One session's summary with its traces (turns) as a DataFrame under "traces"."""
-    return _session(api_url(), session_id)
+    return _session(_base(), session_id)
 
 
 def run_sql(sql: str, base: str | None = None) -> SqlResult:
@@ -166,7 +190,7 @@ def _query(base: str, sql: str) -> pd.DataFrame:
 
 def query(sql: str) -> pd.DataFrame:
     """Cached SQL for the pages' own aggregate queries (see dashboard/queries.py)."""
-    return _query(api_url(), sql)
+    return _query(_base(), sql)
 
 
 def _looks_like_datetime(series: pd.Series) -> bool:
