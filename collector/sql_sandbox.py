@@ -185,6 +185,8 @@ def check_scoped(query: str, con: duckdb.DuckDBPyConnection, exposed: frozenset[
                 raise SQLRefused(f"qualified names are not allowed here: use {table} without a schema or database")
             if table.lower() not in exposed and table.lower() not in ctes:
                 raise SQLRefused(f"no table or view named {table!r} here; you can read: {', '.join(sorted(exposed))}")
+        elif node_type == "SHOW_REF" and node.get("show_type") == "SHOW_SPECIAL":
+            raise SQLRefused("SHOW TABLES lists every project's tables: use DESCRIBE on a table you can read")
         elif node_type == "TABLE_FUNCTION":
             name = str((node.get("function") or {}).get("function_name", "")).lower()
             if name not in SCOPED_TABLE_FUNCTIONS:

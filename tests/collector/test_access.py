@@ -215,6 +215,8 @@ ALPHA_ONLY = [
     ("SELECT DISTINCT project FROM traces", [["alpha"]]),
     ("SELECT count(*) FROM sessions WHERE project = 'beta'", [[0]]),
     ("SELECT 'main.spans' AS s FROM spans LIMIT 1", [["main.spans"]]),
+    ("SELECT count(*) FROM (SUMMARIZE spans) WHERE column_name = 'project' AND approx_unique = 1", [[1]]),
+    ("FROM spans SELECT count(*)", [[6]]),
 ]
 
 REFUSED = [
@@ -246,6 +248,17 @@ REFUSED = [
     "ATTACH 'other.duckdb'",
     "DELETE FROM spans",
     "SELECT 1; SELECT * FROM main.spans",
+    "SHOW TABLES",
+    "SHOW ALL TABLES",
+    "DESCRIBE main.spans",
+    "SUMMARIZE memory.main.spans",
+    "SELECT * FROM (SUMMARIZE SELECT * FROM memory.main.spans)",
+    "SELECT (SELECT count(*) FROM memory.main.spans)",
+    "SELECT * FROM spans, LATERAL (SELECT * FROM memory.main.spans) x",
+    "SELECT * FROM spans POSITIONAL JOIN memory.main.spans",
+    "SELECT * FROM (UNPIVOT memory.main.spans ON name INTO NAME k VALUE v)",
+    "FROM memory.main.spans",
+    "SELECT count(*) FROM memory.spans",
 ]
 
 
