@@ -121,17 +121,6 @@ def trace(trace_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _sessions(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
-    body = _request("GET", "/api/sessions", base=base, params=_clean(params))
-    return _frame(body.get("sessions", [])), int(body.get("total", 0))
-
-
-def sessions(**params: Any) -> tuple[pd.DataFrame, int]:
-    """One page of sessions (conversations) and the total count."""
-    return _sessions(api_url(), params)
-
-
-@st.cache_data(ttl=10, show_spinner=False)
 def _session(base: str, session_id: str) -> dict[str, Any]:
     body = _request("GET", f"/api/sessions/{session_id}", base=base)
     return {**body, "traces": _frame(body.get("traces", []))}

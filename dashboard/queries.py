@@ -74,15 +74,20 @@ def _trace_scope(f: Filters) -> str:
     return where
 
 
+def trace_where(f: Filters) -> str:
+    """WHERE clause on the ``traces`` view (one row per trace, kept current by the collector)."""
+    parts = [f"start_time >= {lit(f.start)}", f"start_time < {lit(f.end)}"]
+    if f.service:
+        parts.append(f"service_name = {lit(f.service)}")
+    if f.agent:
+        parts.append(f"list_contains(agents, {lit(f.agent)})")
+    return " AND ".join(parts)
+
+
 def overview_kpis(f: Filters) -> str:
-    return f"""
-WITH roots AS (SELECT trace_id, duration_ms FROM spans WHERE {_trace_scope(f)}),
-failed AS (SELECT DISTINCT trace_id FROM spans WHERE {span_where(f, agent_on_span=False)} AND status = 'error')
-SELECT count(*) AS requests,
-       avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms,
-       count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) AS failed
-FROM roots"""
+    return f"""SELECT count(*) AS requests, avg(duration_ms) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') AS failed
+FROM traces WHERE {trace_where(f)}"""
 
 
 LIVE_WINDOW = timedelta(minutes=5)
@@ -112,18 +117,10 @@ FROM {COSTS} WHERE {span_where(day)}"""
 
 
 def overview_series(f: Filters) -> str:
-    width = bucket_for(f)
-    return f"""
-WITH roots AS (SELECT trace_id, start_time, duration_ms FROM spans WHERE {_trace_scope(f)}),
-failed AS (SELECT DISTINCT trace_id FROM spans WHERE {span_where(f, agent_on_span=False)} AND status = 'error'),
-traffic AS (
-  SELECT time_bucket(INTERVAL '{width}', start_time) AS bucket,
-         count(*) AS requests,
-         count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) AS errors,
-         avg(duration_ms) AS avg_ms,
-         quantile_cont(duration_ms, 0.95) AS p95_ms
-  FROM roots GROUP BY ALL)
-SELECT * FROM traffic ORDER BY bucket"""
+    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, count(*) AS requests,
+       count(*) FILTER (WHERE status = 'error') AS errors, avg(duration_ms) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms
+FROM traces WHERE {trace_where(f)} GROUP BY ALL ORDER BY bucket"""
 
 
 def cost_series(f: Filters) -> str:
@@ -147,30 +144,64 @@ def distinct_values(column: str, since: datetime) -> str:
 WHERE start_time >= {lit(since)} AND {column} IS NOT NULL ORDER BY value LIMIT 500"""
 
 
-def agent_stats(f: Filters) -> str:
-    return f"""SELECT agent_name AS agent,
-       count(*) FILTER (WHERE kind = 'agent') AS runs,
-       count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
-       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-       avg(duration_ms) FILTER (WHERE kind = 'agent') AS avg_ms,
-       quantile_cont(duration_ms, 0.95) FILTER (WHERE kind = 'agent') AS p95_ms,
-       count(*) FILTER (WHERE kind = 'agent' AND status = 'error')
-         / greatest(count(*) FILTER (WHERE kind = 'agent'), 1) AS error_rate,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-FROM spans WHERE {span_where(f)} AND agent_name IS NOT NULL
+def recent_sessions(f: Filters, limit: int = 200) -> str:
+    """The most recently active sessions in the window, with their totals.
+
+    Grouping every session of a busy day is slow (hundreds of thousands of groups), so the
+    newest traces pick the sessions first and only those are aggregated.
+    """
+    return f"""WITH ids AS (
+  SELECT DISTINCT session_id FROM (
+    SELECT session_id FROM traces WHERE {trace_where(f)} AND session_id IS NOT NULL
+    ORDER BY end_time DESC LIMIT {int(limit) * 10}))
+SELECT session_id, any_value(user_id) AS user_id, min(start_time) AS first_seen, max(end_time) AS last_seen,
+       count(*) AS trace_count, count(*) FILTER (WHERE status = 'error') AS error_traces,
+       sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+FROM traces WHERE session_id IN (SELECT session_id FROM ids) AND {trace_where(f)}
+GROUP BY session_id ORDER BY last_seen DESC LIMIT {int(limit)}"""
+
+
+def session_count(f: Filters) -> str:
+    return f"""SELECT approx_count_distinct(session_id) AS sessions FROM traces WHERE {trace_where(f)}"""
+
+
+def agent_runs(f: Filters) -> str:
+    """Per agent: its runs (agent spans), their latency and how often they failed."""
+    return f"""SELECT agent_name AS agent, count(*) AS runs, avg(duration_ms) AS avg_ms,
+       approx_quantile(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') / count(*) AS error_rate
+FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
 GROUP BY ALL ORDER BY runs DESC, agent"""
 
 
+def agent_usage(f: Filters) -> str:
+    """Per agent: LLM and tool calls, tokens and cost, from the analytics per-minute rollup."""
+    minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
+    where = span_where(minute).replace("start_time", "minute")
+    return f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
+       sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd
+FROM minute_rollup WHERE {where} AND agent_name IS NOT NULL GROUP BY ALL"""
+
+
+def agent_usage_raw(f: Filters) -> str:
+    """agent_usage from the spans themselves, for a collector without the analytics jobs."""
+    return f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
+       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
+FROM spans WHERE {span_where(f)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
+GROUP BY ALL"""
+
+
 def handoffs(f: Filters) -> str:
+    """Who hands off to whom; a handoff 'fails' when its run (trace) ends in error."""
     return f"""WITH h AS (SELECT trace_id, coalesce(handoff_from, agent_name, '?') AS source,
                   coalesce(handoff_to, '?') AS target, status
            FROM spans WHERE {span_where(f, agent_on_span=False)} AND kind = 'handoff'
-           {f"AND (handoff_from = {lit(f.agent)} OR handoff_to = {lit(f.agent)})" if f.agent else ""}),
-failed AS (SELECT DISTINCT trace_id FROM spans WHERE {span_where(f, agent_on_span=False)} AND status = 'error')
+           {f"AND (handoff_from = {lit(f.agent)} OR handoff_to = {lit(f.agent)})" if f.agent else ""})
 SELECT source, target, count(*) AS count,
-       count(*) FILTER (WHERE status = 'error') AS handoff_errors,
-       count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) / count(*) AS run_failure_rate
-FROM h GROUP BY ALL ORDER BY count DESC"""
+       count(*) FILTER (WHERE h.status = 'error') AS handoff_errors,
+       count(*) FILTER (WHERE t.status = 'error') / count(*) AS run_failure_rate
+FROM h LEFT JOIN traces t USING (trace_id) GROUP BY ALL ORDER BY count DESC"""
 
 
 def guardrails(f: Filters) -> str:
@@ -185,7 +216,7 @@ def tool_stats(f: Filters) -> str:
     return f"""SELECT coalesce(tool_name, name) AS tool, count(*) AS calls,
        count(*) FILTER (WHERE status = 'error') AS failures,
        count(*) FILTER (WHERE status = 'error') / count(*) AS failure_rate,
-       avg(duration_ms) AS avg_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
+       avg(duration_ms) AS avg_ms, approx_quantile(duration_ms, 0.95) AS p95_ms,
        arg_max(status_message, start_time) FILTER (WHERE status = 'error') AS last_error
 FROM spans WHERE {span_where(f)} AND kind = 'tool'
 GROUP BY ALL ORDER BY failure_rate DESC, calls DESC"""
@@ -219,15 +250,11 @@ GROUP BY ALL ORDER BY llm_calls DESC"""
 
 
 def expensive_traces(f: Filters, limit: int = 15) -> str:
-    """The costliest traces in the window, from the per-span costs (the truth for money)."""
-    return f"""WITH spend AS (
-  SELECT trace_id, sum(cost_usd) AS cost_usd, count(*) AS llm_calls,
-         count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
-  FROM {COSTS} WHERE {span_where(f)} GROUP BY trace_id HAVING sum(cost_usd) IS NOT NULL
-  ORDER BY cost_usd DESC LIMIT {int(limit)})
-SELECT t.start_time, t.root_name, t.service_name, t.duration_ms, s.llm_calls, s.unpriced_calls, s.cost_usd,
-       s.trace_id
-FROM spend s JOIN traces t USING (trace_id) ORDER BY s.cost_usd DESC"""
+    """The costliest traces in the window, from the analytics jobs' per-trace summary."""
+    where = span_where(f)  # trace_summaries carries start_time, service_name and the first agent_name
+    return f"""SELECT start_time, workflow_name, service_name, agent_name, duration_ms, llm_calls, unpriced_calls,
+       cost_usd, trace_id
+FROM trace_summaries WHERE {where} AND cost_usd IS NOT NULL ORDER BY cost_usd DESC LIMIT {int(limit)}"""
 
 
 def span_costs(trace_id: str) -> str:

@@ -8,13 +8,14 @@ from dashboard import charts, client, fmt, queries, ui
 
 
 def _agents(f: queries.Filters) -> None:
-    stats = client.query(queries.agent_stats(f))
+    stats = client.query(queries.agent_runs(f))
     if stats.empty:
         st.info("No agent spans in this time range.", icon=":material/info:")
         return
-    spend = ui.optional(queries.cost_by(f, "agent"))
-    if spend is not None:
-        stats = stats.merge(spend[["agent", "cost_usd"]], on="agent", how="left")
+    usage = ui.optional(queries.agent_usage(f))  # the analytics rollup: one row per agent-minute
+    if usage is None:
+        usage = client.query(queries.agent_usage_raw(f))
+    stats = stats.merge(usage, on="agent", how="left")
     ui.table(stats, {"runs": "Runs", "avg_ms": "Avg latency", "p95_ms": "p95 latency"})
 
 
