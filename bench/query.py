@@ -108,16 +108,12 @@ FROM s
 ORDER BY t, k
 """
 
-_PLAIN_24H = """
-WITH t AS (
-  SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS span_count,
-         count(*) FILTER (WHERE status = 'error') AS error_count, sum(input_tokens) AS input_tokens,
-         sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
-  FROM spans GROUP BY trace_id
-)
-SELECT count(*), count(*) FILTER (WHERE error_count > 0), avg(date_diff('millisecond', start_time, end_time)),
-       sum(span_count), sum(input_tokens + output_tokens), sum(cost_usd)
-FROM t WHERE start_time >= ?
+# The same 24 h summary over a plain view that groups spans per query (what trace_summary replaces).
+_PLAIN_24H = f"""
+SELECT count(*), count(*) FILTER (WHERE error_count > 0), avg(duration_ms), quantile_cont(duration_ms, 0.95),
+       sum(span_count), sum(llm_calls), sum(input_tokens + output_tokens), sum(cost_usd)
+FROM ({rollup._PARTIAL.format(where="true")}) AS t
+WHERE start_time >= ?
 """
 
 console = Console(width=120)
@@ -150,12 +146,15 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
 
 
 def incremental(store: Store, batches: int, batch_traces: int, n_traces: int) -> list[float]:
-    """Ingest ``batches`` more writer-sized batches and time the summary merge of each."""
+    """Store ``batches`` more batches of new traces and time the summary catch-up after each."""
     con = store.write_connection
     runs = []
     for i in range(batches):
         lo = n_traces + i * batch_traces
         con.execute(_SPANS, {"n": n_traces, "lo": lo, "hi": lo + batch_traces})
+        # Checkpoint the new spans first: DuckDB checkpoints on whichever commit passes the WAL
+        # threshold, and writing 30,000 spans to the file is ingest's cost, not the summary's.
+        con.execute("CHECKPOINT")
         t0 = time.perf_counter()
         merged = rollup.catch_up(store)
         runs.append((time.perf_counter() - t0) * 1000)
@@ -192,7 +191,7 @@ def run(store: Store, args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     rollup.catch_up(store)
     results.append(("summary backfill, all spans (once)", [(time.perf_counter() - t0) * 1000], "one-off"))
-    results.append(("summary merge per 10,000-span batch", incremental(store, 10, 1000, n_traces), "writer batch"))
+    results.append(("summary catch-up per 30,000 new spans", incremental(store, 10, 3000, n_traces), "1 s of ingest"))
 
     cur = store.cursor()
     last = cur.execute("SELECT max(start_time) FROM spans").fetchone()[0]

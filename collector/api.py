@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from analytics import api as analytics_api
 from collector import ops_api, query_api
 from collector.receivers import http as otlp_http
 from collector.settings import Settings
@@ -25,4 +26,5 @@ def create_app(
     app.include_router(otlp_http.router)
     app.include_router(query_api.router)
     app.include_router(ops_api.router)
+    app.include_router(analytics_api.router)
     return app

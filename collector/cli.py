@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collector": ("collector.serve", "run the collector alone in the foreground"),
     "sql": ("collector.cli_sql", "run a read-only SQL query and print the result as a table"),
     "export": ("collector.cli_export", "write spans of a time range to Parquet or CSV"),
+    "demo": ("sdk_shim.demo.cli", "send realistic multi-agent demo traffic to a collector over OTLP"),
+    "analytics": ("analytics.cli", "run the analytics jobs now (in a running collector, else on the file)"),
     "dashboard": ("dashboard.serve", "run the Streamlit dashboard (talks to the collector's /api)"),
 }
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Format = Literal["protobuf", "json"]
 _MAX_REASONS = 3  # reasons quoted in partial_success.error_message
+RETRY_AFTER_S = 1  # told to clients on a transient error (HTTP Retry-After, gRPC RetryInfo)
 
 
 class IngestError(Exception):
@@ -68,7 +69,9 @@ class Pipeline:
 
     async def ingest(self, body: bytes, fmt: Format) -> IngestResult:
         """Store one OTLP request; returns after the commit. Raises IngestError."""
-        future, accepted, rejected = self.submit(body, fmt)
+        # Decoding and normalizing a large request takes tens of milliseconds of Python: off the
+        # event loop, so /api and /healthz stay responsive while ingest is busy.
+        future, accepted, rejected = await asyncio.to_thread(self.submit, body, fmt)
         try:
             stored = await asyncio.wrap_future(future)
         except Exception as exc:  # the batch failed to commit: nothing of it is acknowledged

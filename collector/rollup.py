@@ -37,9 +37,15 @@ def _pick(column: str) -> str:
     return f"arg_min({column}, {_ROOT_FIRST}) FILTER (WHERE {column} IS NOT NULL) AS {column}"
 
 
+# A number standing for the trace id (its last 16 hex digits): joining and looking up on it reads
+# 8 bytes per summary row instead of a 32-character string, ten times faster. Not unique in
+# principle, so every use also compares trace_id on the few rows it finds.
+TRACE_KEY = "coalesce(try_cast('0x' || right({0}, 16) AS UBIGINT), 0)"
+
 # Partial aggregates of the spans matching {where}, one row per trace, in trace_summary's shape.
 _PARTIAL = f"""
 SELECT trace_id,
+       {TRACE_KEY.format("trace_id")} AS trace_key,
        {_pick("project")},
        bool_or(parent_span_id IS NULL) AS has_root,
        arg_min(name, {_ROOT_FIRST}) AS root_name,
@@ -65,11 +71,11 @@ SELECT trace_id,
 FROM spans
 WHERE {{where}}
 GROUP BY trace_id
-ORDER BY min(start_time)  -- new summary rows land in time order: start_time zone maps stay tight
+ORDER BY min(start_time)  -- summary rows land in time order: start_time zone maps stay tight
 """
 
 _COLUMNS = (
-    "trace_id, project, has_root, root_name, workflow_name, service_name, session_id, user_id, "
+    "trace_id, trace_key, project, has_root, root_name, workflow_name, service_name, session_id, user_id, "
     "start_time, end_time, duration_ms, span_count, error_count, llm_calls, tool_calls, handoffs, "
     "agents, models, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_usd"
 )
@@ -79,41 +85,39 @@ _NEW_WINS = "(NOT s.has_root AND (p.has_root OR p.start_time < s.start_time))"
 
 
 def _prefer(column: str) -> str:
-    return f"{column} = CASE WHEN {_NEW_WINS} THEN coalesce(p.{column}, s.{column}) ELSE coalesce(s.{column}, p.{column}) END"
+    return f"CASE WHEN {_NEW_WINS} THEN coalesce(p.{column}, s.{column}) ELSE coalesce(s.{column}, p.{column}) END AS {column}"
 
 
 def _add(column: str) -> str:
-    return f"{column} = s.{column} + p.{column}"
+    return f"s.{column} + p.{column} AS {column}"
 
 
-_MERGE = f"""
-MERGE INTO trace_summary AS s
-USING ({_PARTIAL.format(where="received_at > ? AND received_at <= ?")}) AS p
-ON s.trace_id = p.trace_id
-WHEN MATCHED THEN UPDATE SET
+# A stored summary (s, in _rollup_old) merged with the partial of its new spans (p, in _rollup_new).
+_MERGED = f"""
+SELECT s.trace_id, s.trace_key,
     {_prefer("project")},
-    root_name = CASE WHEN {_NEW_WINS} THEN p.root_name ELSE s.root_name END,
+    s.has_root OR p.has_root AS has_root,
+    CASE WHEN {_NEW_WINS} THEN p.root_name ELSE s.root_name END AS root_name,
     {_prefer("workflow_name")},
     {_prefer("service_name")},
     {_prefer("session_id")},
     {_prefer("user_id")},
-    has_root = s.has_root OR p.has_root,
-    start_time = least(s.start_time, p.start_time),
-    end_time = greatest(s.end_time, p.end_time),
-    duration_ms = date_diff('microsecond', least(s.start_time, p.start_time),
-                            greatest(s.end_time, p.end_time)) / 1000.0,
+    least(s.start_time, p.start_time) AS start_time,
+    greatest(s.end_time, p.end_time) AS end_time,
+    date_diff('microsecond', least(s.start_time, p.start_time),
+              greatest(s.end_time, p.end_time)) / 1000.0 AS duration_ms,
     {_add("span_count")}, {_add("error_count")}, {_add("llm_calls")}, {_add("tool_calls")},
-    {_add("handoffs")}, {_add("input_tokens")}, {_add("output_tokens")}, {_add("cached_tokens")},
-    {_add("reasoning_tokens")},
-    agents = list_sort(list_distinct(list_concat(s.agents, p.agents))),
-    models = list_sort(list_distinct(list_concat(s.models, p.models))),
-    cost_usd = CASE WHEN s.cost_usd IS NULL THEN p.cost_usd
-                    WHEN p.cost_usd IS NULL THEN s.cost_usd
-                    ELSE s.cost_usd + p.cost_usd END
-WHEN NOT MATCHED THEN INSERT ({_COLUMNS}) VALUES ({", ".join("p." + c.strip() for c in _COLUMNS.split(","))})
+    {_add("handoffs")},
+    list_sort(list_distinct(list_concat(s.agents, p.agents))) AS agents,
+    list_sort(list_distinct(list_concat(s.models, p.models))) AS models,
+    {_add("input_tokens")}, {_add("output_tokens")}, {_add("cached_tokens")}, {_add("reasoning_tokens")},
+    CASE WHEN s.cost_usd IS NULL THEN p.cost_usd
+         WHEN p.cost_usd IS NULL THEN s.cost_usd
+         ELSE s.cost_usd + p.cost_usd END AS cost_usd
+FROM _rollup_old AS s JOIN _rollup_new AS p USING (trace_id)
 """
 
-# Before any run the watermark is NULL; -infinity then takes every stored span.
+# Before any run the watermark is NULL; this then takes every stored span.
 _EPOCH = datetime(1, 1, 1)
 
 
@@ -168,17 +172,36 @@ def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
 
 
 def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
+    """Merge spans above the watermark into trace_summary; the caller holds the transaction."""
     low = _watermark(con) or _EPOCH
     high = _pending_until(con)
     if high is None:
         return 0
-    count = con.execute(
-        "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [low, high]
-    ).fetchone()[0]
-    con.execute(_MERGE, [low, high])
+    where = "received_at > ? AND received_at <= ?"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _rollup_new AS {_PARTIAL.format(where=where)}", [low, high])
+    # Summaries these traces already have: candidates by key (a narrow scan), fetched by rowid.
+    candidates = [r[0] for r in con.execute(
+        "SELECT s.rowid FROM trace_summary AS s JOIN _rollup_new AS p ON s.trace_key = p.trace_key"
+    ).fetchall()]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _rollup_old AS SELECT rowid AS rid, * FROM trace_summary "
+        "WHERE rowid IN (SELECT unnest(?::BIGINT[])) AND trace_id IN (SELECT trace_id FROM _rollup_new)",
+        [candidates],
+    )
+    stale = [r[0] for r in con.execute("SELECT rid FROM _rollup_old").fetchall()]
+    if stale:
+        con.execute("DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
+        con.execute(f"INSERT INTO trace_summary ({_COLUMNS}) {_MERGED}")
+    con.execute(
+        f"INSERT INTO trace_summary ({_COLUMNS}) SELECT {_COLUMNS} FROM _rollup_new "
+        "WHERE trace_id NOT IN (SELECT trace_id FROM _rollup_old) ORDER BY start_time"
+    )
+    merged = con.execute("SELECT sum(span_count) FROM _rollup_new").fetchone()[0]
+    con.execute("DROP TABLE _rollup_new")
+    con.execute("DROP TABLE _rollup_old")
     con.execute("DELETE FROM trace_summary_state")
     con.execute("INSERT INTO trace_summary_state (id, watermark) VALUES (1, ?)", [high])
-    return int(count)
+    return int(merged or 0)
 
 
 class Summarizer:

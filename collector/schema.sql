@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS spans (
 -- Internal: query the `traces` view.
 CREATE TABLE IF NOT EXISTS trace_summary (
     trace_id VARCHAR NOT NULL,
+    trace_key UBIGINT NOT NULL,  -- last 16 hex digits of trace_id as a number: fast joins/lookups
     project VARCHAR,
     has_root BOOLEAN NOT NULL,  -- the root span (no parent) has been seen
     root_name VARCHAR,  -- name of the root span, else of the earliest span seen
@@ -121,3 +122,184 @@ SELECT session_id,
 FROM trace_summary
 WHERE session_id IS NOT NULL
 GROUP BY session_id;
+
+-- ─── Analytics ──────────────────────────────────────────────────────────────────────────────
+-- Written only by the analytics jobs (analytics/runner.py) through the writer. Every table is
+-- derived from `spans` (plus the price table and rules) and recomputed per key, so re-running a
+-- job changes nothing and a price change followed by a re-run recomputes past costs.
+
+-- Progress of each job: spans with received_at <= watermark are done. `fingerprint` is the
+-- version of the prices/rules the results were computed with; a new one triggers a backfill.
+CREATE TABLE IF NOT EXISTS analytics_state (
+    job VARCHAR NOT NULL,
+    watermark TIMESTAMP,
+    fingerprint VARCHAR,
+    updated_at TIMESTAMP NOT NULL
+);
+
+-- Cost of each LLM/embedding span, one row per span (see analytics/cost.py for the rules).
+-- cost_usd is NULL when the model has no price (cost_status 'unpriced') or no usage was reported.
+CREATE TABLE IF NOT EXISTS span_costs (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    start_time TIMESTAMP NOT NULL,
+    project VARCHAR,
+    service_name VARCHAR,
+    session_id VARCHAR,
+    agent_name VARCHAR,
+    model VARCHAR,
+    provider VARCHAR,
+    input_tokens BIGINT,
+    cached_tokens BIGINT,
+    cache_write_tokens BIGINT,
+    output_tokens BIGINT,
+    reasoning_tokens BIGINT,
+    price_model VARCHAR,
+    accounting VARCHAR,
+    cost_status VARCHAR NOT NULL,
+    input_cost_usd DOUBLE,
+    cached_cost_usd DOUBLE,
+    cache_write_cost_usd DOUBLE,
+    output_cost_usd DOUBLE,
+    reasoning_cost_usd DOUBLE,
+    cost_usd DOUBLE
+);
+
+-- One row per trace: the features the anomaly detectors score (first agent, loops, unpriced
+-- calls, status). Recomputed from the trace's spans when any of them arrives; for browsing
+-- traces use the `traces` view.
+CREATE TABLE IF NOT EXISTS trace_features (
+    trace_id VARCHAR NOT NULL,
+    project VARCHAR,
+    service_name VARCHAR,
+    workflow_name VARCHAR,
+    agent_name VARCHAR,  -- the first agent of the trace
+    session_id VARCHAR,
+    start_time TIMESTAMP NOT NULL,
+    end_time TIMESTAMP NOT NULL,
+    duration_ms DOUBLE NOT NULL,
+    spans BIGINT NOT NULL,
+    llm_calls BIGINT NOT NULL,
+    tool_calls BIGINT NOT NULL,
+    handoffs BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE,  -- NULL when no call was priced
+    unpriced_calls BIGINT NOT NULL,
+    max_repeated_tool_calls BIGINT NOT NULL,  -- most calls of one tool with identical arguments
+    repeated_tool VARCHAR,
+    status VARCHAR NOT NULL  -- 'error' when any span failed
+);
+
+-- Per minute (of span start), service and agent: the dashboard overview's source. Trace counts
+-- and latency are by the trace's start minute and first agent. latency_hist is a mergeable
+-- log-bucket histogram of trace durations (bucket b covers 1.1^b .. 1.1^(b+1) ms), so quantiles
+-- over hours stay within 5 % (analytics/rollups.py).
+CREATE TABLE IF NOT EXISTS minute_rollup (
+    minute TIMESTAMP NOT NULL,
+    service_name VARCHAR,
+    agent_name VARCHAR,
+    spans BIGINT NOT NULL,
+    llm_calls BIGINT NOT NULL,
+    tool_calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    traces_started BIGINT NOT NULL,
+    traces_failed BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE,
+    latency_sum_ms DOUBLE NOT NULL,
+    latency_p50_ms DOUBLE,
+    latency_p95_ms DOUBLE,
+    latency_p99_ms DOUBLE,
+    latency_hist STRUCT(b SMALLINT, n INTEGER)[]
+);
+
+-- Failed spans per minute, grouped by what failed: feeds "top errors".
+CREATE TABLE IF NOT EXISTS error_minutes (
+    minute TIMESTAMP NOT NULL,
+    service_name VARCHAR,
+    agent_name VARCHAR,
+    kind VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    error_type VARCHAR,
+    errors BIGINT NOT NULL,
+    sample_message VARCHAR
+);
+
+-- What the detectors found (analytics/anomaly.py). anomaly_id is a hash of (kind, subject,
+-- window) so a re-run never adds a duplicate.
+CREATE TABLE IF NOT EXISTS anomalies (
+    anomaly_id VARCHAR NOT NULL,
+    detected_at TIMESTAMP NOT NULL,
+    kind VARCHAR NOT NULL,
+    detector VARCHAR NOT NULL,  -- rule, isolation_forest or robust_z
+    trace_id VARCHAR,  -- when about one trace
+    service_name VARCHAR,
+    agent_name VARCHAR,
+    score DOUBLE,
+    reason VARCHAR NOT NULL,
+    window_start TIMESTAMP NOT NULL,
+    window_end TIMESTAMP NOT NULL
+);
+
+-- Alerts (analytics/alerts.py): one row per firing episode of a rule for a subject.
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,  -- service/agent the rule fired for
+    state VARCHAR NOT NULL,  -- firing or resolved
+    value DOUBLE,
+    threshold DOUBLE,
+    message VARCHAR NOT NULL,
+    fired_at TIMESTAMP NOT NULL,
+    last_seen_at TIMESTAMP NOT NULL,
+    resolved_at TIMESTAMP
+);
+
+-- Models called but missing from the price table: their calls have NULL cost, never $0.
+CREATE OR REPLACE VIEW unpriced_models AS
+SELECT coalesce(model, '<none>') AS model, provider, count(*) AS calls,
+       sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)
+           + CASE WHEN accounting = 'cache_separate'
+                  THEN coalesce(cached_tokens, 0) + coalesce(cache_write_tokens, 0) ELSE 0 END) AS tokens,
+       min(start_time) AS first_seen, max(start_time) AS last_seen
+FROM span_costs WHERE cost_status = 'unpriced'
+GROUP BY ALL;
+
+-- Cost rollups. cost_usd sums priced calls; unpriced_calls > 0 means the total is a lower bound.
+CREATE OR REPLACE VIEW cost_by_trace AS
+SELECT trace_id, min(start_time) AS start_time, any_value(service_name) AS service_name,
+       count(*) AS llm_calls, sum(cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+FROM span_costs GROUP BY trace_id;
+
+CREATE OR REPLACE VIEW cost_by_day AS
+SELECT CAST(start_time AS DATE) AS day, count(*) AS llm_calls, sum(cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+FROM span_costs GROUP BY ALL;
+
+CREATE OR REPLACE VIEW cost_by_agent_day AS
+SELECT CAST(start_time AS DATE) AS day, agent_name, count(*) AS llm_calls, sum(cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+FROM span_costs GROUP BY ALL;
+
+CREATE OR REPLACE VIEW cost_by_model_day AS
+SELECT CAST(start_time AS DATE) AS day, model, provider, count(*) AS llm_calls, sum(cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls,
+       sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
+       sum(output_tokens) AS output_tokens
+FROM span_costs GROUP BY ALL;
+
+CREATE OR REPLACE VIEW cost_by_session AS
+SELECT session_id, min(start_time) AS first_call, max(start_time) AS last_call,
+       count(DISTINCT trace_id) AS traces, count(*) AS llm_calls, sum(cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls
+FROM span_costs WHERE session_id IS NOT NULL GROUP BY session_id;

@@ -19,8 +19,12 @@ import sys
 import threading
 from collections.abc import Callable
 
+import duckdb
 import uvicorn
 
+from analytics.pricing import PriceFileError, load_prices
+from analytics.rules import RulesFileError, load_rules
+from analytics.runner import AnalyticsRunner
 from collector.agent_resolver import AgentResolver
 from collector.api import create_app
 from collector.metrics import IngestMetrics
@@ -51,6 +55,7 @@ class CollectorServer:
         self.store: Store | None = None
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
+        self.analytics: AnalyticsRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -107,6 +112,8 @@ class CollectorServer:
         settings = self.settings
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
+        prices, rules = load_prices(settings.prices_file or None), load_rules(settings.rules_file or None)
         self.store = store = Store(settings.db)  # StoreLockedError when another process has it
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
@@ -120,6 +127,8 @@ class CollectorServer:
             sock = _bind(settings.host, settings.http_port)
             self.http_port = sock.getsockname()[1]
             app = create_app(settings, store, writer, metrics, pipeline)
+            # Analytics jobs run in this process: they read through store cursors, write through the writer.
+            self.analytics = app.state.analytics = AnalyticsRunner(store, writer, settings, prices=prices, rules=rules)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
             http_server = _Uvicorn(config)
             await grpc_server.start()
@@ -134,6 +143,7 @@ class CollectorServer:
                     self._loop.add_signal_handler(sig, self._stop.set)
             if announce is not None:
                 announce(self.banner())
+            self.analytics.start()
             self._ready.set()
             await self._stop.wait()
         finally:
@@ -151,6 +161,8 @@ class CollectorServer:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("server shutdown: %s", result)
+        if self.analytics is not None:  # before the writer closes: a run in progress still writes
+            await asyncio.to_thread(self.analytics.stop)
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
         if self.store is not None:
@@ -191,7 +203,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))
     except StoreLockedError:
         raise
-    except (OSError, RuntimeError) as exc:
+    except (PriceFileError, RulesFileError) as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
     print(f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True)

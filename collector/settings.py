@@ -91,6 +91,29 @@ class Settings:
     )
     dashboard_port: int = _setting("DASHBOARD_PORT", 8501, "Port of the Streamlit dashboard.", _port)
     log_level: str = _setting("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    prices_file: str = _setting(
+        "PRICES_FILE",
+        "",
+        "Your price file (CSV, the columns of `analytics/pricing.csv`); its rows add to or override the "
+        "shipped prices. Empty: shipped prices only.",
+    )
+    rules_file: str = _setting(
+        "RULES_FILE",
+        "",
+        "Your detection thresholds and alert rules (TOML, the layout of `analytics/alert_rules.toml`), "
+        "applied over the shipped ones. Empty: shipped rules only.",
+    )
+    analytics_interval_s: float = _setting(
+        "ANALYTICS_INTERVAL_S",
+        60.0,
+        "Seconds between analytics runs (costs, rollups, anomalies, alerts) inside the collector.",
+        _positive_float,
+    )
+    alert_webhooks: str = _setting(
+        "ALERT_WEBHOOKS",
+        "",
+        "Comma-separated webhook URLs that get a Slack-compatible JSON message when an alert fires.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

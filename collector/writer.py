@@ -86,6 +86,7 @@ def rows_to_arrow(rows: Sequence[SpanRow], agent_names: Sequence[str | None] | N
 class _Spans:
     rows: list[SpanRow]
     future: Future[int]
+    queued_at: float  # monotonic; the group-commit window counts from the oldest submission
 
 
 @dataclass(slots=True)
@@ -156,7 +157,7 @@ class BatchWriter:
                 future.set_result(0)
                 return future
             self._pending_spans += len(rows)
-            self._queue.append(_Spans(rows, future))
+            self._queue.append(_Spans(rows, future, time.monotonic()))
             self._cond.notify()
         return future
 
@@ -188,8 +189,9 @@ class BatchWriter:
                 self._cond.wait()
             if isinstance(self._queue[0], _Task):
                 return [], self._queue.popleft()  # type: ignore[return-value]
-            # Group commit: give concurrent requests up to one interval to join the batch.
-            deadline = time.monotonic() + self._interval
+            # Group commit: let concurrent requests join for up to one interval after the oldest
+            # was queued (spans that waited through the previous commit go at once).
+            deadline = self._queue[0].queued_at + self._interval  # type: ignore[union-attr]
             while not self._closing and self._queued_spans() < self._max_batch:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -9,13 +9,17 @@ natively) are refused by gRPC itself with RESOURCE_EXHAUSTED.
 from __future__ import annotations
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.pipeline import IngestError, Pipeline
+from collector.pipeline import RETRY_AFTER_S, IngestError, Pipeline
 from collector.settings import Settings
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+# OTLP exporters read the back-off of a retryable error from this trailer.
+_RETRY_TRAILER = (("google.rpc.retryinfo-bin", RetryInfo(retry_delay=Duration(seconds=RETRY_AFTER_S)).SerializeToString()),)
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -28,8 +32,9 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         try:
             result = await self._pipeline.ingest(request, "protobuf")
         except IngestError as exc:
-            code = grpc.StatusCode.UNAVAILABLE if exc.transient else grpc.StatusCode.INVALID_ARGUMENT
-            await context.abort(code, str(exc))
+            if exc.transient:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=_RETRY_TRAILER)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected

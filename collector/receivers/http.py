@@ -15,14 +15,13 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.pipeline import IngestError, IngestResult, Pipeline
+from collector.pipeline import RETRY_AFTER_S, IngestError, IngestResult, Pipeline
 
 router = APIRouter()
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _FORMATS = {PROTOBUF: "protobuf", JSON: "json"}
-RETRY_AFTER_S = 1
 
 
 class _TooLarge(Exception):

@@ -114,3 +114,16 @@ def standard_traces() -> list[list[SpanRow]]:
         agent_trace(6, start=BASE - timedelta(days=2), service="sales-bot", session="sess-2", user="user-2",
                     agents=("sales", "billing"), model="claude-sonnet-4", tool="quote"),
     ]
+
+
+def store_through_writer(store: Store, traces: list[list[SpanRow]]) -> None:
+    """Store traces through the collector's real BatchWriter (dedup, received_at stamp, commit)."""
+    from collector.settings import Settings
+    from collector.writer import BatchWriter
+
+    writer = BatchWriter(store, Settings.from_env({}))
+    try:
+        for rows in traces:
+            writer.submit(rows).result(timeout=30)
+    finally:
+        writer.close()

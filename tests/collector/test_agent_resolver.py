@@ -96,3 +96,14 @@ def test_pending_spans_expire() -> None:
     resolver.process([span_row(trace, new_id(), parent=new_id(), kind="llm")])
     resolver.process([span_row(trace, new_id(), kind="workflow")])
     assert resolver.pending == 0
+
+
+def test_waiters_survive_eviction_of_their_own_entries() -> None:
+    resolver = AgentResolver(max_spans=10)
+    trace, agent, llm, tool = new_id() * 2, new_id(), new_id(), new_id()
+    resolver.process([span_row(trace, tool, parent=llm, kind="tool")])
+    resolver.process([span_row(new_id() * 2, new_id(), kind="workflow") for _ in range(20)])  # evicts `tool`
+    resolver.process([span_row(trace, llm, parent=agent, kind="llm")])
+    _, updates = resolver.process([span_row(trace, agent, kind="agent", agent="Coder")])
+    assert sorted((span_id, name) for _, span_id, _, name in updates) == sorted([(tool, "Coder"), (llm, "Coder")])
+    assert resolver.pending == 0

@@ -1,5 +1,5 @@
-"""`tracehouse sql` and `tracehouse export` run as subprocesses, against a live collector HTTP
-server (real uvicorn on an ephemeral port) and against a stopped collector's file (--db)."""
+"""`tracehouse sql` and `tracehouse export` run as subprocesses, against a running collector
+(tests/conftest.py, ephemeral ports) and against a stopped collector's file (--db)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import uvicorn
 
-from collector.api import create_app
-from collector.settings import Settings
 from collector.store import Store
 from tests.collector.query_data import BASE, insert_spans, standard_traces
+from tests.conftest import RunningCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 SPANS = 44
@@ -43,24 +39,13 @@ def tracehouse(*args: str, url: str = "http://127.0.0.1:9", stdin: str | None = 
     )
 
 
-@pytest.fixture(scope="module")
-def collector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The query API of a collector holding the standard traces, served over real HTTP."""
-    path = tmp_path_factory.mktemp("cli") / "live.duckdb"
-    store = seed(path)
-    app = create_app(Settings.from_env({}, db=str(path)), store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    store.close()
+@pytest.fixture()
+def collector_url(collector: RunningCollector) -> str:
+    """A running collector (tests/conftest.py) holding the standard traces, stored by its writer."""
+    assert collector.server.writer is not None
+    for rows in standard_traces():
+        collector.server.writer.submit(rows).result(timeout=30)
+    return collector.http_url
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
@@ -92,6 +93,8 @@ def test_full_queue_is_unavailable(make_collector) -> None:  # type: ignore[no-u
                 export(ch, spans_request(8))
             assert excinfo.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "queue is full" in excinfo.value.details()
+            trailer = dict(excinfo.value.trailing_metadata())["google.rpc.retryinfo-bin"]
+            assert RetryInfo.FromString(trailer).retry_delay.seconds == 1  # exporters back off this long
             release.set()
             first.result(30)
         finally:

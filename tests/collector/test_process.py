@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import duckdb
 import grpc
 import httpx
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
@@ -37,7 +40,8 @@ def stored_counts(db_path: Path) -> dict[tuple[str, str], int]:
     return {(t, s): n for t, s, n in rows}
 
 
-def test_sigterm_flushes_and_the_database_reopens_cleanly(collector_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_flushes_and_the_database_reopens_cleanly(collector_process, tmp_path: Path, sig: int) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "term.duckdb"
     child: CollectorProcess = collector_process(db)
     sent: set[tuple[str, str]] = set()
@@ -49,7 +53,8 @@ def test_sigterm_flushes_and_the_database_reopens_cleanly(collector_process, tmp
         )
         assert response.status_code == 200
         sent |= keys_of(request)
-    assert child.terminate() == 0
+    child.process.send_signal(sig)
+    assert child.process.wait(60) == 0
     output = child.wait_output()
     assert "stopped (100 spans stored)" in output, output
     assert "Traceback" not in output
@@ -116,3 +121,14 @@ def test_kill_9_under_load_loses_no_acknowledged_span(collector_process, tmp_pat
     missing = acked - set(counts)
     assert not missing, f"{len(missing)} acknowledged spans lost"
     assert max(counts.values()) == 1
+
+
+def test_port_in_use_is_one_clear_line(collector_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        child: CollectorProcess = collector_process(tmp_path / "port.duckdb", wait=False, HTTP_PORT=str(port))
+        assert child.process.wait(60) == 2
+        lines = [line for line in child.wait_output().splitlines() if line.strip()]
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], lines

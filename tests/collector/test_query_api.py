@@ -12,14 +12,13 @@ from collector import rollup
 from collector.api import create_app
 from collector.settings import Settings
 from collector.store import Store
-from tests.collector.query_data import BASE, agent_trace, insert_spans, standard_traces, trace_id
+from tests.collector.query_data import BASE, agent_trace, standard_traces, store_through_writer, trace_id
 
 
 @pytest.fixture()
 def store(tmp_path) -> Iterator[Store]:
     store = Store(tmp_path / "query.duckdb")
-    for n, rows in enumerate(standard_traces()):
-        insert_spans(store, rows, received_at=BASE + timedelta(days=3, seconds=n))
+    store_through_writer(store, standard_traces())
     yield store
     store.close()
 
@@ -175,11 +174,10 @@ def test_sessions_list_and_one_session(client: TestClient) -> None:
 def test_new_and_late_spans_update_the_traces_view(client: TestClient, store: Store) -> None:
     rows = agent_trace(7, start=BASE + timedelta(hours=5), session="sess-9")
     root, children = rows[0], rows[1:]
-    insert_spans(store, children[:3], received_at=BASE + timedelta(days=4))
+    store_through_writer(store, [children[:3]])
     first = client.get("/api/traces", params={"session": "sess-9"}).json()["traces"][0]
     assert first["span_count"] == 3 and first["root_name"] == "invoke_agent triage"
-    insert_spans(store, children[3:], received_at=BASE + timedelta(days=4, seconds=1))
-    insert_spans(store, [root], received_at=BASE + timedelta(days=4, seconds=2))
+    store_through_writer(store, [children[3:], [root], rows])  # the last batch: all re-sent
     (t,) = client.get("/api/traces", params={"session": "sess-9"}).json()["traces"]
     assert t["span_count"] == len(rows) and t["root_name"] == "Customer support"
     assert t["start_time"] == "2026-11-20T14:00:00.000000Z" and t["duration_ms"] == pytest.approx(4000.0)

@@ -4,7 +4,6 @@ state-changing function is refused with one readable line; time limit and row ca
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
@@ -12,15 +11,14 @@ from fastapi.testclient import TestClient
 from collector.api import create_app
 from collector.settings import Settings
 from collector.store import Store
-from tests.collector.query_data import BASE, insert_spans, standard_traces
+from tests.collector.query_data import standard_traces, store_through_writer
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     # One database for the module: nothing here may change it (tests check that it did not).
     store = Store(tmp_path_factory.mktemp("sql") / "sql.duckdb")
-    for n, rows in enumerate(standard_traces()):
-        insert_spans(store, rows, received_at=BASE + timedelta(days=3, seconds=n))
+    store_through_writer(store, standard_traces())
     yield store
     store.close()
 

@@ -1,0 +1,132 @@
+"""Alert evaluation: rules (data) × the latest rollup minutes and anomalies → alert state changes. Pure.
+
+An alert is one firing episode of a rule for a subject (a service, an agent, or ``all``). While the
+condition holds, the open alert is only refreshed (deduplicated: one row and one notification per
+episode); when it stops holding, the alert resolves. The next breach opens a new episode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from analytics.rules import AlertRule
+
+ALERT_COLUMNS = (
+    "alert_id", "rule", "severity", "subject", "state", "value", "threshold", "message", "fired_at",
+    "last_seen_at", "resolved_at",
+)  # fmt: skip
+_SUBJECT = {"service": "service_name", "agent": "agent_name"}
+_LABEL = {
+    "traces": "traces", "traces_failed": "failed traces", "error_rate": "error rate", "errors": "failed spans",
+    "cost_usd": "cost", "avg_latency_ms": "average duration", "llm_calls": "LLM calls",
+    "tool_calls": "tool calls", "tokens": "tokens",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    rule: AlertRule
+    subject: str
+    value: float
+    breached: bool
+
+
+def _subjects(df: pd.DataFrame, group_by: str) -> pd.Series:
+    if group_by == "all":
+        return pd.Series("all", index=df.index, dtype="object")
+    return df[_SUBJECT[group_by]].fillna("(none)").astype("object")
+
+
+def _fmt(metric: str | None, value: float) -> str:
+    if metric == "error_rate":
+        return f"{value:.1%}"
+    if metric == "cost_usd":
+        return f"${value:.2f}"
+    if metric == "avg_latency_ms":
+        return f"{value / 1000:.1f} s"
+    return f"{value:g}"
+
+
+def observe(rules: tuple[AlertRule, ...], minutes: pd.DataFrame, anomalies: pd.DataFrame,
+            now: datetime) -> list[Observation]:  # fmt: skip
+    """Each rule's value per subject over its window ending at ``now``.
+
+    ``minutes``: minute_rollup rows (minute, service_name, agent_name and the counters);
+    ``anomalies``: kind, service_name, agent_name, window_end.
+    """
+    out: list[Observation] = []
+    for rule in rules:
+        since = now - timedelta(minutes=rule.window_minutes)
+        if rule.metric:
+            m = minutes[(minutes["minute"] >= since) & (minutes["minute"] < now)]
+            if m.empty:
+                continue
+            g = m.groupby(_subjects(m, rule.group_by))
+            sums = g[["traces_started", "traces_failed", "errors", "cost_usd", "latency_sum_ms", "llm_calls",
+                      "tool_calls", "total_tokens"]].sum(min_count=1)  # fmt: skip
+            for subject, s in sums.iterrows():
+                traces = float(s["traces_started"] or 0)
+                value = {
+                    "traces": traces, "traces_failed": s["traces_failed"],
+                    "error_rate": (s["traces_failed"] / traces) if traces else 0.0, "errors": s["errors"],
+                    "cost_usd": s["cost_usd"] if pd.notna(s["cost_usd"]) else 0.0,
+                    "avg_latency_ms": (s["latency_sum_ms"] / traces) if traces else 0.0,
+                    "llm_calls": s["llm_calls"], "tool_calls": s["tool_calls"], "tokens": s["total_tokens"],
+                }[rule.metric]  # fmt: skip
+                value = float(value or 0.0)
+                enough = traces >= rule.min_traces
+                out.append(Observation(rule, str(subject), value, enough and rule.breached(value)))
+        else:
+            a = anomalies[anomalies["kind"].isin(rule.anomaly) & (anomalies["window_end"] > since)
+                          & (anomalies["window_end"] <= now)]  # fmt: skip
+            if a.empty:
+                continue
+            for subject, n in a.groupby(_subjects(a, rule.group_by)).size().items():
+                out.append(Observation(rule, str(subject), float(n), rule.breached(float(n))))
+    return out
+
+
+def _message(o: Observation) -> str:
+    rule = o.rule
+    if rule.metric:
+        what = f"{_LABEL[rule.metric]} {_fmt(rule.metric, o.value)} {rule.op} {_fmt(rule.metric, rule.threshold)}"
+    else:
+        what = f"{o.value:g} {'/'.join(rule.anomaly)} anomal{'y' if o.value == 1 else 'ies'}"
+    return f"{rule.name} for {o.subject}: {what} in the last {rule.window_minutes} min"
+
+
+def evaluate(observations: list[Observation], open_alerts: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
+    """(rows to upsert into alerts, newly firing alerts, newly resolved alerts)."""
+    by_key = {(r["rule"], r["subject"]): r for r in open_alerts.to_dict("records")}
+    rows: list[dict[str, object]] = []
+    fired: list[dict[str, object]] = []
+    seen: set[tuple[str, str]] = set()
+    for o in observations:
+        if not o.breached:
+            continue
+        key = (o.rule.name, o.subject)
+        seen.add(key)
+        current = by_key.get(key)
+        if current is not None:
+            rows.append({**current, "value": o.value, "message": _message(o), "last_seen_at": now})
+            continue
+        alert = {
+            "alert_id": hashlib.sha256(f"{o.rule.name}|{o.subject}|{now.isoformat()}".encode()).hexdigest()[:24],
+            "rule": o.rule.name, "severity": o.rule.severity, "subject": o.subject, "state": "firing",
+            "value": o.value, "threshold": o.rule.threshold, "message": _message(o), "fired_at": now,
+            "last_seen_at": now, "resolved_at": None,
+        }  # fmt: skip
+        rows.append(alert)
+        fired.append(alert)
+    resolved = []
+    for key, current in by_key.items():
+        if key not in seen:
+            row = {**current, "state": "resolved", "resolved_at": now}
+            rows.append(row)
+            resolved.append(row)
+    frame = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
+    return frame, fired, resolved

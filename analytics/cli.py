@@ -1,0 +1,90 @@
+"""`tracehouse analytics run`: run the analytics jobs now.
+
+Asks a running collector (TRACEHOUSE_API_URL) to run them; when none answers, runs them here on
+the database file (TRACEHOUSE_DB), which only works while no collector holds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from analytics.pricing import PriceFileError
+from analytics.rules import RulesFileError
+from collector.cli import UserError
+from collector.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["run"], help="run: process everything received since the last run")
+    parser.add_argument("--api-url", help="collector to ask (default: TRACEHOUSE_API_URL)")
+    parser.add_argument("--db", help="database file for an offline run (default: TRACEHOUSE_DB)")
+    parser.add_argument("--offline", action="store_true", help="do not ask a collector; open the file")
+    parser.add_argument("--json", action="store_true", help="print the run report as JSON")
+
+
+def _ask_collector(url: str) -> dict[str, Any] | None:
+    """The collector's run report, or None when no collector answers at ``url``."""
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/api/analytics/run", timeout=600.0)
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise UserError(f"collector at {url} refused the run (HTTP {response.status_code}: {detail})")
+    return response.json()
+
+
+def _run_offline(settings: Settings, console: Console) -> dict[str, Any]:
+    from analytics.offline import DirectWriter
+    from analytics.runner import AnalyticsRunner
+    from collector.store import Store
+
+    store = Store(settings.db)
+    try:
+        runner = AnalyticsRunner(store, DirectWriter(store), settings)
+        columns = (TextColumn("analytics"), BarColumn(), MofNCompleteColumn(), TextColumn("spans"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("spans", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = runner.run_now(progress=advance)
+        runner.notifier.stop()
+        return asdict(report)
+    finally:
+        store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("api_url", args.api_url), ("db", args.db)) if v}
+    settings = Settings.from_env(**overrides)
+    console = Console(stderr=True)
+    report = None if args.offline else _ask_collector(settings.api_url)
+    where = f"collector at {settings.api_url}"
+    if report is None:
+        try:
+            report, where = _run_offline(settings, console), settings.db
+        except (PriceFileError, RulesFileError) as exc:
+            raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0
+    found = ", ".join(f"{k} {v}" for k, v in sorted(report["new_anomalies"].items())) or "none"
+    print(
+        f"analytics run on {where}: {report['spans']:,} new spans, {report['llm_spans']:,} LLM calls priced, "
+        f"{report['traces']:,} traces, {report['minutes']:,} minutes rolled up in {report['seconds']:.1f} s"
+        f"{' (full recompute)' if report['backfill'] else ''}\n"
+        f"new anomalies: {found}; alerts fired {report['alerts_fired']}, resolved {report['alerts_resolved']}"
+    )
+    return 0

@@ -1,0 +1,90 @@
+"""SQL of the detection and alert steps, and of the jobs' watermarks (analytics_state)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import pandas as pd
+
+from analytics.anomaly import ANOMALY_COLUMNS
+from analytics.rollups import replace_rows
+
+
+def read_state(cur: duckdb.DuckDBPyConnection, job: str) -> tuple[datetime | None, str | None]:
+    row = cur.execute(
+        "SELECT watermark, fingerprint FROM analytics_state WHERE job = ? ORDER BY updated_at DESC LIMIT 1", [job]
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def write_state(con: duckdb.DuckDBPyConnection, job: str, watermark: datetime | None, fingerprint: str | None,
+                now: datetime) -> None:  # fmt: skip
+    con.execute("DELETE FROM analytics_state WHERE job = ?", [job])
+    con.execute("INSERT INTO analytics_state VALUES (?, ?, ?, ?)", [job, watermark, fingerprint, now])
+
+
+def baseline_traces(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
+    """Trace summaries started in [lo, hi]: the rolling window the forests are trained on."""
+    return cur.execute(
+        "SELECT * FROM trace_features WHERE start_time >= ? AND start_time <= ?", [lo, hi]
+    ).df()
+
+
+def error_windows(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int) -> pd.DataFrame:
+    """Traces and failed traces per service and tumbling window in [lo, hi)."""
+    return cur.execute(
+        f"""SELECT service_name, time_bucket(INTERVAL {int(minutes)} MINUTE, minute) AS window_start,
+                   sum(traces_started) AS traces, sum(traces_failed) AS failed
+            FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",
+        [lo, hi],
+    ).df()
+
+
+def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
+    """Per service and minute: traces, average duration, error rate, cost and tokens."""
+    return cur.execute(
+        """SELECT service_name, minute, sum(traces_started) AS traces,
+                  sum(latency_sum_ms) / nullif(sum(traces_started), 0) AS avg_latency_ms,
+                  sum(traces_failed) / nullif(sum(traces_started), 0) AS error_rate,
+                  coalesce(sum(cost_usd), 0) AS cost_usd, sum(total_tokens) AS tokens
+           FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",
+        [lo, hi],
+    ).df()
+
+
+def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[str, int]:
+    """Insert anomalies not already stored (by anomaly_id); returns the new ones' count per kind."""
+    if df.empty:
+        return {}
+    df = df.drop_duplicates("anomaly_id")[list(ANOMALY_COLUMNS)]
+    con.register("_anomalies", df)
+    try:
+        fresh = "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
+        counts = dict(con.execute(f"SELECT kind, count(*) FROM ({fresh}) GROUP BY kind").fetchall())
+        con.execute(f"INSERT INTO anomalies BY NAME {fresh}")
+    finally:
+        con.unregister("_anomalies")
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def recent_minutes(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> pd.DataFrame:
+    return cur.execute(
+        "SELECT * EXCLUDE (latency_hist) FROM minute_rollup WHERE minute >= ? AND minute < ?",
+        [now - timedelta(minutes=minutes), now],
+    ).df()
+
+
+def recent_anomalies(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> pd.DataFrame:
+    return cur.execute(
+        "SELECT kind, service_name, agent_name, window_end FROM anomalies WHERE window_end > ? AND window_end <= ?",
+        [now - timedelta(minutes=minutes), now],
+    ).df()
+
+
+def open_alerts(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return cur.execute("SELECT * FROM alerts WHERE state = 'firing'").df()
+
+
+def upsert_alerts(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> None:
+    replace_rows(con, "alerts", df, ["alert_id"])

@@ -1,0 +1,301 @@
+"""SQL of the analytics jobs: read new spans, build trace summaries and per-minute rollups.
+
+Readers take a ``store.cursor()``; writers are functions of a connection, run by the writer
+thread (``writer.execute``) inside its transaction. Every write deletes the keys it recomputes
+and inserts them again, so a job can be re-run and late spans simply recompute their minute.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+HIST_BASE = 1.1  # latency histogram bucket ratio: quantiles from it are within ±5 %
+
+LLM_SPANS_SQL = """
+SELECT trace_id, span_id, start_time, project, service_name, session_id, agent_name, model, provider,
+       input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens
+FROM spans
+WHERE received_at > $lo AND received_at <= $hi AND kind IN ('llm', 'embedding')
+"""
+
+TRACE_FEATURES_SQL = """
+WITH s AS (
+    SELECT * FROM spans WHERE trace_id IN (SELECT trace_id FROM _traces)
+), repeats AS (
+    SELECT trace_id, tool_name, count(*) AS n
+    FROM s WHERE kind = 'tool' GROUP BY trace_id, tool_name, md5(coalesce(input, ''))
+), top_repeat AS (
+    SELECT trace_id, max(n) AS max_repeated_tool_calls, first(tool_name ORDER BY n DESC, tool_name) AS repeated_tool
+    FROM repeats GROUP BY trace_id
+), costs AS (
+    SELECT trace_id, sum(cost_usd) AS cost_usd,
+           count(*) FILTER (WHERE cost_status = 'unpriced') AS unpriced_calls
+    FROM span_costs WHERE trace_id IN (SELECT trace_id FROM _traces) GROUP BY trace_id
+)
+SELECT s.trace_id,
+       coalesce(first(s.project ORDER BY s.start_time, s.span_id), 'default') AS project,
+       first(s.service_name ORDER BY s.start_time, s.span_id) AS service_name,
+       first(s.workflow_name ORDER BY s.start_time, s.span_id) FILTER (WHERE s.workflow_name IS NOT NULL) AS workflow_name,
+       first(s.agent_name ORDER BY s.start_time, s.span_id) FILTER (WHERE s.agent_name IS NOT NULL) AS agent_name,
+       first(s.session_id ORDER BY s.start_time, s.span_id) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
+       min(s.start_time) AS start_time, max(s.end_time) AS end_time,
+       date_diff('microsecond', min(s.start_time), max(s.end_time)) / 1000.0 AS duration_ms,
+       count(*) AS spans,
+       count(*) FILTER (WHERE s.kind = 'llm') AS llm_calls,
+       count(*) FILTER (WHERE s.kind = 'tool') AS tool_calls,
+       count(*) FILTER (WHERE s.kind = 'handoff') AS handoffs,
+       count(*) FILTER (WHERE s.status = 'error') AS errors,
+       coalesce(sum(s.input_tokens) FILTER (WHERE s.kind = 'llm'), 0) AS input_tokens,
+       coalesce(sum(s.output_tokens) FILTER (WHERE s.kind = 'llm'), 0) AS output_tokens,
+       coalesce(sum(coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0)) FILTER (WHERE s.kind = 'llm'), 0)
+           AS total_tokens,
+       any_value(c.cost_usd) AS cost_usd,
+       coalesce(any_value(c.unpriced_calls), 0) AS unpriced_calls,
+       coalesce(any_value(r.max_repeated_tool_calls), 0) AS max_repeated_tool_calls,
+       any_value(r.repeated_tool) AS repeated_tool,
+       CASE WHEN count(*) FILTER (WHERE s.status = 'error') > 0 THEN 'error' ELSE 'ok' END AS status
+FROM s LEFT JOIN costs c USING (trace_id) LEFT JOIN top_repeat r USING (trace_id)
+GROUP BY s.trace_id
+"""
+
+# Minutes are recomputed whole: every service/agent row of an affected minute.
+MINUTE_ROLLUP_SQL = f"""
+WITH sp AS (
+    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name,
+           count(*) AS spans,
+           count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+           count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
+           count(*) FILTER (WHERE status = 'error') AS errors,
+           coalesce(sum(input_tokens) FILTER (WHERE kind = 'llm'), 0) AS input_tokens,
+           coalesce(sum(output_tokens) FILTER (WHERE kind = 'llm'), 0) AS output_tokens
+    FROM spans
+    WHERE start_time >= $lo AND start_time < $hi
+      AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
+    GROUP BY ALL
+), co AS (
+    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, sum(cost_usd) AS cost_usd
+    FROM span_costs
+    WHERE start_time >= $lo AND start_time < $hi
+      AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
+    GROUP BY ALL
+), t AS (
+    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, duration_ms, status,
+           CAST(floor(ln(greatest(duration_ms, 1.0)) / ln({HIST_BASE})) AS SMALLINT) AS b
+    FROM trace_features
+    WHERE start_time >= $lo AND start_time < $hi
+      AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
+), tr AS (
+    SELECT minute, service_name, agent_name, count(*) AS traces_started,
+           count(*) FILTER (WHERE status = 'error') AS traces_failed,
+           sum(duration_ms) AS latency_sum_ms,
+           quantile_cont(duration_ms, 0.5) AS latency_p50_ms,
+           quantile_cont(duration_ms, 0.95) AS latency_p95_ms,
+           quantile_cont(duration_ms, 0.99) AS latency_p99_ms
+    FROM t GROUP BY ALL
+), hist AS (
+    SELECT minute, service_name, agent_name, list({{'b': b, 'n': n}} ORDER BY b) AS latency_hist
+    FROM (SELECT minute, service_name, agent_name, b, CAST(count(*) AS INTEGER) AS n FROM t GROUP BY ALL)
+    GROUP BY ALL
+), parts AS (
+    SELECT * FROM sp UNION ALL BY NAME SELECT * FROM co UNION ALL BY NAME SELECT * FROM tr
+    UNION ALL BY NAME SELECT * FROM hist
+)
+SELECT minute, service_name, agent_name,
+       coalesce(sum(spans), 0) AS spans, coalesce(sum(llm_calls), 0) AS llm_calls,
+       coalesce(sum(tool_calls), 0) AS tool_calls, coalesce(sum(errors), 0) AS errors,
+       coalesce(sum(traces_started), 0) AS traces_started, coalesce(sum(traces_failed), 0) AS traces_failed,
+       coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS total_tokens,
+       sum(cost_usd) AS cost_usd, coalesce(sum(latency_sum_ms), 0) AS latency_sum_ms,
+       max(latency_p50_ms) AS latency_p50_ms, max(latency_p95_ms) AS latency_p95_ms,
+       max(latency_p99_ms) AS latency_p99_ms, any_value(latency_hist) AS latency_hist
+FROM parts GROUP BY ALL
+"""
+
+ERROR_MINUTES_SQL = """
+SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
+       coalesce(tool_name, name) AS name, error_type, count(*) AS errors,
+       first(status_message ORDER BY start_time DESC) AS sample_message
+FROM spans
+WHERE status = 'error' AND start_time >= $lo AND start_time < $hi
+  AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
+GROUP BY ALL
+"""
+
+
+def new_span_range(cur: duckdb.DuckDBPyConnection, after: datetime | None) -> tuple[int, datetime | None]:
+    """(count, newest received_at) of spans received after the watermark."""
+    lo = after or datetime(1970, 1, 1)
+    n, hi = cur.execute("SELECT count(*), max(received_at) FROM spans WHERE received_at > ?", [lo]).fetchone()
+    return int(n), hi
+
+
+def chunk_bounds(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, chunks: int) -> list[datetime]:
+    """Upper bounds splitting (lo, hi] into about ``chunks`` parts of equal span count."""
+    if chunks <= 1:
+        return [hi]
+    qs = [i / chunks for i in range(1, chunks)]
+    row = cur.execute(
+        "SELECT quantile_disc(received_at, ?) FROM spans WHERE received_at > ? AND received_at <= ?", [qs, lo, hi]
+    ).fetchone()
+    bounds = sorted({b for b in (row[0] or []) if b < hi})
+    return [*bounds, hi]
+
+
+def llm_spans(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
+    return cur.execute(LLM_SPANS_SQL, {"lo": lo, "hi": hi}).df()
+
+
+def touched(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Traces with new spans, and the minutes those spans (and the traces' old starts) fall in."""
+    traces = cur.execute(
+        "SELECT DISTINCT trace_id FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]
+    ).df()
+    cur.register("_traces", traces)
+    try:
+        minutes = cur.execute(
+            """SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans
+               WHERE received_at > ? AND received_at <= ?
+               UNION SELECT date_trunc('minute', start_time) FROM trace_features
+               WHERE trace_id IN (SELECT trace_id FROM _traces)""",
+            [lo, hi],
+        ).df()
+    finally:
+        cur.unregister("_traces")
+    return traces, minutes
+
+
+def trace_features(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+    cur.register("_traces", traces[["trace_id"]])
+    try:
+        return cur.execute(TRACE_FEATURES_SQL).df()
+    finally:
+        cur.unregister("_traces")
+
+
+def minute_rollups(cur: duckdb.DuckDBPyConnection, minutes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of minute_rollup and error_minutes for the given minutes."""
+    if minutes.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    lo = minutes["minute"].min()
+    hi = minutes["minute"].max() + pd.Timedelta(minutes=1)
+    cur.register("_minutes", minutes[["minute"]])
+    try:
+        params = {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
+        return cur.execute(MINUTE_ROLLUP_SQL, params).df(), cur.execute(ERROR_MINUTES_SQL, params).df()
+    finally:
+        cur.unregister("_minutes")
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, keys: Sequence[str],
+                 key_frame: pd.DataFrame | None = None) -> None:
+    """Delete the rows of ``table`` whose ``keys`` appear in ``key_frame`` (default ``df``), insert ``df``.
+
+    Runs on the writer's connection, inside its transaction.
+    """
+    key_frame = df if key_frame is None else key_frame
+    if key_frame.empty and df.empty:
+        return
+    con.register("_keys", key_frame[list(keys)].drop_duplicates())
+    try:
+        cond = " AND ".join(f"t.{k} = k.{k}" for k in keys)
+        con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM _keys k WHERE {cond})")
+    finally:
+        con.unregister("_keys")
+    if not df.empty:
+        con.register("_rows", df)
+        try:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+        finally:
+            con.unregister("_rows")
+
+
+def set_span_costs(con: duckdb.DuckDBPyConnection, costs: pd.DataFrame) -> None:
+    """Copy each span's cost into ``spans.cost_usd`` (what `traces`/`sessions` and SQL users sum)."""
+    if costs.empty:
+        return
+    con.register("_costs", costs[["trace_id", "span_id", "cost_usd"]])
+    try:
+        con.execute(
+            "UPDATE spans SET cost_usd = c.cost_usd FROM _costs c "
+            "WHERE spans.trace_id = c.trace_id AND spans.span_id = c.span_id "
+            "AND spans.cost_usd IS DISTINCT FROM c.cost_usd"
+        )
+    finally:
+        con.unregister("_costs")
+
+
+def histogram_quantiles(buckets: dict[int, int], qs: Sequence[float]) -> list[float | None]:
+    """Quantiles from a merged latency histogram (the geometric middle of the bucket)."""
+    total = sum(buckets.values())
+    if total == 0:
+        return [None for _ in qs]
+    ordered = sorted(buckets.items())
+    out: list[float | None] = []
+    for q in qs:
+        target, seen = q * total, 0
+        for b, n in ordered:
+            seen += n
+            if seen >= target:
+                out.append(HIST_BASE ** (b + 0.5) if b > 0 else 1.0)
+                break
+    return out
+
+
+def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    return cur.execute(sql, params).fetchall()
+
+
+def overview(cur: duckdb.DuckDBPyConnection, now: datetime, window_minutes: int = 60,
+             active_minutes: int = 5, top_errors: int = 5) -> dict[str, Any]:
+    """The dashboard overview's numbers, from the rollup tables only (fast at any span count)."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = now - timedelta(minutes=window_minutes)
+    active_since = now - timedelta(minutes=active_minutes)
+    start = min(today, since, active_since)
+    row = _rows(cur, """
+        SELECT count(DISTINCT agent_name) FILTER (WHERE minute >= $active AND spans > 0),
+               sum(traces_started) FILTER (WHERE minute >= $since),
+               sum(traces_failed) FILTER (WHERE minute >= $since),
+               sum(latency_sum_ms) FILTER (WHERE minute >= $since),
+               sum(cost_usd) FILTER (WHERE minute >= $today),
+               sum(llm_calls) FILTER (WHERE minute >= $since),
+               sum(total_tokens) FILTER (WHERE minute >= $today)
+        FROM minute_rollup WHERE minute >= $start AND minute <= $now""",
+        {"active": active_since, "since": since, "today": today, "start": start, "now": now})[0]  # fmt: skip
+    active, traces, failed, latency_sum, cost_today, llm_calls, tokens_today = row
+    traces = int(traces or 0)
+    hist = dict(_rows(cur, """
+        SELECT e.b, sum(e.n) FROM (SELECT unnest(latency_hist) AS e FROM minute_rollup
+                                  WHERE minute >= $since AND minute <= $now AND latency_hist IS NOT NULL)
+        GROUP BY e.b""", {"since": since, "now": now}))  # fmt: skip
+    p50, p95, p99 = histogram_quantiles({int(b): int(n) for b, n in hist.items()}, (0.5, 0.95, 0.99))
+    errors = _rows(cur, """
+        SELECT kind, name, error_type, sum(errors) AS n, any_value(sample_message)
+        FROM error_minutes WHERE minute >= $today AND minute <= $now
+        GROUP BY ALL ORDER BY n DESC, name LIMIT $k""", {"today": today, "now": now, "k": top_errors})  # fmt: skip
+    return {
+        "now": now.isoformat(),
+        "window_minutes": window_minutes,
+        "active_agents": int(active or 0),
+        "requests_per_minute": traces / window_minutes,
+        "traces": traces,
+        "avg_response_ms": (latency_sum / traces) if traces else None,
+        "p50_response_ms": p50,
+        "p95_response_ms": p95,
+        "p99_response_ms": p99,
+        "success_rate": (1 - (failed or 0) / traces) if traces else None,
+        "llm_calls": int(llm_calls or 0),
+        "cost_today_usd": None if cost_today is None or math.isnan(cost_today) else float(cost_today),
+        "tokens_today": int(tokens_today or 0),
+        "top_errors": [
+            {"kind": k, "name": n, "error_type": t, "count": int(c), "sample_message": m}
+            for k, n, t, c, m in errors
+        ],
+    }

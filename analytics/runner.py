@@ -1,0 +1,276 @@
+"""Runs the analytics jobs: incremental (a watermark on received_at), idempotent, in the collector.
+
+Each run reads the spans received since the watermark through ``store.cursor()`` and writes its
+results only through the writer (``writer.execute(fn)`` runs ``fn`` in the single writer thread,
+inside a transaction). Every write replaces the keys it recomputes, so a repeated or interrupted
+run changes nothing. The watermark is safe because the one writer stamps ``received_at`` in commit
+order: once a span with ``received_at = t`` is visible, every span stamped before ``t`` is too.
+
+Steps, per chunk of new spans: span costs (``span_costs`` and ``spans.cost_usd``, then the
+``traces`` summaries of those traces are refreshed) → trace features → minute rollups → per-trace anomalies
+(rules + IsolationForest) → watermark. Then per-window detection (error rate, series spikes) over
+the windows that have completed since the last run, then alerts. A changed price table resets the
+watermark, so the next run recomputes every past cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import duckdb
+import pandas as pd
+
+from analytics import alerts as alerting
+from analytics import anomaly, queries, rollups
+from analytics.cost import compute_costs
+from analytics.notify import WebhookNotifier
+from analytics.pricing import PriceTable, load_prices
+from analytics.rules import Rules, load_rules
+from collector.rollup import refresh_traces
+from collector.settings import Settings
+from collector.store import Store
+
+logger = logging.getLogger(__name__)
+
+JOB = "spans"  # watermark of the per-span steps; fingerprint = price table version
+WINDOW_JOB = "windows"  # end of the last judged window
+CHUNK_SPANS = 250_000
+EPOCH = datetime(1970, 1, 1)
+
+Progress = Callable[[int, int], None]  # (spans done, spans to do)
+
+
+class Writer(Protocol):
+    def execute(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Future[Any]: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class RunReport:
+    spans: int = 0
+    llm_spans: int = 0
+    traces: int = 0
+    minutes: int = 0
+    anomalies: int = 0
+    alerts_fired: int = 0
+    alerts_resolved: int = 0
+    backfill: bool = False
+    seconds: float = 0.0
+    watermark: str | None = None
+    new_anomalies: dict[str, int] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step, summed over chunks
+
+
+class _Steps:
+    """Adds the time since the last lap to a step's total."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+        self.last = time.monotonic()
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.totals[step] = round(self.totals.get(step, 0.0) + now - self.last, 3)
+        self.last = now
+
+
+class AnalyticsRunner:
+    """Owns the schedule of the analytics jobs of one collector (or one offline run)."""
+
+    def __init__(self, store: Store, writer: Writer, settings: Settings, *, prices: PriceTable | None = None,
+                 rules: Rules | None = None, notifier: WebhookNotifier | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
+        self.store = store
+        self.writer = writer
+        self.settings = settings
+        self.prices = prices or load_prices(settings.prices_file or None)
+        self.rules = rules or load_rules(settings.rules_file or None)
+        urls = [u.strip() for u in settings.alert_webhooks.split(",") if u.strip()]
+        self.notifier = notifier or WebhookNotifier(
+            urls, timeout_s=self.rules.notify.timeout_s, retries=self.rules.notify.retries
+        )
+        self.clock = clock
+        self._run_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_report: RunReport | None = None
+
+    # ── schedule ──────────────────────────────────────────────────────────────────────────────
+    def start(self) -> None:
+        """Run every ``analytics_interval_s`` on a daemon thread until stop()."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="tracehouse-analytics", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.notifier.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.analytics_interval_s):
+            try:
+                self.run_now()
+            except Exception:  # a failed run is logged; the next one retries (jobs are idempotent)
+                logger.exception("analytics run failed")
+
+    # ── one run ───────────────────────────────────────────────────────────────────────────────
+    def run_now(self, now: datetime | None = None, progress: Progress | None = None) -> RunReport:
+        """Process everything received since the last run; one run at a time."""
+        with self._run_lock:
+            started = time.monotonic()
+            report = self._run(now or self.clock(), progress)
+            report.seconds = round(time.monotonic() - started, 3)
+            self.last_report = report
+            return report
+
+    def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        return self.writer.execute(fn).result()
+
+    def _run(self, now: datetime, progress: Progress | None) -> RunReport:
+        report = RunReport()
+        cur = self.store.cursor()
+        try:
+            watermark, fingerprint = queries.read_state(cur, JOB)
+            if watermark is not None and fingerprint != self.prices.fingerprint:
+                logger.info("price table changed: recomputing all costs")
+                watermark, report.backfill = None, True
+            total, hi = rollups.new_span_range(cur, watermark)
+            lo = watermark or EPOCH
+            affected_from: datetime | None = None
+            if total:
+                report.backfill = report.backfill or watermark is None
+                bounds = rollups.chunk_bounds(cur, lo, hi, math.ceil(total / CHUNK_SPANS))
+                for chunk_hi in bounds:
+                    first = self._chunk(cur, lo, chunk_hi, now, report)
+                    if first is not None:
+                        affected_from = first if affected_from is None else min(affected_from, first)
+                    lo = chunk_hi
+                    if progress:
+                        progress(report.spans, total)
+            report.watermark = lo.isoformat() if lo != EPOCH else None
+            clock = _Steps(report.steps)
+            self._windows(cur, affected_from, now, report)
+            clock.lap("window_anomalies")
+            self._alerts(cur, now, report)
+            clock.lap("alerts")
+        finally:
+            cur.close()
+        return report
+
+    def _chunk(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, now: datetime,
+               report: RunReport) -> datetime | None:  # fmt: skip
+        """All per-span steps for spans received in (lo, hi]; returns the earliest affected minute."""
+        clock = _Steps(report.steps)
+        costs = compute_costs(rollups.llm_spans(cur, lo, hi), self.prices)
+
+        def write_costs(con: duckdb.DuckDBPyConnection) -> None:
+            rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
+            rollups.set_span_costs(con, costs)
+
+        self._write(write_costs)
+        refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
+        clock.lap("costs")
+        traces, minutes = rollups.touched(cur, lo, hi)
+        summaries = rollups.trace_features(cur, traces)
+        self._write(lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces))
+        clock.lap("trace_features")
+        rollup, errors = rollups.minute_rollups(cur, minutes)
+
+        def write_minutes(con: duckdb.DuckDBPyConnection) -> None:
+            rollups.replace_rows(con, "minute_rollup", rollup, ["minute"], minutes)
+            rollups.replace_rows(con, "error_minutes", errors, ["minute"], minutes)
+
+        self._write(write_minutes)
+        clock.lap("minute_rollups")
+        found = self._trace_anomalies(cur, summaries, now)
+        fingerprint = self.prices.fingerprint
+
+        def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            new = queries.insert_anomalies(con, found)
+            queries.write_state(con, JOB, hi, fingerprint, now)
+            return new
+
+        self._count(report, self._write(finish))
+        clock.lap("trace_anomalies")
+        report.spans += int(cur.execute(
+            "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]).fetchone()[0])  # fmt: skip
+        report.llm_spans += len(costs)
+        report.traces += len(summaries)
+        report.minutes += len(minutes)
+        return None if minutes.empty else minutes["minute"].min().to_pydatetime()
+
+    def _trace_anomalies(self, cur: duckdb.DuckDBPyConnection, summaries: pd.DataFrame,
+                         now: datetime) -> pd.DataFrame:  # fmt: skip
+        if summaries.empty:
+            return pd.DataFrame(columns=list(anomaly.ANOMALY_COLUMNS))
+        cfg = self.rules.detection
+        start = summaries["start_time"].min().to_pydatetime() - timedelta(days=cfg.baseline_days)
+        baseline = queries.baseline_traces(cur, start, summaries["start_time"].max().to_pydatetime())
+        found = [anomaly.trace_rules(summaries, cfg, now), anomaly.trace_outliers(summaries, baseline, cfg, now)]
+        return pd.concat([f for f in found if not f.empty] or found[:1], ignore_index=True)
+
+    def _windows(self, cur: duckdb.DuckDBPyConnection, affected_from: datetime | None, now: datetime,
+                 report: RunReport) -> None:  # fmt: skip
+        """Error-rate windows and per-minute series that completed (plus settle time) since last run."""
+        cfg = self.rules.detection
+        width = timedelta(minutes=cfg.error_rate_window_minutes)
+        judged_to, _ = queries.read_state(cur, WINDOW_JOB)
+        ready = now - timedelta(seconds=cfg.settle_seconds)
+        ready = EPOCH + ((ready - EPOCH) // width) * width  # whole windows only
+        starts = [t for t in (judged_to, affected_from) if t is not None]
+        if not starts:
+            return
+        lo = EPOCH + ((min(starts) - EPOCH) // width) * width
+        if lo >= ready:
+            return
+        found = [anomaly.error_rate_windows(queries.error_windows(cur, lo, ready, cfg.error_rate_window_minutes),
+                                            cfg, now)]  # fmt: skip
+        baseline_lo = lo - timedelta(minutes=cfg.series_baseline_minutes)
+        found.append(anomaly.series_spikes(queries.minute_series(cur, baseline_lo, ready), lo, ready, cfg, now))
+        frame = pd.concat(found, ignore_index=True)
+
+        def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            new = queries.insert_anomalies(con, frame)
+            queries.write_state(con, WINDOW_JOB, max(ready, judged_to or ready), None, now)
+            return new
+
+        self._count(report, self._write(finish))
+
+    @staticmethod
+    def _count(report: RunReport, new: dict[str, int]) -> None:
+        for kind, n in new.items():
+            report.new_anomalies[kind] = report.new_anomalies.get(kind, 0) + n
+            report.anomalies += n
+
+    def _alerts(self, cur: duckdb.DuckDBPyConnection, now: datetime, report: RunReport) -> None:
+        rules = self.rules.alerts
+        if not rules:
+            return
+        longest = max(r.window_minutes for r in rules)
+        observations = alerting.observe(
+            rules, queries.recent_minutes(cur, now, longest), queries.recent_anomalies(cur, now, longest), now
+        )
+        rows, fired, resolved = alerting.evaluate(observations, queries.open_alerts(cur), now)
+        if rows.empty:
+            return
+        self._write(lambda con: queries.upsert_alerts(con, rows))
+        report.alerts_fired += len(fired)
+        report.alerts_resolved += len(resolved)
+        for alert in fired + (resolved if self.rules.notify.notify_resolved else []):
+            self.notifier.send(alert)
