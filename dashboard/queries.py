@@ -250,11 +250,9 @@ GROUP BY ALL ORDER BY llm_calls DESC"""
 
 
 def expensive_traces(f: Filters, limit: int = 15) -> str:
-    """The costliest traces in the window, from the analytics jobs' per-trace summary."""
-    where = span_where(f)  # trace_summaries carries start_time, service_name and the first agent_name
-    return f"""SELECT start_time, workflow_name, service_name, agent_name, duration_ms, llm_calls, unpriced_calls,
-       cost_usd, trace_id
-FROM trace_summaries WHERE {where} AND cost_usd IS NOT NULL ORDER BY cost_usd DESC LIMIT {int(limit)}"""
+    """The costliest traces in the window (trace cost = sum of its priced calls)."""
+    return f"""SELECT start_time, root_name, service_name, duration_ms, llm_calls, cost_usd, trace_id
+FROM traces WHERE {trace_where(f)} AND cost_usd IS NOT NULL ORDER BY cost_usd DESC LIMIT {int(limit)}"""
 
 
 def span_costs(trace_id: str) -> str:

@@ -36,7 +36,7 @@ def _breakdowns(f: queries.Filters) -> None:
 
 def _expensive(f: queries.Filters) -> None:
     ui.section("Most expensive traces", client.query(queries.expensive_traces(f)),
-               empty="No priced traces in this time range.", labels={"unpriced_calls": "Unpriced calls"})
+               empty="No priced traces in this time range.")
 
 
 def _unpriced(f: queries.Filters) -> None:

@@ -33,9 +33,10 @@ def _with_costs(spans: pd.DataFrame, trace_id: str) -> pd.DataFrame:
         costs = client.query(queries.span_costs(trace_id))
     except client.ApiError:
         costs = pd.DataFrame()
-    if costs.empty or "cost_usd" in spans:
+    extra = [c for c in costs.columns if c == "span_id" or c not in spans.columns]
+    if costs.empty or len(extra) < 2:
         return spans
-    return spans.merge(costs, on="span_id", how="left")
+    return spans.merge(costs[extra], on="span_id", how="left")
 
 
 def _summary(spans: pd.DataFrame) -> None:
