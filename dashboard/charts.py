@@ -8,6 +8,7 @@ responsive in the browser.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -187,18 +188,26 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
 
 # ---- time series -------------------------------------------------------------------------
 
-Window = tuple[datetime, datetime] | None
+@dataclass(frozen=True)
+class TimeAxis:
+    """The selected window (None = all time) and the width of one time bucket."""
+
+    start: datetime | None
+    end: datetime | None
+    bucket_ms: float
 
 
-def _over(fig: go.Figure, window: Window) -> go.Figure:
-    """Show the whole selected window, so a quiet hour looks quiet instead of one wide bar."""
-    if window is not None:
-        fig.update_xaxes(range=list(window))
+def _over(fig: go.Figure, axis: TimeAxis | None) -> go.Figure:
+    """Show the whole window, so a quiet hour looks quiet; bars span their bucket, not 1 ms."""
+    if axis is not None:
+        if axis.start is not None and axis.end is not None:
+            fig.update_xaxes(range=[axis.start, axis.end])
+        fig.update_traces(width=axis.bucket_ms * 0.9, offset=0, selector=dict(type="bar"))
     return fig
 
 
 
-def traffic(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def traffic(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty:
         return empty("No requests in this time range.")
     ok = series["requests"] - series["errors"]
@@ -209,7 +218,7 @@ def traffic(series: pd.DataFrame, window: Window = None) -> go.Figure:
     return _over(_base(fig, title="Requests"), window)
 
 
-def errors(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def errors(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty:
         return empty("No requests in this time range.")
     rate = (series["errors"] / series["requests"].where(series["requests"] > 0) * 100).fillna(0)
@@ -219,7 +228,7 @@ def errors(series: pd.DataFrame, window: Window = None) -> go.Figure:
     return _over(_base(fig, title="Failed requests"), window)
 
 
-def latency(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def latency(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty or series["avg_ms"].isna().all():
         return empty("No requests in this time range.")
     fig = go.Figure()
@@ -231,9 +240,9 @@ def latency(series: pd.DataFrame, window: Window = None) -> go.Figure:
     return _over(_base(fig, title="Response time"), window)
 
 
-def cost(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def cost(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty:
-        return empty("No spend in this time range.")
+        return empty("No priced spend in this time range yet.")
     fig = go.Figure()
     fig.add_bar(x=series["bucket"], y=series["cost_usd"], name="cost", marker_color="#0EA5E9")
     fig.update_yaxes(tickprefix="$", rangemode="tozero")

@@ -44,13 +44,18 @@ def lit(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# (longest window in minutes, bucket as a SQL interval, bucket in ms): about 30-300 points.
+BUCKETS = ((90, "1 minute", 60e3), (6 * 60, "5 minutes", 300e3), (36 * 60, "15 minutes", 900e3),
+           (10 * 1440, "1 hour", 3600e3), (float("inf"), "1 day", 86400e3))
+
+
 def bucket_for(f: Filters) -> str:
-    """Time-series bucket width that gives roughly 30-300 points for the window."""
-    minutes = f.minutes
-    for limit, width in ((90, "1 minute"), (6 * 60, "5 minutes"), (36 * 60, "15 minutes"), (10 * 1440, "1 hour")):
-        if minutes <= limit:
-            return width
-    return "1 day"
+    """Time-series bucket width (SQL interval) for the window."""
+    return next(width for limit, width, _ in BUCKETS if f.minutes <= limit)
+
+
+def bucket_ms(f: Filters) -> float:
+    return next(ms for limit, _, ms in BUCKETS if f.minutes <= limit)
 
 
 def span_where(f: Filters, *, alias: str = "", agent_on_span: bool = True) -> str:

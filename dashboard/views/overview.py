@@ -46,7 +46,7 @@ def _kpis(f: queries.Filters) -> None:
 
 def _series(f: queries.Filters) -> None:
     series = client.query(queries.overview_series(f))
-    window = None if f.start <= ui.EPOCH else (f.start, f.end)
+    window = charts.TimeAxis(None if f.start <= ui.EPOCH else f.start, f.end, queries.bucket_ms(f))
     left, right = st.columns(2)
     left.plotly_chart(charts.traffic(series, window), key="traffic")
     right.plotly_chart(charts.latency(series, window), key="latency")
