@@ -278,26 +278,53 @@ def cost_by_day(frame: pd.DataFrame) -> go.Figure:
     return _base(fig, height=300, title="Cost per day, by model")
 
 
+def flow_layout(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
+    """Left-to-right layers: who starts a chain on the left, each handoff one step right;
+    separate chains (workflows) stacked below each other. Cycles are cut at the first visit."""
+    out: dict[str, list[str]] = {}
+    incoming: set[str] = set()
+    for source, target in pairs:
+        out.setdefault(source, []).append(target)
+        incoming.add(target)
+    nodes = list(dict.fromkeys(n for pair in pairs for n in pair))
+    pos: dict[str, tuple[float, float]] = {}
+    row = 0
+    for root in [n for n in nodes if n not in incoming] + nodes:
+        if root in pos:
+            continue
+        used: dict[int, int] = {}  # layer → next free row in this chain
+        queue = [(root, 0)]
+        while queue:
+            node, layer = queue.pop(0)
+            if node in pos:
+                continue
+            y = max(used.get(layer, row), row)
+            used[layer] = y + 1
+            pos[node] = (float(layer), -float(y))
+            queue += [(target, layer + 1) for target in out.get(node, [])]
+        row = max(used.values())
+    return pos
+
+
 def handoff_graph(edges: pd.DataFrame) -> go.Figure:
-    """Agents on a circle; one arrow per (from, to) with its count and failure rate."""
+    """Agents as a flow (left to right); one arrow per (from, to) with its count and failure rate."""
     if edges.empty:
         return empty("No handoffs in this time range.", height=320)
-    nodes = list(dict.fromkeys([*edges["source"].astype(str), *edges["target"].astype(str)]))
-    angle = {n: 2 * math.pi * i / len(nodes) + math.pi / 2 for i, n in enumerate(nodes)}
-    pos = {n: (math.cos(a), math.sin(a)) for n, a in angle.items()}
+    pairs = [(str(s), str(t)) for s, t in zip(edges["source"], edges["target"])]
+    pos = flow_layout(pairs)
     top = float(edges["count"].max())
     fig = go.Figure()
-    for row in edges.itertuples(index=False):
-        (x0, y0), (x1, y1) = pos[str(row.source)], pos[str(row.target)]
+    for (source, target), row in zip(pairs, edges.itertuples(index=False)):
+        (x0, y0), (x1, y1) = pos[source], pos[target]
         length = math.hypot(x1 - x0, y1 - y0) or 1.0
         # A→B and B→A run side by side: shift each directed edge to its own left.
-        nx, ny = -(y1 - y0) / length * 0.06, (x1 - x0) / length * 0.06
+        nx, ny = -(y1 - y0) / length * 0.07, (x1 - x0) / length * 0.07
 
         def at(t: float, push: float = 1.0) -> tuple[float, float]:
             return x0 + (x1 - x0) * t + nx * push, y0 + (y1 - y0) * t + ny * push  # noqa: B023
 
         failing = float(row.run_failure_rate or 0) >= 0.2
-        (hx, hy), (tx, ty), (lx, ly) = at(0.84), at(0.16), at(0.4, 2.6)
+        (hx, hy), (tx, ty), (lx, ly) = at(0.82), at(0.18), at(0.5, 2.2)
         fig.add_annotation(
             x=hx, y=hy, ax=tx, ay=ty, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
             arrowsize=1.0, arrowwidth=1 + 4 * float(row.count) / top,
@@ -305,16 +332,19 @@ def handoff_graph(edges: pd.DataFrame) -> go.Figure:
         )
         fig.add_annotation(
             x=lx, y=ly, showarrow=False, bgcolor="rgba(255,255,255,0.9)", font=dict(size=10, color="#334155"),
-            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)}",
+            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)} failed",
         )
+    names = list(pos)
     fig.add_scatter(
-        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", text=nodes,
-        textposition="top center", marker=dict(size=30, color=fmt.kind_color("agent")), hoverinfo="text",
+        x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text", text=names,
+        textposition="bottom center", marker=dict(size=26, color=fmt.kind_color("agent")), hoverinfo="text",
         showlegend=False, textfont=dict(size=13),
     )
-    fig.update_xaxes(visible=False, range=[-1.45, 1.45])
-    fig.update_yaxes(visible=False, range=[-1.35, 1.45], scaleanchor="x")
-    return _base(fig, height=420)
+    width = max(x for x, _ in pos.values())
+    depth = -min(y for _, y in pos.values())
+    fig.update_xaxes(visible=False, range=[-0.4, width + 0.4])
+    fig.update_yaxes(visible=False, range=[-depth - 0.6, 0.5])
+    return _base(fig, height=int(110 * (depth + 1) + 60))
 
 
 def quick_chart(frame: pd.DataFrame, kind: str, x: str, y: str) -> go.Figure:

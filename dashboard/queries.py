@@ -179,6 +179,9 @@ FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
 GROUP BY ALL ORDER BY runs DESC, agent"""
 
 
+RAW_WINDOW_MINUTES = 6 * 60  # up to this window, read spans rather than the (slightly behind) rollup
+
+
 def agent_usage(f: Filters) -> str:
     """Per agent: LLM and tool calls, tokens and cost, from the analytics per-minute rollup."""
     minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
@@ -192,7 +195,7 @@ def agent_usage_raw(f: Filters) -> str:
     """agent_usage from the spans themselves, for a collector without the analytics jobs."""
     return f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
        count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
+       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens, sum(cost_usd) AS cost_usd
 FROM spans WHERE {span_where(f)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
 GROUP BY ALL"""
 

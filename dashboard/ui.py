@@ -181,6 +181,8 @@ LABELS = {
 def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_traces: bool = True,
           **kwargs: object) -> object:
     """st.dataframe with the shared units; a `trace_id` column becomes an `open ›` link."""
+    empty = [c for c in frame.columns if frame[c].isna().all() and not c.startswith("cost") and len(frame)]
+    frame = frame.drop(columns=empty)  # a column with nothing in it (no user ids sent) is noise
     if link_traces and "trace_id" in frame and "open" not in frame:
         frame = frame.assign(open=[trace_link(t) for t in frame["trace_id"]])
     return st.dataframe(frame, hide_index=True, column_config=column_config(frame, labels), **kwargs)

@@ -12,8 +12,10 @@ def _agents(f: queries.Filters) -> None:
     if stats.empty:
         st.info("No agent spans in this time range.", icon=":material/info:")
         return
-    usage = ui.optional(queries.agent_usage(f))  # the analytics rollup: one row per agent-minute
-    if usage is None:
+    # Long windows read the analytics rollup (one row per agent-minute); short ones, and a rollup
+    # the jobs have not filled yet, read the spans themselves (always current).
+    usage = ui.optional(queries.agent_usage(f)) if f.minutes > queries.RAW_WINDOW_MINUTES else None
+    if usage is None or usage.empty:
         usage = client.query(queries.agent_usage_raw(f))
     stats = stats.merge(usage, on="agent", how="left")
     ui.table(stats, {"runs": "Runs", "avg_ms": "Avg latency", "p95_ms": "p95 latency"})
