@@ -100,14 +100,26 @@ def filters() -> Filters:
     return Filters(start, end, None if service in (None, ALL) else service, None if agent in (None, ALL) else agent)
 
 
+def fetch(required: dict[str, str], optional: dict[str, str] | None = None) -> dict[str, pd.DataFrame | None]:
+    """A page's queries, run in parallel. An ``optional`` one (on an analytics table) gives None
+    while the analytics jobs have not created its table; any other failure raises ApiError."""
+    optional = optional or {}
+    names = [*required, *optional]
+    results = client.query_many(*required.values(), *optional.values())
+    out: dict[str, pd.DataFrame | None] = {}
+    for name, result in zip(names, results):
+        if isinstance(result, client.ApiError):
+            if name in optional and "does not exist" in str(result):
+                out[name] = None
+                continue
+            raise result
+        out[name] = result
+    return out
+
+
 def optional(sql: str) -> pd.DataFrame | None:
-    """An analytics query, or None while the analytics jobs have not created their tables."""
-    try:
-        return client.query(sql)
-    except client.ApiError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
+    """One analytics query, or None while its table does not exist yet."""
+    return fetch({}, {"result": sql})["result"]
 
 
 NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."
