@@ -117,12 +117,10 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
     labels = _tree_labels(frame["depth"], names)
     line_colors = np.where(is_error, fmt.ERROR_COLOR, "rgba(0,0,0,0)").astype(object)
     line_widths = np.where(is_error, 2.0, 0.0)
-    opacity = np.full(n, 0.9)
-    if selected_span is not None:
+    if selected_span is not None:  # an outline, not per-bar opacity: that breaks click-to-select
         hit = (frame["span_id"] == selected_span).to_numpy()
         line_colors[hit] = "#0F172A"
         line_widths[hit] = 2.5
-        opacity = np.where(hit, 1.0, 0.55)
     custom = np.column_stack(
         [
             frame["span_id"].astype(str),
@@ -143,7 +141,6 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
             marker=dict(
                 color=[fmt.kind_color(k) for k in kinds],
                 line=dict(color=line_colors.tolist(), width=line_widths),
-                opacity=opacity,
             ),
             customdata=custom,
             text=[fmt.duration(d) for d in dur] if n <= WATERFALL_LABELS_MAX else None,
@@ -157,7 +154,7 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
     if is_error.any():
         fig.add_trace(
             go.Scatter(
-                x=(offset + width)[is_error],
+                x=(offset - total * 0.012)[is_error],  # left of the bar: the duration label is on the right
                 y=rows[is_error],
                 mode="markers",
                 marker=dict(symbol="x-thin", size=9, line=dict(width=2, color=fmt.ERROR_COLOR)),
@@ -174,7 +171,7 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
     height = visible * WATERFALL_ROW_PX + 90
     _base(fig, height)
     fig.update_layout(
-        bargap=0.25, dragmode="pan" if n > visible else "zoom", hovermode="closest",
+        bargap=0.25, hovermode="closest", **({"dragmode": "pan"} if n > visible else {}),
         margin=dict(t=64), legend=dict(yref="container", y=1.0, yanchor="top", x=0, xanchor="left"),
     )
     fig.update_yaxes(
