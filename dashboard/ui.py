@@ -37,6 +37,7 @@ CSS = """<style>
 .th-facts {display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 0.9rem;
   margin: 0.25rem 0 0.75rem 0;}
 .th-k {color: #64748B;}
+.stTextArea textarea {font-family: "JetBrains Mono", SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85rem;}
 .th-v {font-variant-numeric: tabular-nums; overflow-wrap: anywhere;}
 </style>"""
 
