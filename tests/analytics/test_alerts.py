@@ -27,14 +27,16 @@ TRAFFIC = Synth(traces=1500, start=NOW - timedelta(minutes=30), minutes=30, p_la
 class Receiver:
     """A webhook endpoint on 127.0.0.1 recording the JSON it gets; answers ``statuses`` in turn, then 200."""
 
-    def __init__(self, statuses: list[int] | None = None, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, statuses: list[int] | None = None, gate: threading.Event | None = None
+    ) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.statuses = list(statuses or [])
         self.gate = gate
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 if outer.gate is not None:
                     outer.gate.wait(10)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -71,15 +73,25 @@ def test_one_notification_per_firing_alert(analytics_store: Store, make_runner: 
     first = runner.run_now(now=NOW)
     runner.notifier.stop()  # delivers what is queued
     cur = analytics_store.cursor()
-    firing = cur.execute("SELECT rule, subject FROM alerts WHERE state = 'firing' ORDER BY ALL").fetchall()
+    firing = cur.execute(
+        "SELECT rule, subject FROM alerts WHERE state = 'firing' ORDER BY ALL"
+    ).fetchall()
     rules = {rule for rule, _ in firing}
     assert {"EXECUTION_ERROR", "SLOW_EXECUTION", "ERROR_RATE_SPIKE"} <= rules
     assert ("ERROR_RATE_SPIKE", "coder") in firing and first.alerts_fired == len(firing)
-    got = sorted((b["tracehouse_alert"]["rule"], b["tracehouse_alert"]["subject"]) for b in receiver.bodies)
+    got = sorted(
+        (b["tracehouse_alert"]["rule"], b["tracehouse_alert"]["subject"]) for b in receiver.bodies
+    )
     assert got == firing  # exactly one each
     spike = next(b for b in receiver.bodies if b["tracehouse_alert"]["rule"] == "ERROR_RATE_SPIKE")
-    assert spike["text"].startswith(":rotating_light: CRITICAL: ERROR_RATE_SPIKE for coder: error rate")
-    assert spike["attachments"][0]["fields"][0] == {"title": "Rule", "value": "ERROR_RATE_SPIKE", "short": True}
+    assert spike["text"].startswith(
+        ":rotating_light: CRITICAL: ERROR_RATE_SPIKE for coder: error rate"
+    )
+    assert spike["attachments"][0]["fields"][0] == {
+        "title": "Rule",
+        "value": "ERROR_RATE_SPIKE",
+        "short": True,
+    }
 
     # The same data again: the open alerts are refreshed, not repeated, and nobody is notified again.
     again = runner.run_now(now=NOW)
@@ -98,7 +110,9 @@ def test_one_notification_per_firing_alert(analytics_store: Store, make_runner: 
     later = runner.run_now(now=NOW + timedelta(hours=1))
     runner.notifier.stop()
     assert later.alerts_resolved == len(ids) and len(receiver.bodies) == len(ids)
-    states = cur.execute("SELECT state, count(*), count(resolved_at) FROM alerts GROUP BY state").fetchall()
+    states = cur.execute(
+        "SELECT state, count(*), count(resolved_at) FROM alerts GROUP BY state"
+    ).fetchall()
     assert states == [("resolved", len(ids), len(ids))]
 
 
@@ -140,7 +154,9 @@ def test_webhook_failures_are_retried_and_never_block_the_sender() -> None:
 
 
 def test_a_dead_webhook_gives_up_after_its_retries() -> None:
-    notifier = WebhookNotifier(["http://127.0.0.1:9/hook"], timeout_s=0.5, retries=1, backoff_s=0.01)
+    notifier = WebhookNotifier(
+        ["http://127.0.0.1:9/hook"], timeout_s=0.5, retries=1, backoff_s=0.01
+    )
     notifier.send({"rule": "R", "subject": "s", "state": "firing", "severity": "info", "value": 1.0,
                    "threshold": 1.0, "message": "m"})  # fmt: skip
     notifier.stop()

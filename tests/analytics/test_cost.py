@@ -30,7 +30,9 @@ def test_openai_cached_tokens_are_inside_input_and_charged_once() -> None:
     assert cost.accounting == "cached_in_input"
     assert cost.input == pytest.approx(0.012)
     assert cost.cached == pytest.approx(0.002)
-    assert cost.output + cost.reasoning == pytest.approx(0.016)  # reasoning is inside output: no extra charge
+    assert cost.output + cost.reasoning == pytest.approx(
+        0.016
+    )  # reasoning is inside output: no extra charge
     assert cost.total == pytest.approx(0.030)
 
 
@@ -41,7 +43,9 @@ def test_anthropic_cache_reads_and_writes_are_beside_input() -> None:
     cost = span_cost(PRICES.price_for("claude-sonnet-4-5-20250929", DAY), input_tokens=50_000, cached_tokens=10_000,
                      cache_write_tokens=2_000, output_tokens=1_000)  # fmt: skip
     assert cost.accounting == "cache_separate"
-    assert (cost.input, cost.cached, cost.cache_write, cost.output) == pytest.approx((0.15, 0.003, 0.0075, 0.015))
+    assert (cost.input, cost.cached, cost.cache_write, cost.output) == pytest.approx(
+        (0.15, 0.003, 0.0075, 0.015)
+    )
     assert cost.total == pytest.approx(0.1755)
 
 
@@ -56,7 +60,9 @@ def test_anthropic_mostly_cached_call() -> None:
 def test_cache_counts_larger_than_input_prove_separate_reporting() -> None:
     # An OpenAI-priced model whose instrumentation reported cached tokens beside input (4,000 > 1,000):
     # 1,000 × $2 + 4,000 × $0.50 + 100 × $8 = 2,000 + 2,000 + 800 = $0.0048, never a negative input charge.
-    cost = span_cost(PRICES.price_for("gpt-4.1", DAY), input_tokens=1_000, cached_tokens=4_000, output_tokens=100)
+    cost = span_cost(
+        PRICES.price_for("gpt-4.1", DAY), input_tokens=1_000, cached_tokens=4_000, output_tokens=100
+    )
     assert cost.accounting == "cache_separate"
     assert cost.total == pytest.approx(0.0048)
 
@@ -69,7 +75,9 @@ def test_separately_priced_reasoning(tmp_path: Path) -> None:
     )
     price = load_prices(user).price_for("r1", DAY)
     # 1,000 output of which 600 reasoning: 400 × $4 + 600 × $10 = 1,600 + 6,000 = $0.0076; input 1,000 × $1 = $0.001.
-    assert span_cost(price, input_tokens=1_000, output_tokens=1_000, reasoning_tokens=600).total == pytest.approx(0.0086)
+    assert span_cost(
+        price, input_tokens=1_000, output_tokens=1_000, reasoning_tokens=600
+    ).total == pytest.approx(0.0086)
     # Reasoning reported beside output (more than output): both charged in full: 100 × $4 + 600 × $10 = $0.0064.
     assert span_cost(price, output_tokens=100, reasoning_tokens=600).total == pytest.approx(0.0064)
 
