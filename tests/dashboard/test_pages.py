@@ -78,6 +78,9 @@ def test_traces_lists_filters_and_pages(api: SeededCollector) -> None:
     at.selectbox(key="tr_size").set_value(25).run()
     at.text_input(key="tr_q").input("research").run()
     assert list(frames(at)[0]["name"]) == ["research-run"]
+    at.text_input(key="tr_q").input("").run()
+    at.text_input(key="tr_session").input(seed.SESSION).run()
+    assert set(frames(at)[0]["trace_id"]) == {api.seeded.traces["refund"], api.seeded.traces["refund_failed"]}
 
 
 def test_trace_detail_draws_a_2000_span_waterfall_as_one_bar_trace(api: SeededCollector) -> None:
