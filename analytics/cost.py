@@ -156,24 +156,29 @@ def compute_costs(spans: pd.DataFrame, prices: PriceTable) -> pd.DataFrame:
         for col in ("price_model", "accounting", "cost_status", *COST_COLUMNS):
             out[col] = pd.Series(dtype="float64" if col in COST_COLUMNS else "object")
         return out
-    days = pd.to_datetime(out["start_time"]).dt.date
-    keys = pd.DataFrame({"model": out["model"].astype("object"), "day": days})
-    unique = keys.drop_duplicates()
-    lookup = {
-        (m, d): prices.price_for(m, d) if isinstance(m, str) else None
-        for m, d in zip(unique["model"], unique["day"])
-    }
-    row_prices = [lookup[(m, d)] for m, d in zip(keys["model"], keys["day"])]
+    # Prices are looked up once per (model, day), then spread to the rows by index.
+    days = pd.to_datetime(out["start_time"]).dt.normalize()
+    models = out["model"].astype("object")
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([models.fillna(""), days]))
+    first = pd.Series(np.arange(n)).groupby(codes).first().to_numpy()
+    unique_prices = [
+        prices.price_for(models.iloc[i], days.iloc[i].date())
+        if isinstance(models.iloc[i], str)
+        else None
+        for i in first
+    ]
+    rates = {k: v[codes] for k, v in _price_arrays(unique_prices).items()}
+    found = np.array([p is not None for p in unique_prices], dtype=bool)[codes]
     has_usage = out[list(TOKEN_COLUMNS)].notna().any(axis=1).to_numpy()
     tokens = {c: out[c].fillna(0).astype("float64").to_numpy() for c in TOKEN_COLUMNS}
-    parts = _token_costs(tokens, _price_arrays(row_prices))
-    priced = np.array([p is not None for p in row_prices]) & has_usage
+    parts = _token_costs(tokens, rates)
+    priced = found & has_usage
     for col in COST_COLUMNS:
         out[col] = np.where(priced, parts[col], np.nan)
-    out["price_model"] = [p.model if p is not None else None for p in row_prices]
+    names = np.array([p.model if p is not None else None for p in unique_prices], dtype=object)
+    out["price_model"] = names[codes]
     out["accounting"] = np.where(
         priced, np.where(parts["separate"], "cache_separate", "cached_in_input"), None
     )
-    has_price = np.array([p is not None for p in row_prices])
-    out["cost_status"] = np.where(has_price, np.where(has_usage, "priced", "no_usage"), "unpriced")
+    out["cost_status"] = np.where(found, np.where(has_usage, "priced", "no_usage"), "unpriced")
     return out

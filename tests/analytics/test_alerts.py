@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,47 +13,13 @@ from analytics.notify import WebhookNotifier
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
 from collector.store import Store
+from tests.analytics.webhook import Receiver
 
 NOW = datetime(2026, 2, 2, 12, 0)
 # 30 minutes of traffic up to NOW; slow traces sprinkled in; the last 10 minutes are an error burst
 # on one service (bursts start half-way through each 40-minute cycle).
 TRAFFIC = Synth(traces=1500, start=NOW - timedelta(minutes=30), minutes=30, p_latency=0.02, p_cost=0, p_loop=0,
                 burst_every_minutes=40, burst_minutes=10, salt=7)  # fmt: skip
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 recording the JSON it gets; answers ``statuses`` in turn, then 200."""
-
-    def __init__(
-        self, statuses: list[int] | None = None, gate: threading.Event | None = None
-    ) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.statuses = list(statuses or [])
-        self.gate = gate
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                if outer.gate is not None:
-                    outer.gate.wait(10)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = outer.statuses.pop(0) if outer.statuses else 200
-                if status == 200:
-                    outer.bodies.append(json.loads(body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

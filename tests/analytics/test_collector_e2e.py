@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from collector.cli import main
-from tests.analytics.test_alerts import Receiver
+from tests.analytics.webhook import Receiver
 from tests.conftest import RunningCollector
 
 

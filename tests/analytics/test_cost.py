@@ -114,3 +114,29 @@ def test_frame_costs_match_the_scalar_rule_and_unknown_models_are_null_not_zero(
     assert math.isnan(df["cost_usd"].iloc[4]) and df["cost_status"].iloc[4] == "unpriced"
     assert list(df["accounting"][:2]) == ["cached_in_input", "cache_separate"]
     assert df["price_model"].iloc[1] == "claude-sonnet-4.5"
+
+
+def test_each_row_gets_the_price_in_force_on_its_day(tmp_path: Path) -> None:
+    user = tmp_path / "p.csv"
+    user.write_text(
+        "provider,model,pattern,input,cached_input,cache_write,output,reasoning,effective_from,accounting\n"
+        "openai,gpt-4.1,gpt-4\\.1,1.00,0.25,,4.00,,2025-12-02,\n"  # halved from Dec 2
+    )
+    spans = _spans(
+        [
+            {"model": "gpt-4.1", "input_tokens": 1_000_000},
+            {
+                "model": "gpt-4.1",
+                "input_tokens": 1_000_000,
+                "start_time": datetime(2025, 12, 2, 0, 1),
+            },
+            {
+                "model": "gpt-4.1-2025-04-14",
+                "input_tokens": 1_000_000,
+                "start_time": datetime(2025, 12, 3),
+            },
+        ]
+    )
+    assert list(compute_costs(spans, load_prices(user))["cost_usd"]) == pytest.approx(
+        [2.0, 1.0, 1.0]
+    )
