@@ -95,6 +95,11 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
         page.locator("[role='gridcell']", has_text="refund service timed out").first.wait_for(state="attached")
         _no_traceback(page)
         page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+        # Live: the body refreshes by itself (a fragment: the sidebar and page stay put).
+        stamp = page.get_by_text("Updated ").first.inner_text()
+        page.wait_for_function(
+            "s => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+            ".some(e => e.innerText.startsWith('Updated ') && e.innerText !== s)", arg=stamp, timeout=20_000)
 
         page.get_by_role("link", name="Traces").first.click()
         page.get_by_text(f"{total} traces · showing").wait_for()
