@@ -194,6 +194,12 @@ class TimeAxis:
     bucket_ms: float
 
 
+def _whole_ticks(fig: go.Figure, top: float) -> go.Figure:
+    """Counts get whole-number ticks (no "0.2 failed requests")."""
+    fig.update_yaxes(rangemode="tozero", tick0=0, dtick=max(1, math.ceil(float(top or 0) / 5)))
+    return fig
+
+
 def _over(fig: go.Figure, axis: TimeAxis | None) -> go.Figure:
     """Show the whole window, so a quiet hour looks quiet; bars span their bucket, not 1 ms."""
     if axis is not None:
@@ -212,6 +218,7 @@ def traffic(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     fig.add_bar(x=series["bucket"], y=ok, name="ok", marker_color=fmt.OK_COLOR)
     fig.add_bar(x=series["bucket"], y=series["errors"], name="failed", marker_color=fmt.ERROR_COLOR)
     fig.update_layout(barmode="stack")
+    _whole_ticks(fig, series["requests"].max())
     return _over(_base(fig, title="Requests"), window)
 
 
@@ -222,6 +229,7 @@ def errors(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(x=series["bucket"], y=series["errors"], name="failed requests", marker_color=fmt.ERROR_COLOR,
                 customdata=rate, hovertemplate="%{x}<br>%{y} failed (%{customdata:.1f}%)<extra></extra>")
+    _whole_ticks(fig, series["errors"].max())
     return _over(_base(fig, title="Failed requests"), window)
 
 
