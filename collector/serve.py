@@ -55,6 +55,7 @@ class CollectorServer:
         self.store: Store | None = None
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
+        self.pipeline: Pipeline | None = None
         self.analytics: AnalyticsRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -80,7 +81,9 @@ class CollectorServer:
 
     def start(self, timeout: float = 30.0) -> CollectorServer:
         """Run on a background thread; return once both ports accept connections."""
-        self._thread = threading.Thread(target=self._thread_main, name="tracehouse-collector", daemon=True)
+        self._thread = threading.Thread(
+            target=self._thread_main, name="tracehouse-collector", daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("collector did not start in time")
@@ -115,13 +118,14 @@ class CollectorServer:
         # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
         prices = load_prices(settings.prices_file or None)
         rules = load_rules(settings.rules_file or None)
-        self.store = store = Store(settings.db)  # StoreLockedError when another process has it
+        # StoreLockedError when another process has the file.
+        self.store = store = Store(settings.db, memory_limit=settings.duckdb_memory_limit)
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
         )
         metrics.bind_writer(writer)
-        pipeline = Pipeline(settings, writer, metrics)
+        self.pipeline = pipeline = Pipeline(settings, writer, metrics)
         grpc_server = http_server = http_task = None
         try:
             grpc_server, self.grpc_port = create_server(settings, pipeline)
@@ -198,17 +202,23 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     server = CollectorServer(settings)
     try:
-        asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))
+        asyncio.run(
+            server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True))
+        )
     except StoreLockedError:
         raise
     except (PriceFileError, RulesFileError) as exc:
         raise UserError(str(exc)) from None
-    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
+    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable db path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
-    print(f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True)
+    print(
+        f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True
+    )
     return 0

@@ -35,13 +35,16 @@ def schema_sql() -> str:
 class Store:
     """The database of one collector process."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = str(path)
         self.read_only = read_only
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(self.path, read_only=read_only, config=dict(_CONNECT_CONFIG))
+            config: dict[str, str | bool] = dict(_CONNECT_CONFIG)
+            if memory_limit:
+                config["memory_limit"] = memory_limit
+            self._con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLockedError(
