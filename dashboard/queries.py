@@ -96,6 +96,7 @@ FROM traces WHERE {trace_where(f)}"""
 
 
 LIVE_WINDOW = timedelta(minutes=5)
+RAW_WINDOW_MINUTES = 6 * 60  # up to this window, read spans rather than the (slightly behind) rollups
 
 
 def live_kpis(f: Filters, now: datetime) -> str:
@@ -142,6 +143,28 @@ FROM spans WHERE {span_where(f)} AND status = 'error'
 GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
 
 
+def _minute_where(f: Filters) -> str:
+    """span_where for the analytics per-minute tables (keyed by ``minute``, not start_time)."""
+    minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
+    return span_where(minute).replace("start_time", "minute")
+
+
+def top_errors_rollup(f: Filters, limit: int = 10) -> str:
+    """top_errors from the analytics per-minute error counts: a few thousand rows, not every span."""
+    return f"""SELECT coalesce(error_type, left(sample_message, 160), 'error without message') AS error, kind,
+       sum(errors) AS count, arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen
+FROM error_minutes WHERE {_minute_where(f)}
+GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
+
+
+def error_examples(f: Filters, since: datetime) -> str:
+    """The latest failing trace per (error, kind) since ``since``: the links of the rollup's rows."""
+    recent = Filters(max(since, f.start), f.end, f.service, f.agent)
+    return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error, kind,
+       arg_max(trace_id, start_time) AS example_trace
+FROM spans WHERE {span_where(recent)} AND status = 'error' GROUP BY ALL"""
+
+
 def distinct_values(column: str, since: datetime) -> str:
     if column not in {"service_name", "agent_name", "model"}:
         raise ValueError(f"no filter on {column}")
@@ -179,16 +202,11 @@ FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
 GROUP BY ALL ORDER BY runs DESC, agent"""
 
 
-RAW_WINDOW_MINUTES = 6 * 60  # up to this window, read spans rather than the (slightly behind) rollup
-
-
 def agent_usage(f: Filters) -> str:
     """Per agent: LLM and tool calls, tokens and cost, from the analytics per-minute rollup."""
-    minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
-    where = span_where(minute).replace("start_time", "minute")
     return f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
        sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd
-FROM minute_rollup WHERE {where} AND agent_name IS NOT NULL GROUP BY ALL"""
+FROM minute_rollup WHERE {_minute_where(f)} AND agent_name IS NOT NULL GROUP BY ALL"""
 
 
 def agent_usage_raw(f: Filters) -> str:

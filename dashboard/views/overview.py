@@ -19,12 +19,22 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     # identical (and served from cache) for every refresh within those seconds.
     now = until = f.end
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return ui.fetch(
+    # Long windows count errors from the analytics per-minute table instead of scanning every span.
+    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
+    errors = {"errors_rollup": queries.top_errors_rollup(f)} if long_window else {}
+    data = ui.fetch(
         {"kpi": queries.overview_kpis(f), "live": queries.live_kpis(f, now),
          "tokens": queries.tokens_since(f, midnight, until), "series": queries.overview_series(f),
-         "errors": queries.top_errors(f)},
-        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f)},
+         **({} if long_window else {"errors": queries.top_errors(f)})},
+        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f), **errors},
     )
+    rollup = data.pop("errors_rollup", None)
+    if long_window and rollup is not None and not rollup.empty:
+        examples = client.query(queries.error_examples(f, rollup["last_seen"].min()))
+        data["errors"] = rollup.merge(examples, on=["error", "kind"], how="left")
+    elif "errors" not in data:  # the rollup is missing or not filled yet
+        data["errors"] = client.query(queries.top_errors(f))
+    return data
 
 
 def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
@@ -65,7 +75,8 @@ def _series(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
 
 def _top_errors(data: dict[str, pd.DataFrame | None]) -> None:
     errors = data["errors"].rename(columns={"example_trace": "trace_id", "count": "spans"})
-    ui.section("Top errors", errors[["error", "kind", "spans", "traces", "last_message", "last_seen", "trace_id"]],
+    columns = ["error", "kind", "spans", "traces", "last_message", "last_seen", "trace_id"]
+    ui.section("Top errors", errors[[c for c in columns if c in errors]],
                empty="No errors in this time range.", good_when_empty=True,
                labels={"kind": "Span kind", "last_message": "Latest message", "open": "Latest trace"})
 

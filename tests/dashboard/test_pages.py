@@ -62,6 +62,15 @@ def test_overview_shows_live_numbers_and_top_errors(api: SeededCollector) -> Non
     assert len(at.get("plotly_chart")) == 4
 
 
+def test_overview_over_a_day_reads_errors_from_the_rollup_with_links(api: SeededCollector) -> None:
+    at = open_page("overview", state={"range": "Last 24 hours"})
+    errors = frames(at)[0]
+    assert seed.TOOL_ERROR in list(errors["last_message"])
+    row = errors[errors["last_message"] == seed.TOOL_ERROR].iloc[0]
+    assert row["trace_id"] == api.seeded.traces["refund_failed"]
+    assert row["spans"] == 1
+
+
 def test_traces_lists_filters_and_pages(api: SeededCollector) -> None:
     at = open_page("traces")
     table = frames(at)[0]
