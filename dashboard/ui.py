@@ -69,21 +69,30 @@ def guard() -> Iterator[None]:
                  icon=":material/error:")
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def options(column: str) -> list[str]:
+def options(*columns: str) -> dict[str, list[str]]:
+    """Values seen in the last 30 days for each filter column (none when the collector is down)."""
     try:
-        frame = client.query(queries.distinct_values(column, utcnow() - timedelta(days=30)))
-    except client.ApiError:
-        return []
-    return [str(v) for v in frame["value"]] if "value" in frame else []
+        return _options(client.api_url(), columns)
+    except client.ApiError:  # not cached: the lists fill in as soon as the collector answers
+        return {column: [] for column in columns}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _options(base: str, columns: tuple[str, ...]) -> dict[str, list[str]]:  # base: part of the cache key
+    since = (utcnow() - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    results = client.query_many(*(queries.distinct_values(column, since) for column in columns))
+    for result in results:
+        if isinstance(result, client.ApiError):
+            raise result
+    return {column: [str(v) for v in result["value"]] for column, result in zip(columns, results)}
 
 
 def sidebar() -> None:
     """The time range and service/agent filters, shared by every page through session_state."""
     with st.sidebar:
         st.selectbox("Time range", list(TIME_RANGES), index=list(TIME_RANGES).index(DEFAULT_RANGE), key="range")
-        services = [ALL, *options("service_name")]
-        agents = [ALL, *options("agent_name")]
+        seen = options("service_name", "agent_name")
+        services, agents = [ALL, *seen["service_name"]], [ALL, *seen["agent_name"]]
         for key, label, values in (("service", "Service", services), ("agent", "Agent", agents)):
             if st.session_state.get(key) not in values:
                 st.session_state[key] = ALL

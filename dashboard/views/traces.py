@@ -20,7 +20,7 @@ def _controls() -> dict[str, object]:
     text = top[0].text_input("Search", placeholder="text in names, inputs or outputs", key="tr_q")
     session = top[1].text_input("Session", placeholder="session id", key="tr_session")
     status = top[2].selectbox("Status", ["All", "ok", "error"], key="tr_status")
-    models = ["All", *ui.options("model")]
+    models = ["All", *ui.options("model")["model"]]
     model = top[3].selectbox("Model", models, key="tr_model")
     min_ms = top[4].number_input("Min duration (ms)", min_value=0, step=100, value=0, key="tr_min")
     sort = top[5].selectbox("Sort", list(SORTS), key="tr_sort")
