@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,8 @@ def api_key() -> str:
     return str(st.session_state.get("api_key") or os.environ.get("TRACEHOUSE_API_KEY", "")).strip()
 
 
-def auth_headers() -> dict[str, str]:
-    key = api_key()
+def auth_headers(key: str | None = None) -> dict[str, str]:
+    key = api_key() if key is None else key
     return {"authorization": f"Bearer {key}"} if key else {}
 
 
@@ -80,11 +81,11 @@ def _detail(response: httpx.Response) -> str:
     return text.splitlines()[0] if text else f"HTTP {response.status_code}"
 
 
-def _request(method: str, path: str, base: str | None = None, **kwargs: Any) -> Any:
+def _request(method: str, path: str, base: str | None = None, key: str | None = None, **kwargs: Any) -> Any:
     base = (base or api_url()).split("#")[0]
     url = base + path
     try:
-        response = httpx.request(method, url, timeout=TIMEOUT_S, headers=auth_headers(), **kwargs)
+        response = httpx.request(method, url, timeout=TIMEOUT_S, headers=auth_headers(key), **kwargs)
     except httpx.ConnectError:
         raise ApiError(
             f"Cannot reach the collector at {base or api_url()}: is it running? "
@@ -151,17 +152,6 @@ def trace(trace_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _sessions(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
-    body = _request("GET", "/api/sessions", base=base, params=_clean(params))
-    return _frame(body.get("sessions", [])), int(body.get("total", 0))
-
-
-def sessions(**params: Any) -> tuple[pd.DataFrame, int]:
-    """One page of sessions (conversations) and the total count."""
-    return _sessions(_base(), params)
-
-
-@st.cache_data(ttl=10, show_spinner=False)
 def _session(base: str, session_id: str) -> dict[str, Any]:
     body = _request("GET", f"/api/sessions/{session_id}", base=base)
     return {**body, "traces": _frame(body.get("traces", []))}
@@ -172,9 +162,9 @@ def session(session_id: str) -> dict[str, Any]:
     return _session(_base(), session_id)
 
 
-def run_sql(sql: str, base: str | None = None) -> SqlResult:
+def run_sql(sql: str, base: str | None = None, key: str | None = None) -> SqlResult:
     """Run read-only SQL through the collector's sandbox (uncached: the SQL page's own queries)."""
-    body = _request("POST", "/api/sql", base=base, json={"sql": sql})
+    body = _request("POST", "/api/sql", base=base, key=key, json={"sql": sql})
     frame = pd.DataFrame(body.get("rows", []), columns=body.get("columns", []))
     for column in frame.columns:
         series = frame[column]
@@ -191,6 +181,30 @@ def _query(base: str, sql: str) -> pd.DataFrame:
 def query(sql: str) -> pd.DataFrame:
     """Cached SQL for the pages' own aggregate queries (see dashboard/queries.py)."""
     return _query(_base(), sql)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _query_many(base: str, sqls: tuple[str, ...], _key: str) -> list[pd.DataFrame | ApiError]:
+    # Worker threads cannot read this session's state: the key travels as an argument (the
+    # underscore keeps it out of the cache key; the digest in ``base`` is there instead).
+    with ThreadPoolExecutor(max_workers=min(len(sqls), 8)) as pool:
+        futures = [pool.submit(run_sql, sql, base, _key) for sql in sqls]
+    results: list[pd.DataFrame | ApiError] = []
+    for future in futures:
+        try:
+            results.append(future.result().frame)
+        except ApiError as exc:  # kept per query: a missing analytics table fails only its own part
+            results.append(exc)
+    return results
+
+
+def query_many(*sqls: str) -> list[pd.DataFrame | ApiError]:
+    """Several queries at once, in parallel (a page's worth); each result is a frame or its error.
+
+    The collector runs them on its thread pool, so a page waits for the slowest query rather
+    than for the sum of all of them.
+    """
+    return _query_many(_base(), tuple(sqls), api_key())
 
 
 def _looks_like_datetime(series: pd.Series) -> bool:
