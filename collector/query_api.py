@@ -43,6 +43,8 @@ router = APIRouter(prefix="/api", tags=["query"], lifespan=_summarize)
 
 _TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 StoreDep = Annotated[Store, Depends(get_store)]
+# DuckDB's OFFSET is a signed 64-bit number; far past any real table, and a 400 rather than a 500.
+_MAX_OFFSET = 2**62
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -86,7 +88,7 @@ async def list_traces(
     min_duration_ms: Annotated[float | None, Query(ge=0)] = None,
     q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=_MAX_OFFSET)] = 0,
     sort: Literal[tuple(query.TRACE_SORTS)] = "start_time",  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "desc",
 ) -> dict[str, Any]:
@@ -134,7 +136,7 @@ async def list_sessions(
     end: str | None = None,
     user: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=_MAX_OFFSET)] = 0,
     sort: Literal[tuple(query.SESSION_SORTS)] = "last_seen",  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "desc",
 ) -> dict[str, Any]:

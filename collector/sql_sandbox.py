@@ -102,6 +102,16 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+# EXPLAIN [ANALYZE] in front of a query, with any comments around the keywords.
+_COMMENTS = r"(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$))*"
+_EXPLAIN = re.compile(rf"^{_COMMENTS}EXPLAIN\b{_COMMENTS}(?:ANALYZE\b{_COMMENTS})?", re.IGNORECASE | re.DOTALL)
+
+
+def explained(query: str) -> str:
+    """The query an EXPLAIN [ANALYZE] statement explains (the text itself if it is no EXPLAIN)."""
+    return _EXPLAIN.sub("", query, count=1)
+
+
 def check(sql: str, con: duckdb.DuckDBPyConnection) -> tuple[str, set[str]]:
     """Return the one statement and the lower-cased table names it reads, if it only reads;
     raise SQLRefused otherwise."""
@@ -118,8 +128,11 @@ def check(sql: str, con: duckdb.DuckDBPyConnection) -> tuple[str, set[str]]:
     query = statement.query.strip().rstrip(";")
     inner = query
     if kind == "EXPLAIN":
-        inner = re.sub(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", "", query, flags=re.IGNORECASE)
-        inner_statements = duckdb.extract_statements(inner)
+        inner = explained(query)
+        try:
+            inner_statements = duckdb.extract_statements(inner)
+        except duckdb.Error:
+            inner_statements = []
         if len(inner_statements) != 1 or inner_statements[0].type.name != "SELECT":
             raise SQLRefused("EXPLAIN is allowed only for a SELECT")
     elif kind == "MULTI":
@@ -173,8 +186,9 @@ def check_scoped(query: str, con: duckdb.DuckDBPyConnection, exposed: frozenset[
     The names resolve to TEMP views filtered by project (collector.project_scope); a catalog or
     schema in front of a name could reach the stored table behind them, so none is accepted.
     """
-    inner = re.sub(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", "", query, flags=re.IGNORECASE)
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [inner]).fetchone()[0])
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [explained(query)]).fetchone()[0])
+    if tree.get("error"):  # fail closed: what cannot be checked does not run
+        raise SQLRefused(f"query could not be checked: {tree.get('error_message', 'unknown reason')}")
     nodes = list(_walk(tree))
     ctes = {str(entry.get("key", "")).lower() for node in nodes for entry in (node.get("cte_map") or {}).get("map", [])}
     for node in nodes:

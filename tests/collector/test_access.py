@@ -239,6 +239,8 @@ REFUSED = [
     "SELECT * FROM spans UNION ALL SELECT * FROM main.spans",
     "WITH RECURSIVE r AS (SELECT * FROM main.spans UNION SELECT * FROM r) SELECT * FROM r",
     "EXPLAIN SELECT * FROM main.spans",
+    "EXPLAIN /* x */ ANALYZE /* y */ SELECT count(*) FROM memory.main.spans",
+    "/* c */ EXPLAIN -- d\n ANALYZE SELECT count(*) FROM memory.main.spans",
     "SELECT * FROM query('SELECT * FROM main.spans')",
     "SELECT * FROM query_table('main.spans')",
     "SELECT * FROM summary(main.spans)",

@@ -71,3 +71,12 @@ def test_no_operation_answers_a_server_error(api_schema: schemathesis.BaseSchema
         check()
     except Unsatisfiable:
         pytest.skip(f"{label} takes no input that could be invalid")
+
+
+@pytest.mark.parametrize("path", ["/api/traces", "/api/sessions"])
+def test_offset_past_duckdbs_range_is_a_client_error(api_schema: schemathesis.BaseSchema, path: str) -> None:
+    """Found by the fuzzer above: an OFFSET over 2**63 - 1 was a DuckDB ConversionException, a 500."""
+    operation = next(r.ok() for r in api_schema.get_all_operations() if r.ok().label == f"GET {path}")
+    case = operation.Case(query={"limit": 1, "offset": 2**63})
+    response = case.call()
+    assert response.status_code == 422, response.text

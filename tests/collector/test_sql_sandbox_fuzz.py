@@ -174,13 +174,15 @@ def test_result_bytes_are_capped(sandbox: tuple[Store, Path, Path]) -> None:
     "WITH d AS (DELETE FROM spans) SELECT * FROM d",
     "WITH u AS (UPDATE spans SET name = 'x' RETURNING *) SELECT count(*) FROM u",
     "WITH i AS (INSERT INTO spans SELECT * FROM spans RETURNING *) SELECT count(*) FROM i",
+    "EXPLAIN /* x */ ANALYZE /* x */ DELETE /* x */ FROM /* x */ spans",  # was a 500: comments after EXPLAIN
+    "EXPLAIN -- c\n ANALYZE WITH d AS (DELETE FROM spans RETURNING *) SELECT * FROM d",
 ])
 def test_data_modifying_ctes_are_refused(sandbox: tuple[Store, Path, Path], statement: str) -> None:
     """Found by the generator above: DuckDB parses these as SELECT statements."""
     store, _, _ = sandbox
     cur = store.cursor()
     before = cur.execute("SELECT count(*), count(DISTINCT name) FROM spans").fetchone()
-    with pytest.raises(sql_sandbox.SQLRefused, match="read-only"):
+    with pytest.raises(sql_sandbox.SQLRefused, match="read-only|only for a SELECT"):
         sql_sandbox.run(store, statement, timeout_s=5.0, max_rows=50)
     assert cur.execute("SELECT count(*), count(DISTINCT name) FROM spans").fetchone() == before
     cur.close()
