@@ -38,6 +38,9 @@ async def run_now(request: Request) -> dict[str, Any]:
     return asdict(report)
 
 
+_EARLIEST, _LATEST = datetime(1970, 1, 1), datetime(9999, 1, 1)
+
+
 def _naive_utc(at: datetime) -> datetime:
     """Stored times are naive UTC; an aware time is converted, a naive one taken as UTC."""
     return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
@@ -51,6 +54,9 @@ async def get_overview(
 ) -> dict[str, Any]:
     """Active agents, requests per minute, response times, success rate, cost today, top errors."""
     store = get_store(request)  # one project's rows for a project's key
+    if now is not None and not _EARLIEST <= _naive_utc(now) <= _LATEST:
+        # The overview reaches back up to a day before `now`: dates near year 1 overflow (a 500).
+        raise HTTPException(400, f"now: must be between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}")
 
     def read() -> dict[str, Any]:
         cur = store.cursor()
