@@ -1,103 +1,139 @@
 """In-process floor of the ingest path (no network): parse + decode + normalize + writer commit.
 
-Run: ``python -m bench.writer_floor [--spans 200000]``. Prints spans/s for each stage so a
-regression shows where it is; the full load test over gRPC lives in bench/ingest.py.
+Run: ``python -m bench.writer_floor [--seconds 10]``. Prints the CPU time of each stage per span
+(so a regression shows where it is, and the figures hold on a loaded machine) and the spans/s
+the real Pipeline + BatchWriter + AgentResolver commit into a DuckDB file from one submitting
+thread. ``bench/ingest.py`` calls :func:`measure_floor` in the same run as its gRPC load test,
+on the same workload, so the network figure reads as a ratio of this one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import tempfile
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
 
+from bench.workload import RequestFactory
+from collector.agent_resolver import AgentResolver
 from collector.decode import decode_request, parse_protobuf
 from collector.metrics import IngestMetrics
 from collector.normalize import normalize
-from collector.pipeline import Pipeline
+from collector.pipeline import Pipeline, TransientIngestError
 from collector.settings import Settings
 from collector.store import Store
 from collector.writer import BatchWriter, rows_to_arrow
 
-SPANS_PER_REQUEST = 500  # 50 traces of 10 spans
+STAGE_REQUESTS = 40  # 20,000 spans: enough for stable per-span figures
 
 
-def _kv(key: str, value: object) -> KeyValue:
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+@dataclass
+class Floor:
+    """Stage CPU times per span (µs) and the committed floor rate."""
+
+    parse_us: float
+    decode_us: float
+    normalize_us: float
+    arrow_us: float
+    spans: int  # committed in the floor run
+    seconds: float  # wall time of the floor run
+    commit_s: float  # of it, time the writer thread spent in commits
+    cpu_s: float  # process CPU time of the floor run (all threads, DuckDB's included)
+
+    @property
+    def rate(self) -> float:
+        return self.spans / self.seconds
+
+    @property
+    def cpu_us_per_span(self) -> float:
+        return self.cpu_s / self.spans * 1e6
 
 
-def make_request(rnd: random.Random) -> bytes:
-    spans = []
-    now = time.time_ns()
-    for _ in range(SPANS_PER_REQUEST // 10):
-        trace = os.urandom(16)
-        root = os.urandom(8)
-        for i in range(10):
-            text = "lorem ipsum " * rnd.randint(40, 160)
-            attrs = [_kv("gen_ai.operation.name", "chat"), _kv("gen_ai.request.model", "gpt-4o-mini"),
-                     _kv("gen_ai.usage.input_tokens", rnd.randint(10, 3000)), _kv("gen_ai.usage.output_tokens", 200),
-                     _kv("input.value", text), _kv("output.value", text[:600])]
-            spans.append(Span(trace_id=trace, span_id=root if i == 0 else os.urandom(8),
-                              parent_span_id=b"" if i == 0 else root, name=f"step {i}",
-                              start_time_unix_nano=now + i * 1000, end_time_unix_nano=now + i * 1000 + 5_000_000,
-                              attributes=attrs))
-    rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
-    rs.resource.attributes.append(_kv("service.name", "bench"))
-    return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
+def stage_times(factory: RequestFactory, requests: int = STAGE_REQUESTS) -> tuple[float, float, float, float]:
+    """CPU µs per span of parse, decode, normalize and rows → Arrow (thread CPU time, not wall)."""
+    bodies = [factory.next() for _ in range(requests)]
+    limit = Settings().max_payload_bytes
+    rows_to_arrow([normalize(s, max_payload_bytes=limit) for s in decode_request(parse_protobuf(bodies[0])).spans])
+    clock = time.thread_time
+    t0 = clock()
+    parsed = [parse_protobuf(body) for body in bodies]
+    t1 = clock()
+    decoded = [decode_request(request) for request in parsed]
+    t2 = clock()
+    rows = [normalize(span, max_payload_bytes=limit) for d in decoded for span in d.spans]
+    t3 = clock()
+    batch = Settings().batch_max_spans
+    tables: list[pa.Table] = [rows_to_arrow(rows[i : i + batch]) for i in range(0, len(rows), batch)]
+    t4 = clock()
+    assert sum(t.num_rows for t in tables) == len(rows)
+    n = len(rows) / 1e6
+    return (t1 - t0) / n, (t2 - t1) / n, (t3 - t2) / n, (t4 - t3) / n
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spans", type=int, default=200_000)
-    args = parser.parse_args()
-    rnd = random.Random(7)
-    bodies = [make_request(rnd) for _ in range(args.spans // SPANS_PER_REQUEST)]
-    total = len(bodies) * SPANS_PER_REQUEST
-
-    t0 = time.perf_counter()
-    decoded = [decode_request(parse_protobuf(b)) for b in bodies[:40]]
-    t_decode = (time.perf_counter() - t0) / (40 * SPANS_PER_REQUEST)
-    t0 = time.perf_counter()
-    rows = [normalize(s, max_payload_bytes=256 * 1024) for d in decoded for s in d.spans]
-    t_normalize = (time.perf_counter() - t0) / len(rows)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        rows_to_arrow(rows)
-    t_arrow = (time.perf_counter() - t0) / (5 * len(rows))
-    print(f"per span: decode {t_decode * 1e6:.1f} µs · normalize {t_normalize * 1e6:.1f} µs · "
-          f"to Arrow {t_arrow * 1e6:.1f} µs")
-
-    with tempfile.TemporaryDirectory() as folder:
-        store = Store(os.path.join(folder, "floor.duckdb"))
+def measure_floor(factory: RequestFactory, seconds: float = 10.0) -> Floor:
+    """Submit requests through the real Pipeline for ``seconds``; count what commits, and how fast."""
+    parse_us, decode_us, normalize_us, arrow_us = stage_times(factory)
+    with tempfile.TemporaryDirectory(prefix="tracehouse-floor-") as folder:
         settings = Settings()
+        store = Store(os.path.join(folder, "floor.duckdb"), memory_limit=settings.db_memory_limit)
         metrics = IngestMetrics()
-        writer = BatchWriter(store, settings, observer=metrics.observe_commit)
+        writer = BatchWriter(store, settings, resolver=AgentResolver(), observer=metrics.observe_commit)
         pipeline = Pipeline(settings, writer, metrics)
         futures: list[Future[int]] = []
-        t0 = time.perf_counter()
-        for body in bodies:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        deadline = t0 + seconds
+        while time.perf_counter() < deadline:
+            body = factory.next()
             while True:
                 try:
                     futures.append(pipeline.submit(body, "protobuf")[0])
                     break
-                except Exception:  # queue full: wait for the writer, like a retrying exporter
-                    time.sleep(0.005)
+                except TransientIngestError:  # queue full: wait for the writer, like a retrying exporter
+                    time.sleep(0.002)
         stored = sum(f.result() for f in futures)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         writer.close()
-        commit_s = metrics.commit_seconds.collect()[0].samples
-        commit_sum = next(s.value for s in commit_s if s.name.endswith("_sum"))
         store.close()
-    print(f"pipeline floor: {stored:,} of {total:,} spans committed in {elapsed:.1f} s = {stored / elapsed:,.0f} spans/s "
-          f"(writer thread busy committing {commit_sum:.1f} s = {stored / commit_sum:,.0f} spans/s of commit time)")
+    return Floor(parse_us, decode_us, normalize_us, arrow_us, stored, elapsed, writer.stats.commit_seconds, cpu)
+
+
+def stage_table(floor: Floor) -> Table:
+    table = Table(title="in-process floor (CPU per span, one thread)")
+    table.add_column("stage")
+    table.add_column("µs/span", justify="right")
+    for name, value in (
+        ("protobuf parse", floor.parse_us),
+        ("decode (→ Python values)", floor.decode_us),
+        ("normalize (→ SpanRow)", floor.normalize_us),
+        ("rows → Arrow", floor.arrow_us),
+    ):
+        table.add_row(name, f"{value:.1f}")
+    table.add_row("whole floor run, all threads", f"{floor.cpu_us_per_span:.1f}")
+    return table
+
+
+def floor_summary(floor: Floor) -> str:
+    return (
+        f"pipeline floor: {floor.spans:,} spans committed in {floor.seconds:.1f} s = {floor.rate:,.0f} spans/s "
+        f"(writer busy committing {floor.commit_s:.1f} s; {floor.cpu_us_per_span:.0f} µs CPU per span, all threads)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    console = Console()
+    floor = measure_floor(RequestFactory(), args.seconds)
+    console.print(stage_table(floor))
+    console.print(floor_summary(floor))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ class CollectorServer:
         self._stop = asyncio.Event()
         # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
         prices, rules = load_prices(settings.prices_file or None), load_rules(settings.rules_file or None)
-        self.store = store = Store(settings.db)  # StoreLockedError when another process has it
+        self.store = store = Store(settings.db, memory_limit=settings.db_memory_limit)  # StoreLockedError when another process has it
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit

@@ -53,6 +53,12 @@ class Settings:
     grpc_port: int = _setting("GRPC_PORT", 4317, "OTLP/gRPC port.", _port)
     http_port: int = _setting("HTTP_PORT", 4318, "OTLP/HTTP (`/v1/traces`) and query API (`/api`) port.", _port)
     db: str = _setting("DB", "./tracehouse.duckdb", "Path of the DuckDB database file.")
+    db_memory_limit: str = _setting(
+        "DB_MEMORY_LIMIT",
+        "256MB",
+        "DuckDB's memory limit in the collector (DuckDB's own default is 80 % of RAM); larger queries spill "
+        "to disk. Raise it for heavy dashboards over many millions of spans.",
+    )
     max_request_bytes: int = _setting(
         "MAX_REQUEST_BYTES",
         16 * 1024 * 1024,

@@ -22,6 +22,13 @@ _CONNECT_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
+DEFAULT_MEMORY_LIMIT = "256MB"
+# Committed rows live in the WAL (uncompressed) until a checkpoint compresses them into the file.
+# DuckDB's default (16 MB) checkpoints every ~10,000 spans: each checkpoint rewrites a partial row
+# group, which costs CPU and compresses worse. Measured with 600,000 bench spans in batches of 10,000:
+# 16 MB 32 µs/span CPU and 638 B/span on disk; 64 MB 19 µs and 465 B; 256 MB 15 µs and 398 B, but
+# un-checkpointed rows are held in memory, so 64 MB keeps the collector's RSS bounded.
+CHECKPOINT_THRESHOLD = "64MB"
 
 
 class StoreLockedError(RuntimeError):
@@ -35,13 +42,17 @@ def schema_sql() -> str:
 class Store:
     """The database of one collector process."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> None:
         self.path = str(path)
         self.read_only = read_only
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(self.path, read_only=read_only, config=dict(_CONNECT_CONFIG))
+            self._con = duckdb.connect(
+                self.path,
+                read_only=read_only,
+                config={**_CONNECT_CONFIG, "memory_limit": memory_limit, "checkpoint_threshold": CHECKPOINT_THRESHOLD},
+            )
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLockedError(

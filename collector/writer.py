@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.model import SPAN_COLUMNS, SpanRow
 from collector.settings import Settings
@@ -105,6 +106,7 @@ class WriterStats:
     failed: int = 0  # spans whose batch failed to commit
     batches: int = 0
     updates: int = 0  # stored rows updated by agent attribution
+    commit_seconds: float = 0.0  # time spent writing committed batches
 
 
 class BatchWriter:
@@ -266,6 +268,7 @@ class BatchWriter:
         self.stats.duplicates += duplicates
         self.stats.updates += updates
         self.stats.batches += 1
+        self.stats.commit_seconds += elapsed
         if self._observer is not None:
             self._observer(elapsed, total)
         self._finish(total, failed=False)
@@ -319,21 +322,21 @@ class BatchWriter:
         if not rows:
             return set()
         con = self._con
+        starts = pa.array([r.start_time for r in rows], pa.timestamp("us"))
+        bounds = pc.min_max(starts)
         keys = pa.table(
             {
                 "trace_id": pa.array([r.trace_id for r in rows], pa.string()),
                 "span_id": pa.array([r.span_id for r in rows], pa.string()),
             }
         )
-        low = min(r.start_time for r in rows)
-        high = max(r.start_time for r in rows)
         con.register("_th_keys", keys)
         try:
             found = con.execute(
                 "SELECT s.trace_id, s.span_id FROM spans s SEMI JOIN _th_keys k "
                 "ON s.trace_id = k.trace_id AND s.span_id = k.span_id "
                 "WHERE s.start_time BETWEEN ? AND ?",
-                [low, high],
+                [bounds["min"].as_py(), bounds["max"].as_py()],
             ).fetchall()
         finally:
             con.unregister("_th_keys")
