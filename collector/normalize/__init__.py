@@ -4,7 +4,7 @@ Each convention module (openinference, genai, traceloop, openai_agents) holds it
 what kind a span is and where its fields are. This module decides, in one place, which
 convention a span follows (``convention_of``), then fills what every convention shares:
 model/provider/tokens on model-call spans, session, user, error type, the payload limit and
-the JSON columns. See README.md, "Conventions".
+the JSON columns, where payload text lifted into input/output is kept once (``lift``). See README.md, "Conventions".
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collector.decode import DecodedSpan
 from collector.model import SpanKind, SpanRow
 from collector.normalize import genai, openai_agents, openinference, traceloop
 from collector.normalize.common import dumps, first_int, first_str, payload, truncate
+from collector.normalize.lift import lift
 
 OTEL = "otel"
 
@@ -93,9 +94,17 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
         tokens = [first_int(attributes, keys) or 0 for keys in token_keys]
 
     limit = max_payload_bytes
-    input_text, input_cut = payload(fields.get("input"), limit)
-    output_text, output_cut = payload(fields.get("output"), limit)
-    attributes_json, attributes_cut = dumps(attributes, limit)
+    raw_input, raw_output = fields.get("input"), fields.get("output")
+    input_text, input_cut = payload(raw_input, limit)
+    output_text, output_cut = payload(raw_output, limit)
+    stored_attributes = lift(
+        attributes,
+        (
+            ("input", raw_input, fields.get("input_flat", False), input_cut),
+            ("output", raw_output, fields.get("output_flat", False), output_cut),
+        ),
+    )
+    attributes_json, attributes_cut = dumps(stored_attributes, limit)
     events_json, events_cut = dumps(span.events, limit) if span.events else ("[]", False)
     links_json, links_cut = dumps(span.links, limit) if span.links else ("[]", False)
     status_message, message_cut = (
