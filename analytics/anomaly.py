@@ -38,7 +38,12 @@ FEATURES: dict[str, tuple[str, bool, str, str]] = {
     "duration_ms": ("latency_outlier", True, "duration", "ms"),
     "cost_usd": ("cost_outlier", True, "cost", "usd"),
     "total_tokens": ("cost_outlier", True, "tokens", ""),
-    "tokens_per_call": ("cost_outlier", True, "tokens per LLM call", ""),  # derived: a blow-up of one call
+    "tokens_per_call": (
+        "cost_outlier",
+        True,
+        "tokens per LLM call",
+        "",
+    ),  # derived: a blow-up of one call
     "llm_calls": ("cost_outlier", False, "LLM calls", ""),
     # before tool_calls: a loop raises both equally, and the first of equal deviations names the kind
     "max_repeated_tool_calls": ("loop_outlier", False, "identical tool calls", ""),
@@ -126,7 +131,9 @@ def _transform(df: pd.DataFrame, cost_fill: float) -> np.ndarray:
     cols = []
     for name, (_, log, _, _) in FEATURES.items():
         fill = cost_fill if name == "cost_usd" else 0.0
-        values = df[name].astype("float64").fillna(fill).clip(lower=0).to_numpy() * _UNIT.get(name, 1.0)
+        values = df[name].astype("float64").fillna(fill).clip(lower=0).to_numpy() * _UNIT.get(
+            name, 1.0
+        )
         cols.append(np.log1p(values) if log else values)
     return np.column_stack(cols)
 
@@ -140,7 +147,7 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
     cand_groups, base_groups = group_key(candidates), group_key(baseline)
     log_flags = np.array([log for _, log, _, _ in FEATURES.values()])
     min_scale = np.where(log_flags, _MIN_SCALE[True], _MIN_SCALE[False])
-    for group, cand in candidates.groupby(cand_groups):
+    for group, cand in _with_derived(candidates).groupby(cand_groups):
         base = baseline[base_groups == group]
         if len(base) < cfg.min_baseline_traces:
             continue
@@ -148,7 +155,9 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
             base = base.sort_values("trace_id").iloc[:: -(-len(base) // cfg.max_baseline_traces)]
         cost_fill = float(base["cost_usd"].median()) if base["cost_usd"].notna().any() else 0.0
         x_base, x_cand = _transform(base, cost_fill), _transform(cand, cost_fill)
-        forest = IsolationForest(n_estimators=cfg.isolation_forest_trees, random_state=0).fit(x_base)
+        forest = IsolationForest(n_estimators=cfg.isolation_forest_trees, random_state=0).fit(
+            x_base
+        )
         scores = forest.score_samples(x_cand)
         isolated = scores < forest.offset_  # decision_function < 0
         median = np.median(x_base, axis=0)
@@ -161,7 +170,7 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
             top = int(tops[pos])
             name = list(FEATURES)[top]
             kind, log, label, unit = FEATURES[name]
-            t = _with_derived(cand.iloc[[pos]]).iloc[0]
+            t = cand.iloc[pos]
             normal = float(np.expm1(median[top]) / _UNIT.get(name, 1.0) if log else median[top])
             value = float(t[name]) if pd.notna(t[name]) else 0.0
             how = f"{value / normal:.1f}x" if log and normal > 0 else f"{value - normal:+g} vs"
@@ -176,7 +185,9 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
     return _frame(rows)
 
 
-def error_rate_windows(windows: pd.DataFrame, cfg: Detection, detected_at: datetime) -> pd.DataFrame:
+def error_rate_windows(
+    windows: pd.DataFrame, cfg: Detection, detected_at: datetime
+) -> pd.DataFrame:
     """``windows``: service_name, window_start, traces, failed (one tumbling window each)."""
     rows = []
     width = timedelta(minutes=cfg.error_rate_window_minutes)
@@ -196,7 +207,7 @@ def error_rate_windows(windows: pd.DataFrame, cfg: Detection, detected_at: datet
 
 # series kind → (value column, log-scaled?, label, unit, smallest scale)
 SERIES = {
-    "latency_spike": ("avg_latency_ms", True, "average trace duration", "ms", 0.1),
+    "latency_spike": ("typical_latency_ms", True, "median trace duration", "ms", 0.1),
     "error_rate_spike": ("error_rate", False, "error rate", "%", 0.05),
     "cost_spike": ("cost_usd", True, "cost per minute", "usd", 0.1),
     "token_spike": ("tokens", True, "tokens per minute", "", 0.1),
@@ -207,13 +218,15 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
                   detected_at: datetime) -> pd.DataFrame:  # fmt: skip
     """Robust z of each minute in [judge_from, judge_to) against the trailing baseline minutes.
 
-    ``series``: service_name, minute, traces, avg_latency_ms, error_rate, cost_usd, tokens, with the
+    ``series``: service_name, minute, traces, typical_latency_ms, error_rate, cost_usd, tokens, with the
     baseline minutes before ``judge_from`` included. Minutes with too few traces are neither judged
     nor part of a baseline.
     """
     rows = []
     need = max(10, cfg.series_baseline_minutes // 2)
-    for service, s in series[series["traces"] >= cfg.series_min_traces].groupby("service_name", dropna=False):
+    for service, s in series[series["traces"] >= cfg.series_min_traces].groupby(
+        "service_name", dropna=False
+    ):
         s = s.sort_values("minute").set_index("minute")
         for kind, (col, log, label, unit, floor) in SERIES.items():
             values = s[col].astype("float64")
@@ -226,7 +239,11 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
             for minute, score in hits.items():
                 normal = float(np.expm1(median[minute]) if log else median[minute])
                 value = float(values[minute])
-                shown = (f"{value:.1%}", f"{normal:.1%}") if unit == "%" else (_fmt(value, unit), _fmt(normal, unit))
+                shown = (
+                    (f"{value:.1%}", f"{normal:.1%}")
+                    if unit == "%"
+                    else (_fmt(value, unit), _fmt(normal, unit))
+                )
                 start = pd.Timestamp(minute).to_pydatetime()
                 rows.append(_row(kind, "robust_z", None, score,
                                  f"{label} {shown[0]} in this minute vs a trailing median of {shown[1]} "

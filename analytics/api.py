@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -34,6 +34,11 @@ async def run_now(request: Request) -> dict[str, Any]:
     return asdict(report)
 
 
+def _naive_utc(at: datetime) -> datetime:
+    """Stored times are naive UTC; an aware time is converted, a naive one taken as UTC."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
 @router.get("/overview")
 async def get_overview(
     request: Request,
@@ -46,7 +51,9 @@ async def get_overview(
     def read() -> dict[str, Any]:
         cur = store.cursor()
         try:
-            return overview(cur, (now or utcnow()).replace(tzinfo=None), window_minutes=window_minutes)
+            return overview(
+                cur, _naive_utc(now) if now else utcnow(), window_minutes=window_minutes
+            )
         finally:
             cur.close()
 

@@ -22,10 +22,14 @@ from collector.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["run"], help="run: process everything received since the last run")
+    parser.add_argument(
+        "action", choices=["run"], help="run: process everything received since the last run"
+    )
     parser.add_argument("--api-url", help="collector to ask (default: TRACEHOUSE_API_URL)")
     parser.add_argument("--db", help="database file for an offline run (default: TRACEHOUSE_DB)")
-    parser.add_argument("--offline", action="store_true", help="do not ask a collector; open the file")
+    parser.add_argument(
+        "--offline", action="store_true", help="do not ask a collector; open the file"
+    )
     parser.add_argument("--json", action="store_true", help="print the run report as JSON")
 
 
@@ -40,7 +44,9 @@ def _ask_collector(url: str) -> dict[str, Any] | None:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
-        raise UserError(f"collector at {url} refused the run (HTTP {response.status_code}: {detail})")
+        raise UserError(
+            f"collector at {url} refused the run (HTTP {response.status_code}: {detail})"
+        )
     return response.json()
 
 
@@ -52,7 +58,13 @@ def _run_offline(settings: Settings, console: Console) -> dict[str, Any]:
     store = Store(settings.db)
     try:
         runner = AnalyticsRunner(store, DirectWriter(store), settings)
-        columns = (TextColumn("analytics"), BarColumn(), MofNCompleteColumn(), TextColumn("spans"), TimeElapsedColumn())
+        columns = (
+            TextColumn("analytics"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("spans"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("spans", total=None)
 

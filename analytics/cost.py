@@ -34,7 +34,13 @@ import pandas as pd
 from analytics.pricing import Price, PriceTable
 
 PER_TOKEN = 1e-6  # prices are USD per 1M tokens
-TOKEN_COLUMNS = ("input_tokens", "cached_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 COST_COLUMNS = (
     "input_cost_usd", "cached_cost_usd", "cache_write_cost_usd", "output_cost_usd", "reasoning_cost_usd",
     "cost_usd",
@@ -68,11 +74,13 @@ def _price_arrays(prices: list[Price | None]) -> dict[str, np.ndarray]:
     """Per-row rates (USD per token); unset cached/write rates fall back to the input rate and an
     unset reasoning rate to the output rate: with no discount known, the full rate is charged."""
     nan = float("nan")
-    cols: dict[str, list[float]] = {k: [] for k in ("input", "cached", "write", "output", "reasoning", "separate")}
+    cols: dict[str, list[float]] = {
+        k: [] for k in ("input", "cached", "write", "output", "reasoning", "separate")
+    }
     for p in prices:
         if p is None:
-            for k in cols:
-                cols[k].append(nan)
+            for values in cols.values():
+                values.append(nan)
             continue
         cols["input"].append(p.input)
         cols["cached"].append(p.input if p.cached_input is None else p.cached_input)
@@ -83,9 +91,15 @@ def _price_arrays(prices: list[Price | None]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype="float64") for k, v in cols.items()}
 
 
-def _token_costs(tokens: dict[str, np.ndarray], rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _token_costs(
+    tokens: dict[str, np.ndarray], rates: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """The pricing rule, vectorized; token arrays have 0 for absent counts."""
-    inp, cached, write = tokens["input_tokens"], tokens["cached_tokens"], tokens["cache_write_tokens"]
+    inp, cached, write = (
+        tokens["input_tokens"],
+        tokens["cached_tokens"],
+        tokens["cache_write_tokens"],
+    )
     out, reasoning = tokens["output_tokens"], tokens["reasoning_tokens"]
     separate = (rates["separate"] == 1.0) | (cached + write > inp)
     uncached = np.where(separate, inp, inp - cached - write)
@@ -117,7 +131,9 @@ def span_cost(
         "input_tokens": input_tokens, "cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens,
         "output_tokens": output_tokens, "reasoning_tokens": reasoning_tokens,
     }  # fmt: skip
-    parts = _token_costs({k: np.asarray([float(v)]) for k, v in tokens.items()}, _price_arrays([price]))
+    parts = _token_costs(
+        {k: np.asarray([float(v)]) for k, v in tokens.items()}, _price_arrays([price])
+    )
     return Cost(
         input=float(parts["input_cost_usd"][0]),
         cached=float(parts["cached_cost_usd"][0]),
@@ -140,24 +156,29 @@ def compute_costs(spans: pd.DataFrame, prices: PriceTable) -> pd.DataFrame:
         for col in ("price_model", "accounting", "cost_status", *COST_COLUMNS):
             out[col] = pd.Series(dtype="float64" if col in COST_COLUMNS else "object")
         return out
-    days = pd.to_datetime(out["start_time"]).dt.date
-    keys = pd.DataFrame({"model": out["model"].astype("object"), "day": days})
-    unique = keys.drop_duplicates()
-    lookup = {
-        (m, d): prices.price_for(m, d) if isinstance(m, str) else None
-        for m, d in zip(unique["model"], unique["day"])
-    }
-    row_prices = [lookup[(m, d)] for m, d in zip(keys["model"], keys["day"])]
+    # Prices are looked up once per (model, day), then spread to the rows by index.
+    days = pd.to_datetime(out["start_time"]).dt.normalize()
+    models = out["model"].astype("object")
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([models.fillna(""), days]))
+    first = pd.Series(np.arange(n)).groupby(codes).first().to_numpy()
+    unique_prices = [
+        prices.price_for(models.iloc[i], days.iloc[i].date())
+        if isinstance(models.iloc[i], str)
+        else None
+        for i in first
+    ]
+    rates = {k: v[codes] for k, v in _price_arrays(unique_prices).items()}
+    found = np.array([p is not None for p in unique_prices], dtype=bool)[codes]
     has_usage = out[list(TOKEN_COLUMNS)].notna().any(axis=1).to_numpy()
     tokens = {c: out[c].fillna(0).astype("float64").to_numpy() for c in TOKEN_COLUMNS}
-    parts = _token_costs(tokens, _price_arrays(row_prices))
-    priced = np.array([p is not None for p in row_prices]) & has_usage
+    parts = _token_costs(tokens, rates)
+    priced = found & has_usage
     for col in COST_COLUMNS:
         out[col] = np.where(priced, parts[col], np.nan)
-    out["price_model"] = [p.model if p is not None else None for p in row_prices]
+    names = np.array([p.model if p is not None else None for p in unique_prices], dtype=object)
+    out["price_model"] = names[codes]
     out["accounting"] = np.where(
         priced, np.where(parts["separate"], "cache_separate", "cached_in_input"), None
     )
-    has_price = np.array([p is not None for p in row_prices])
-    out["cost_status"] = np.where(has_price, np.where(has_usage, "priced", "no_usage"), "unpriced")
+    out["cost_status"] = np.where(found, np.where(has_usage, "priced", "no_usage"), "unpriced")
     return out

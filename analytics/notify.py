@@ -17,7 +17,12 @@ import httpx
 
 logger = logging.getLogger(__name__)
 
-_EMOJI = {"info": ":information_source:", "warning": ":warning:", "error": ":x:", "critical": ":rotating_light:"}
+_EMOJI = {
+    "info": ":information_source:",
+    "warning": ":warning:",
+    "error": ":x:",
+    "critical": ":rotating_light:",
+}
 _COLOR = {"info": "#439FE0", "warning": "#FFA500", "error": "#E01E5A", "critical": "#8B0000"}
 
 
@@ -25,7 +30,11 @@ def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message; the raw alert rides along under ``tracehouse_alert``."""
     state = str(alert["state"])
     severity = str(alert["severity"])
-    prefix = ":white_check_mark: RESOLVED" if state == "resolved" else f"{_EMOJI.get(severity, '')} {severity.upper()}"
+    prefix = (
+        ":white_check_mark: RESOLVED"
+        if state == "resolved"
+        else f"{_EMOJI.get(severity, '')} {severity.upper()}"
+    )
     fields = [
         {"title": "Rule", "value": alert["rule"], "short": True},
         {"title": "Subject", "value": alert["subject"], "short": True},
@@ -35,7 +44,9 @@ def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
     raw = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in alert.items()}
     return {
         "text": f"{prefix}: {alert['message']}",
-        "attachments": [{"color": "#2EB67D" if state == "resolved" else _COLOR.get(severity), "fields": fields}],
+        "attachments": [
+            {"color": "#2EB67D" if state == "resolved" else _COLOR.get(severity), "fields": fields}
+        ],
         "tracehouse_alert": raw,
     }
 
@@ -56,7 +67,9 @@ class WebhookNotifier:
 
     def start(self) -> None:
         if self.urls and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="tracehouse-webhooks", daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name="tracehouse-webhooks", daemon=True
+            )
             self._thread.start()
 
     def send(self, alert: dict[str, Any]) -> None:
@@ -105,7 +118,9 @@ class WebhookNotifier:
             if attempt < self.retries:
                 time.sleep(self.backoff_s * 2**attempt)
         else:
-            logger.warning("webhook %s failed after %d attempts (%s)", url, self.retries + 1, problem)
+            logger.warning(
+                "webhook %s failed after %d attempts (%s)", url, self.retries + 1, problem
+            )
             self.failed += 1
             return
         logger.warning("webhook %s rejected the notification (HTTP %d)", url, response.status_code)

@@ -33,11 +33,9 @@ class DirectWriter:
             try:
                 result = fn(self._con)
                 self._con.execute("COMMIT")
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
                 self._con.execute("ROLLBACK")
                 future.set_exception(exc)
                 return future
         future.set_result(result)
         return future
-
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,7 +29,9 @@ _REQUIRED = ("provider", "model", "pattern", "input", "output", "effective_from"
 _SUFFIX = re.compile(r"(?:[-@:_](?:\d|latest|preview|exp|v\d|beta).*)?")
 # Routing prefixes that are not part of the model name: `openai/`, `models/`, Bedrock's
 # `us.anthropic.`, Vertex's `publishers/anthropic/models/`.
-_PREFIX = re.compile(r"^(?:.*/)?(?:(?:us|eu|apac|global)\.)?(?:anthropic|mistral|meta|amazon|cohere)\.")
+_PREFIX = re.compile(
+    r"^(?:.*/)?(?:(?:us|eu|apac|global)\.)?(?:anthropic|mistral|meta|amazon|cohere)\."
+)
 
 
 class PriceFileError(ValueError):
@@ -74,7 +77,7 @@ def _number(raw: str, column: str, required: bool) -> float | None:
             raise ValueError(f"{column} is required")
         return None
     value = float(raw)
-    if value < 0 or value != value:
+    if value < 0 or math.isnan(value):
         raise ValueError(f"{column}={raw!r} must be a number >= 0")
     return value
 
@@ -90,17 +93,25 @@ def _parse_row(row: dict[str, str], source: str) -> Price:
         raise ValueError(f"pattern {pattern!r} is not a valid regex ({exc})") from None
     accounting = (row.get("accounting") or "").strip() or None
     if accounting is not None and accounting not in ACCOUNTING:
-        raise ValueError(f"accounting={accounting!r} must be one of {', '.join(ACCOUNTING)} or empty")
+        raise ValueError(
+            f"accounting={accounting!r} must be one of {', '.join(ACCOUNTING)} or empty"
+        )
     try:
         effective = date.fromisoformat(row["effective_from"].strip())
     except ValueError:
-        raise ValueError(f"effective_from={row['effective_from']!r} must be a date YYYY-MM-DD") from None
+        raise ValueError(
+            f"effective_from={row['effective_from']!r} must be a date YYYY-MM-DD"
+        ) from None
     numbers = {}
     for col in ("input", "cached_input", "cache_write", "output", "reasoning"):
         try:
             numbers[col] = _number(row.get(col) or "", col, col in _REQUIRED)
         except ValueError as exc:
-            msg = str(exc) if "must" in str(exc) or "required" in str(exc) else f"{col} must be a number"
+            msg = (
+                str(exc)
+                if "must" in str(exc) or "required" in str(exc)
+                else f"{col} must be a number"
+            )
             raise ValueError(msg) from None
     return Price(
         provider=row["provider"].strip().lower(),
@@ -115,7 +126,11 @@ def _parse_row(row: dict[str, str], source: str) -> Price:
 
 def parse_prices(text: str, name: str) -> list[Price]:
     """Parse CSV text (``#`` lines are comments); raise PriceFileError listing every bad row."""
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (i, line)
+        for i, line in enumerate(text.splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not lines:
         raise PriceFileError(f"{name}: no header row (expected columns {', '.join(COLUMNS)})")
     reader = csv.DictReader(io.StringIO("\n".join(line for _, line in lines)))
@@ -126,7 +141,9 @@ def parse_prices(text: str, name: str) -> list[Price]:
         parts = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + (
             [f"missing column(s) {', '.join(missing)}"] if missing else []
         )
-        raise PriceFileError(f"{name}:{lines[0][0]}: {'; '.join(parts)} (columns: {', '.join(COLUMNS)})")
+        raise PriceFileError(
+            f"{name}:{lines[0][0]}: {'; '.join(parts)} (columns: {', '.join(COLUMNS)})"
+        )
     reader.fieldnames = header
     prices, errors = [], []
     for (lineno, _), row in zip(lines[1:], reader):
@@ -187,6 +204,8 @@ def load_prices(user_file: str | Path | None = None) -> PriceTable:
         try:
             user_text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise PriceFileError(f"price file {path}: cannot read ({exc.strerror or exc})") from None
+            raise PriceFileError(
+                f"price file {path}: cannot read ({exc.strerror or exc})"
+            ) from None
         prices += parse_prices(user_text, str(path))
     return PriceTable(prices)

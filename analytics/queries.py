@@ -13,7 +13,8 @@ from analytics.rollups import replace_rows
 
 def read_state(cur: duckdb.DuckDBPyConnection, job: str) -> tuple[datetime | None, str | None]:
     row = cur.execute(
-        "SELECT watermark, fingerprint FROM analytics_state WHERE job = ? ORDER BY updated_at DESC LIMIT 1", [job]
+        "SELECT watermark, fingerprint FROM analytics_state WHERE job = ? ORDER BY updated_at DESC LIMIT 1",
+        [job],
     ).fetchone()
     return (row[0], row[1]) if row else (None, None)
 
@@ -21,17 +22,34 @@ def read_state(cur: duckdb.DuckDBPyConnection, job: str) -> tuple[datetime | Non
 def write_state(con: duckdb.DuckDBPyConnection, job: str, watermark: datetime | None, fingerprint: str | None,
                 now: datetime) -> None:  # fmt: skip
     con.execute("DELETE FROM analytics_state WHERE job = ?", [job])
-    con.execute("INSERT INTO analytics_state VALUES (?, ?, ?, ?)", [job, watermark, fingerprint, now])
+    con.execute(
+        "INSERT INTO analytics_state VALUES (?, ?, ?, ?)", [job, watermark, fingerprint, now]
+    )
 
 
-def baseline_traces(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    """Trace summaries started in [lo, hi]: the rolling window the forests are trained on."""
+# The group a trace is compared within: the same key as analytics.anomaly.group_key.
+GROUP_KEY_SQL = (
+    "coalesce(workflow_name, service_name, 'default') || '/' || coalesce(agent_name, '-')"
+)
+
+
+def baseline_traces(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int
+) -> pd.DataFrame:
+    """Trace features started in [lo, hi], at most ``per_group`` per group (a deterministic sample
+    by trace id): the rolling window the forests are trained on, without moving a week of rows."""
     return cur.execute(
-        "SELECT * FROM trace_features WHERE start_time >= ? AND start_time <= ?", [lo, hi]
+        f"""SELECT * EXCLUDE (rn) FROM (
+                SELECT *, row_number() OVER (PARTITION BY {GROUP_KEY_SQL} ORDER BY hash(trace_id)) AS rn
+                FROM trace_features WHERE start_time >= ? AND start_time <= ?)
+            WHERE rn <= ?""",
+        [lo, hi, per_group],
     ).df()
 
 
-def error_windows(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int) -> pd.DataFrame:
+def error_windows(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int
+) -> pd.DataFrame:
     """Traces and failed traces per service and tumbling window in [lo, hi)."""
     return cur.execute(
         f"""SELECT service_name, time_bucket(INTERVAL {int(minutes)} MINUTE, minute) AS window_start,
@@ -42,10 +60,15 @@ def error_windows(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, mi
 
 
 def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    """Per service and minute: traces, average duration, error rate, cost and tokens."""
+    """Per service and minute: traces, typical duration, error rate, cost and tokens.
+
+    The typical duration is the agents' median durations weighted by their traces: one very
+    slow trace (already reported by itself) does not make its whole minute a latency spike.
+    """
     return cur.execute(
         """SELECT service_name, minute, sum(traces_started) AS traces,
-                  sum(latency_sum_ms) / nullif(sum(traces_started), 0) AS avg_latency_ms,
+                  sum(latency_p50_ms * traces_started) / nullif(sum(traces_started), 0)
+                      AS typical_latency_ms,
                   sum(traces_failed) / nullif(sum(traces_started), 0) AS error_rate,
                   coalesce(sum(cost_usd), 0) AS cost_usd, sum(total_tokens) AS tokens
            FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",
@@ -60,7 +83,9 @@ def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[s
     df = df.drop_duplicates("anomaly_id")[list(ANOMALY_COLUMNS)]
     con.register("_anomalies", df)
     try:
-        fresh = "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
+        fresh = (
+            "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
+        )
         counts = dict(con.execute(f"SELECT kind, count(*) FROM ({fresh}) GROUP BY kind").fetchall())
         con.execute(f"INSERT INTO anomalies BY NAME {fresh}")
     finally:

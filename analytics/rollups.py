@@ -21,7 +21,7 @@ LLM_SPANS_SQL = """
 SELECT trace_id, span_id, start_time, project, service_name, session_id, agent_name, model, provider,
        input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens
 FROM spans
-WHERE received_at > $lo AND received_at <= $hi AND kind IN ('llm', 'embedding')
+WHERE trace_id IN (SELECT trace_id FROM _traces) AND kind IN ('llm', 'embedding')
 """
 
 TRACE_FEATURES_SQL = """
@@ -129,57 +129,73 @@ GROUP BY ALL
 """
 
 
-def new_span_range(cur: duckdb.DuckDBPyConnection, after: datetime | None) -> tuple[int, datetime | None]:
+def new_span_range(
+    cur: duckdb.DuckDBPyConnection, after: datetime | None
+) -> tuple[int, datetime | None]:
     """(count, newest received_at) of spans received after the watermark."""
     lo = after or datetime(1970, 1, 1)
-    n, hi = cur.execute("SELECT count(*), max(received_at) FROM spans WHERE received_at > ?", [lo]).fetchone()
+    n, hi = cur.execute(
+        "SELECT count(*), max(received_at) FROM spans WHERE received_at > ?", [lo]
+    ).fetchone()
     return int(n), hi
 
 
-def chunk_bounds(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, chunks: int) -> list[datetime]:
+def chunk_bounds(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, chunks: int
+) -> list[datetime]:
     """Upper bounds splitting (lo, hi] into about ``chunks`` parts of equal span count."""
     if chunks <= 1:
         return [hi]
     qs = [i / chunks for i in range(1, chunks)]
     row = cur.execute(
-        "SELECT quantile_disc(received_at, ?) FROM spans WHERE received_at > ? AND received_at <= ?", [qs, lo, hi]
+        "SELECT quantile_disc(received_at, ?) FROM spans WHERE received_at > ? AND received_at <= ?",
+        [qs, lo, hi],
     ).fetchone()
     bounds = sorted({b for b in (row[0] or []) if b < hi})
     return [*bounds, hi]
 
 
-def llm_spans(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    return cur.execute(LLM_SPANS_SQL, {"lo": lo, "hi": hi}).df()
+def _of_traces(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame, sql: str) -> pd.DataFrame:
+    """Run ``sql``, which reads the trace ids as table ``_traces``."""
+    cur.register("_traces", traces[["trace_id"]])
+    try:
+        return cur.execute(sql).df()
+    finally:
+        cur.unregister("_traces")
 
 
-def touched(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Traces with new spans, and the minutes those spans (and the traces' old starts) fall in."""
+def llm_spans(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+    """Every LLM span of these traces (all of them: the writer may have set an older span's agent)."""
+    return _of_traces(cur, traces, LLM_SPANS_SQL)
+
+
+def touched(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Traces with spans received in (lo, hi], and every minute a span of theirs starts in.
+
+    Whole traces, not only the new spans: when a late ancestor arrives the writer fills the
+    agent of spans stored earlier, so their minutes must be recomputed too.
+    """
     traces = cur.execute(
         "SELECT DISTINCT trace_id FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]
     ).df()
-    cur.register("_traces", traces)
-    try:
-        minutes = cur.execute(
-            """SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans
-               WHERE received_at > ? AND received_at <= ?
-               UNION SELECT date_trunc('minute', start_time) FROM trace_features
-               WHERE trace_id IN (SELECT trace_id FROM _traces)""",
-            [lo, hi],
-        ).df()
-    finally:
-        cur.unregister("_traces")
+    minutes = _of_traces(
+        cur,
+        traces,
+        "SELECT DISTINCT date_trunc('minute', start_time) AS minute FROM spans "
+        "WHERE trace_id IN (SELECT trace_id FROM _traces)",
+    )
     return traces, minutes
 
 
 def trace_features(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
-    cur.register("_traces", traces[["trace_id"]])
-    try:
-        return cur.execute(TRACE_FEATURES_SQL).df()
-    finally:
-        cur.unregister("_traces")
+    return _of_traces(cur, traces, TRACE_FEATURES_SQL)
 
 
-def minute_rollups(cur: duckdb.DuckDBPyConnection, minutes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def minute_rollups(
+    cur: duckdb.DuckDBPyConnection, minutes: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of minute_rollup and error_minutes for the given minutes."""
     if minutes.empty:
         return pd.DataFrame(), pd.DataFrame()
@@ -188,13 +204,20 @@ def minute_rollups(cur: duckdb.DuckDBPyConnection, minutes: pd.DataFrame) -> tup
     cur.register("_minutes", minutes[["minute"]])
     try:
         params = {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
-        return cur.execute(MINUTE_ROLLUP_SQL, params).df(), cur.execute(ERROR_MINUTES_SQL, params).df()
+        return cur.execute(MINUTE_ROLLUP_SQL, params).df(), cur.execute(
+            ERROR_MINUTES_SQL, params
+        ).df()
     finally:
         cur.unregister("_minutes")
 
 
-def replace_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, keys: Sequence[str],
-                 key_frame: pd.DataFrame | None = None) -> None:
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    df: pd.DataFrame,
+    keys: Sequence[str],
+    key_frame: pd.DataFrame | None = None,
+) -> None:
     """Delete the rows of ``table`` whose ``keys`` appear in ``key_frame`` (default ``df``), insert ``df``.
 
     Runs on the writer's connection, inside its transaction.
@@ -252,8 +275,13 @@ def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[tuple[A
     return cur.execute(sql, params).fetchall()
 
 
-def overview(cur: duckdb.DuckDBPyConnection, now: datetime, window_minutes: int = 60,
-             active_minutes: int = 5, top_errors: int = 5) -> dict[str, Any]:
+def overview(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    window_minutes: int = 60,
+    active_minutes: int = 5,
+    top_errors: int = 5,
+) -> dict[str, Any]:
     """The dashboard overview's numbers, from the rollup tables only (fast at any span count)."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     since = now - timedelta(minutes=window_minutes)
@@ -275,7 +303,9 @@ def overview(cur: duckdb.DuckDBPyConnection, now: datetime, window_minutes: int 
         SELECT e.b, sum(e.n) FROM (SELECT unnest(latency_hist) AS e FROM minute_rollup
                                   WHERE minute >= $since AND minute <= $now AND latency_hist IS NOT NULL)
         GROUP BY e.b""", {"since": since, "now": now}))  # fmt: skip
-    p50, p95, p99 = histogram_quantiles({int(b): int(n) for b, n in hist.items()}, (0.5, 0.95, 0.99))
+    p50, p95, p99 = histogram_quantiles(
+        {int(b): int(n) for b, n in hist.items()}, (0.5, 0.95, 0.99)
+    )
     errors = _rows(cur, """
         SELECT kind, name, error_type, sum(errors) AS n, any_value(sample_message)
         FROM error_minutes WHERE minute >= $today AND minute <= $now
@@ -292,7 +322,9 @@ def overview(cur: duckdb.DuckDBPyConnection, now: datetime, window_minutes: int 
         "p99_response_ms": p99,
         "success_rate": (1 - (failed or 0) / traces) if traces else None,
         "llm_calls": int(llm_calls or 0),
-        "cost_today_usd": None if cost_today is None or math.isnan(cost_today) else float(cost_today),
+        "cost_today_usd": None
+        if cost_today is None or math.isnan(cost_today)
+        else float(cost_today),
         "tokens_today": int(tokens_today or 0),
         "top_errors": [
             {"kind": k, "name": n, "error_type": t, "count": int(c), "sample_message": m}

@@ -131,7 +131,11 @@ def _alert(data: dict[str, Any], where: str, errors: list[str]) -> AlertRule | N
         if key in data and data[key] not in choices:
             errors.append(f"{where}: {key} {data[key]!r} must be one of {', '.join(choices)}")
     for key in ("threshold", "window_minutes"):
-        if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool) or data[key] < 0:
+        if (
+            not isinstance(data.get(key), (int, float))
+            or isinstance(data.get(key), bool)
+            or data[key] < 0
+        ):
             errors.append(f"{where}: {key} must be a number >= 0")
     if len(errors) > before:
         return None
@@ -152,7 +156,9 @@ def _apply(rules: Rules, data: dict[str, Any], name: str, errors: list[str]) -> 
     for key in data:
         if key not in ("detection", "notify", "alert"):
             errors.append(f"{name}: unknown section {key!r}")
-    detection = _section(data.get("detection", {}), Detection, f"{name} [detection]", errors, rules.detection)
+    detection = _section(
+        data.get("detection", {}), Detection, f"{name} [detection]", errors, rules.detection
+    )
     notify = _section(data.get("notify", {}), Notify, f"{name} [notify]", errors, rules.notify)
     alerts = {a.name: a for a in rules.alerts}
     for i, raw in enumerate(data.get("alert", []), 1):
@@ -180,7 +186,9 @@ def load_rules(user_file: str | Path | None = None) -> Rules:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise RulesFileError(f"rules file {path}: cannot read ({exc.strerror or exc})") from None
+            raise RulesFileError(
+                f"rules file {path}: cannot read ({exc.strerror or exc})"
+            ) from None
         rules = _apply(rules, _read(text, str(path)), str(path), errors)
     if errors:
         raise RulesFileError("\n".join(errors))

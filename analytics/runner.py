@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ from analytics import alerts as alerting
 from analytics import anomaly, queries, rollups
 from analytics.cost import compute_costs
 from analytics.notify import WebhookNotifier
-from analytics.pricing import PriceTable, load_prices
-from analytics.rules import Rules, load_rules
+from analytics.pricing import PriceFileError, PriceTable, load_prices
+from analytics.rules import Rules, RulesFileError, load_rules
 from collector.rollup import refresh_traces
 from collector.settings import Settings
 from collector.store import Store
@@ -101,6 +102,7 @@ class AnalyticsRunner:
             urls, timeout_s=self.rules.notify.timeout_s, retries=self.rules.notify.retries
         )
         self.clock = clock
+        self._versions = self._file_versions()
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,7 +144,35 @@ class AnalyticsRunner:
     def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         return self.writer.execute(fn).result()
 
+    def _file_versions(self) -> tuple[float | None, float | None]:
+        def mtime(path: str) -> float | None:
+            try:
+                return os.stat(path).st_mtime if path else None
+            except OSError:
+                return None
+
+        return mtime(self.settings.prices_file), mtime(self.settings.rules_file)
+
+    def _reload_changed_files(self) -> None:
+        """Pick up an edited price or rules file without a restart; a broken edit is logged and
+        the tables in use are kept."""
+        versions = self._file_versions()
+        if versions == self._versions:
+            return
+        self._versions = versions
+        try:
+            prices = load_prices(self.settings.prices_file or None)
+            rules = load_rules(self.settings.rules_file or None)
+        except (PriceFileError, RulesFileError) as exc:
+            logger.error(
+                "analytics: keeping the previous prices and rules: %s", str(exc).replace("\n", "; ")
+            )
+            return
+        self.prices, self.rules = prices, rules
+        logger.info("analytics: reloaded prices and rules")
+
     def _run(self, now: datetime, progress: Progress | None) -> RunReport:
+        self._reload_changed_files()
         report = RunReport()
         cur = self.store.cursor()
         try:
@@ -159,7 +189,9 @@ class AnalyticsRunner:
                 for chunk_hi in bounds:
                     first = self._chunk(cur, lo, chunk_hi, now, report)
                     if first is not None:
-                        affected_from = first if affected_from is None else min(affected_from, first)
+                        affected_from = (
+                            first if affected_from is None else min(affected_from, first)
+                        )
                     lo = chunk_hi
                     if progress:
                         progress(report.spans, total)
@@ -177,7 +209,8 @@ class AnalyticsRunner:
                report: RunReport) -> datetime | None:  # fmt: skip
         """All per-span steps for spans received in (lo, hi]; returns the earliest affected minute."""
         clock = _Steps(report.steps)
-        costs = compute_costs(rollups.llm_spans(cur, lo, hi), self.prices)
+        traces, minutes = rollups.touched(cur, lo, hi)
+        costs = compute_costs(rollups.llm_spans(cur, traces), self.prices)
 
         def write_costs(con: duckdb.DuckDBPyConnection) -> None:
             rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
@@ -186,9 +219,10 @@ class AnalyticsRunner:
         self._write(write_costs)
         refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
         clock.lap("costs")
-        traces, minutes = rollups.touched(cur, lo, hi)
         summaries = rollups.trace_features(cur, traces)
-        self._write(lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces))
+        self._write(
+            lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)
+        )
         clock.lap("trace_features")
         rollup, errors = rollups.minute_rollups(cur, minutes)
 
@@ -221,8 +255,12 @@ class AnalyticsRunner:
             return pd.DataFrame(columns=list(anomaly.ANOMALY_COLUMNS))
         cfg = self.rules.detection
         start = summaries["start_time"].min().to_pydatetime() - timedelta(days=cfg.baseline_days)
-        baseline = queries.baseline_traces(cur, start, summaries["start_time"].max().to_pydatetime())
-        found = [anomaly.trace_rules(summaries, cfg, now), anomaly.trace_outliers(summaries, baseline, cfg, now)]
+        end = summaries["start_time"].max().to_pydatetime()
+        baseline = queries.baseline_traces(cur, start, end, cfg.max_baseline_traces)
+        found = [
+            anomaly.trace_rules(summaries, cfg, now),
+            anomaly.trace_outliers(summaries, baseline, cfg, now),
+        ]
         return pd.concat([f for f in found if not f.empty] or found[:1], ignore_index=True)
 
     def _windows(self, cur: duckdb.DuckDBPyConnection, affected_from: datetime | None, now: datetime,
@@ -242,7 +280,11 @@ class AnalyticsRunner:
         found = [anomaly.error_rate_windows(queries.error_windows(cur, lo, ready, cfg.error_rate_window_minutes),
                                             cfg, now)]  # fmt: skip
         baseline_lo = lo - timedelta(minutes=cfg.series_baseline_minutes)
-        found.append(anomaly.series_spikes(queries.minute_series(cur, baseline_lo, ready), lo, ready, cfg, now))
+        found.append(
+            anomaly.series_spikes(
+                queries.minute_series(cur, baseline_lo, ready), lo, ready, cfg, now
+            )
+        )
         frame = pd.concat(found, ignore_index=True)
 
         def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -264,7 +306,10 @@ class AnalyticsRunner:
             return
         longest = max(r.window_minutes for r in rules)
         observations = alerting.observe(
-            rules, queries.recent_minutes(cur, now, longest), queries.recent_anomalies(cur, now, longest), now
+            rules,
+            queries.recent_minutes(cur, now, longest),
+            queries.recent_anomalies(cur, now, longest),
+            now,
         )
         rows, fired, resolved = alerting.evaluate(observations, queries.open_alerts(cur), now)
         if rows.empty:

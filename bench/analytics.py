@@ -46,7 +46,12 @@ def backfill(db: Path, config: Synth) -> tuple[float, object]:
     store = Store(db)
     try:
         runner = AnalyticsRunner(store, DirectWriter(store), Settings.from_env({}))
-        columns = (TextColumn("analytics backfill"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("analytics backfill"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, transient=True) as progress:
             task = progress.add_task("spans", total=None)
             t0 = time.perf_counter()
@@ -76,7 +81,9 @@ def time_overview(db: Path, config: Synth, repeat: int) -> tuple[list[float], di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=5_000_000)
-    parser.add_argument("--db", type=Path, default=None, help="DuckDB file to build (default: a temp file)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="DuckDB file to build (default: a temp file)"
+    )
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

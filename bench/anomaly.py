@@ -45,7 +45,9 @@ def score(found: pd.DataFrame, truth: pd.DataFrame) -> list[dict[str, object]]:
         actual = set(truth.loc[truth["label"] == label, "trace_id"])
         out.append(_pr(label, predicted, actual))
     bursts = truth[truth["in_burst"]]
-    actual_w = {(s, pd.Timestamp(w)) for s, w in zip(bursts["service_name"], bursts["window_start"])}
+    actual_w = {
+        (s, pd.Timestamp(w)) for s, w in zip(bursts["service_name"], bursts["window_start"])
+    }
     rate = found[found["kind"] == "error_rate"]
     predicted_w = {(s, pd.Timestamp(w)) for s, w in zip(rate["service_name"], rate["window_start"])}
     out.append(_pr("error_burst", predicted_w, actual_w))
@@ -73,7 +75,7 @@ def run(spans: int, db: Path, latency_factor: float = 20.0, cost_factor: float =
         t0 = time.perf_counter()
         n = generate(store.write_connection, config)
         generated = time.perf_counter() - t0
-        runner = AnalyticsRunner(store, DirectWriter(store), Settings.from_env({}))
+        runner = AnalyticsRunner(store, DirectWriter(store), Settings.from_env())  # honours TRACEHOUSE_RULES_FILE
         t0 = time.perf_counter()
         report = runner.run_now(now=config.end + timedelta(minutes=10))
         job = time.perf_counter() - t0
@@ -90,9 +92,15 @@ def run(spans: int, db: Path, latency_factor: float = 20.0, cost_factor: float =
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=1_000_000)
-    parser.add_argument("--db", type=Path, default=None, help="DuckDB file to build (default: a temp file)")
-    parser.add_argument("--latency-factor", type=float, default=20.0, help="how much slower a latency spike is")
-    parser.add_argument("--cost-factor", type=float, default=30.0, help="how many times the tokens a blow-up uses")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="DuckDB file to build (default: a temp file)"
+    )
+    parser.add_argument(
+        "--latency-factor", type=float, default=20.0, help="how much slower a latency spike is"
+    )
+    parser.add_argument(
+        "--cost-factor", type=float, default=30.0, help="how many times the tokens a blow-up uses"
+    )
     parser.add_argument("--loop-calls", type=int, default=12, help="identical tool calls in a loop")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +110,9 @@ def main() -> None:
           f"analytics job (costs, rollups, anomalies, alerts) {result['job_s']:.1f} s")  # fmt: skip
     print(f"{'kind':<12} {'injected':>8} {'reported':>8} {'precision':>9} {'recall':>7}")
     for row in result["scores"]:  # type: ignore[union-attr]
-        print(f"{row['kind']:<12} {row['injected']:>8} {row['reported']:>8} {row['precision']:>9.3f} {row['recall']:>7.3f}")
+        print(
+            f"{row['kind']:<12} {row['injected']:>8} {row['reported']:>8} {row['precision']:>9.3f} {row['recall']:>7.3f}"
+        )
     print(f"per-minute series spikes (informational): {result['series_spikes']}")
     print(f"job steps (s): {result['report'].steps}")  # type: ignore[attr-defined]
 

@@ -165,7 +165,9 @@ def incremental(store: Store, batches: int, batch_traces: int, n_traces: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=5_000_000)
-    parser.add_argument("--db", type=Path, help="database file to build (default: a temporary folder)")
+    parser.add_argument(
+        "--db", type=Path, help="database file to build (default: a temporary folder)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database file afterwards")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
@@ -187,16 +189,29 @@ def run(store: Store, args: argparse.Namespace) -> None:
     n_traces = args.spans // TRACE_SPANS
     results: list[tuple[str, list[float], str]] = []
     seconds = build(store, args.spans)
-    console.print(f"built {args.spans:,} spans in {seconds:.1f} s; file {Path(store.path).stat().st_size / 1e6:,.0f} MB")
+    console.print(
+        f"built {args.spans:,} spans in {seconds:.1f} s; file {Path(store.path).stat().st_size / 1e6:,.0f} MB"
+    )
     t0 = time.perf_counter()
     rollup.catch_up(store)
-    results.append(("summary backfill, all spans (once)", [(time.perf_counter() - t0) * 1000], "one-off"))
-    results.append(("summary catch-up per 30,000 new spans", incremental(store, 10, 3000, n_traces), "1 s of ingest"))
+    results.append(
+        ("summary backfill, all spans (once)", [(time.perf_counter() - t0) * 1000], "one-off")
+    )
+    results.append(
+        (
+            "summary catch-up per 30,000 new spans",
+            incremental(store, 10, 3000, n_traces),
+            "1 s of ingest",
+        )
+    )
 
     cur = store.cursor()
     last = cur.execute("SELECT max(start_time) FROM spans").fetchone()[0]
     day_ago = last - timedelta(hours=24)
-    ids = [r[0] for r in cur.execute("SELECT trace_id FROM trace_summary USING SAMPLE 200 ROWS").fetchall()]
+    ids = [
+        r[0]
+        for r in cur.execute("SELECT trace_id FROM trace_summary USING SAMPLE 200 ROWS").fetchall()
+    ]
     cur.close()
     rng = random.Random(7)
     timeout = 60.0
@@ -214,22 +229,69 @@ def run(store: Store, args: argparse.Namespace) -> None:
     day = query.TraceFilter(start=day_ago)
     cases: list[tuple[str, Callable[[], Any], str]] = [
         ("/api/traces/{id} (one trace, tree order)", one_trace, "≤ 50 ms"),
-        ("traces view: 24 h summary (user SQL)", lambda: sql_sandbox.run(store, summary_sql, timeout_s=timeout, max_rows=100), "≤ 200 ms"),
-        ("/api/traces first page, no filter", lambda: query.list_traces(store, timeout, query.TraceFilter()), ""),
+        (
+            "traces view: 24 h summary (user SQL)",
+            lambda: sql_sandbox.run(store, summary_sql, timeout_s=timeout, max_rows=100),
+            "≤ 200 ms",
+        ),
+        (
+            "/api/traces first page, no filter",
+            lambda: query.list_traces(store, timeout, query.TraceFilter()),
+            "",
+        ),
         ("/api/traces last 24 h", lambda: query.list_traces(store, timeout, day), ""),
-        ("/api/traces 24 h, agent + status=error", lambda: query.list_traces(
-            store, timeout, query.TraceFilter(start=day_ago, agent="billing", status="error")), ""),
-        ("/api/traces 24 h, slowest first", lambda: query.list_traces(store, timeout, day, sort="duration_ms"), ""),
-        ("/api/traces text search, last 1 h", lambda: query.list_traces(
-            store, timeout, query.TraceFilter(start=last - timedelta(hours=1), q="not refundable")), ""),
-        ("/api/sessions first page, last 24 h", lambda: query.list_sessions(store, timeout, start=day_ago), ""),
-        ("/api/sessions/{id}", lambda: query.get_session(store, timeout, f"sess-{rng.randrange(n_traces // 4)}"), ""),
+        (
+            "/api/traces 24 h, agent + status=error",
+            lambda: query.list_traces(
+                store, timeout, query.TraceFilter(start=day_ago, agent="billing", status="error")
+            ),
+            "",
+        ),
+        (
+            "/api/traces 24 h, slowest first",
+            lambda: query.list_traces(store, timeout, day, sort="duration_ms"),
+            "",
+        ),
+        (
+            "/api/traces text search, last 1 h",
+            lambda: query.list_traces(
+                store,
+                timeout,
+                query.TraceFilter(start=last - timedelta(hours=1), q="not refundable"),
+            ),
+            "",
+        ),
+        (
+            "/api/sessions first page, last 24 h",
+            lambda: query.list_sessions(store, timeout, start=day_ago),
+            "",
+        ),
+        (
+            "/api/sessions/{id}",
+            lambda: query.get_session(store, timeout, f"sess-{rng.randrange(n_traces // 4)}"),
+            "",
+        ),
     ]
     for label, fn, target in cases:
         results.append((label, timed(fn, args.repeat), target))
+    everything = query.TraceFilter(
+        q="refundable (final answer)"
+    )  # no time range: every span's text
+    results.append(
+        (
+            "/api/traces text search, all time",
+            timed(lambda: query.list_traces(store, timeout, everything), 3),
+            "",
+        )
+    )
     cur = store.cursor()
-    results.append(("for comparison: 24 h summary, GROUP BY over spans",
-                    timed(lambda: cur.execute(_PLAIN_24H, [day_ago]).fetchall(), 3), "why trace_summary"))
+    results.append(
+        (
+            "for comparison: 24 h summary, GROUP BY over spans",
+            timed(lambda: cur.execute(_PLAIN_24H, [day_ago]).fetchall(), 3),
+            "why trace_summary",
+        )
+    )
     cur.close()
     report(results, args.spans)
 
@@ -241,8 +303,14 @@ def report(results: list[tuple[str, list[float], str]], n_spans: int) -> None:
     for label, runs, target in results:
         ordered = sorted(runs)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        table.add_row(label, f"{statistics.median(ordered):.1f}", f"{p95:.1f}", f"{ordered[-1]:.1f}",
-                      str(len(runs)), target)
+        table.add_row(
+            label,
+            f"{statistics.median(ordered):.1f}",
+            f"{p95:.1f}",
+            f"{ordered[-1]:.1f}",
+            str(len(runs)),
+            target,
+        )
     console.print(table)
 
 

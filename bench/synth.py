@@ -63,7 +63,8 @@ def _u(expr: str, salt: str) -> str:
 def _traces_sql(c: Synth) -> str:
     n_agents = len(c.agents)
     agent_rows = ", ".join(
-        f"({i}, '{svc}', '{wf}', '{ag}', '{model}')" for i, (svc, wf, ag, model) in enumerate(c.agents)
+        f"({i}, '{svc}', '{wf}', '{ag}', '{model}')"
+        for i, (svc, wf, ag, model) in enumerate(c.agents)
     )
     services = sorted({a[0] for a in c.agents})
     service_rows = ", ".join(f"('{s}', {i})" for i, s in enumerate(services))
@@ -75,8 +76,8 @@ def _traces_sql(c: Synth) -> str:
     WITH agents(agent_no, service_name, workflow_name, agent_name, model) AS (VALUES {agent_rows}),
     services(service_name, service_no) AS (VALUES {service_rows}),
     base AS (
-        SELECT i, {_u('i + ' + str(c.salt), 'a')} AS ua, {_u('i + ' + str(c.salt), 'z1')} AS u1,
-               {_u('i + ' + str(c.salt), 'z2')} AS u2, {_u('i + ' + str(c.salt), 'e')} AS ue,
+        SELECT i, {_u("i + " + str(c.salt), "a")} AS ua, {_u("i + " + str(c.salt), "z1")} AS u1,
+               {_u("i + " + str(c.salt), "z2")} AS u2, {_u("i + " + str(c.salt), "e")} AS ue,
                CAST(hash(i + {c.salt}, 'g') % {n_agents} AS INTEGER) AS agent_no,
                TIMESTAMP '{c.start:%Y-%m-%d %H:%M:%S}'
                  + to_microseconds(CAST(i * {seconds} * 1e6 / {c.traces} AS BIGINT)) AS t0
@@ -105,7 +106,8 @@ def _traces_sql(c: Synth) -> str:
 
 def _spans_sql(c: Synth) -> str:
     received = (
-        f"TIMESTAMP '{c.received_at.isoformat(sep=' ')}'" if c.received_at
+        f"TIMESTAMP '{c.received_at.isoformat(sep=' ')}'"
+        if c.received_at
         else "t0 + to_microseconds(CAST((dur_ms + 1000) * 1000 AS BIGINT))"
     )
     return f"""

@@ -28,11 +28,15 @@ from collector.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="file format")
+    parser.add_argument(
+        "--format", choices=("parquet", "csv"), default="parquet", help="file format"
+    )
     parser.add_argument("--since", help="first span start time, ISO 8601 (default: the beginning)")
     parser.add_argument("--until", help="spans starting before this time, ISO 8601 (default: now)")
     parser.add_argument("--out", required=True, metavar="FILE", help="file to write")
-    parser.add_argument("--db", metavar="PATH", help="read this database file directly (its collector stopped)")
+    parser.add_argument(
+        "--db", metavar="PATH", help="read this database file directly (its collector stopped)"
+    )
     parser.add_argument("--url", help="collector URL (default: TRACEHOUSE_API_URL)")
 
 
@@ -54,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
         store = open_offline(Path(args.db))
         try:
             total, received_until = query.count_spans(store, since, until)
-            written = _write(query.iter_span_batches(store, since, until, received_until), total, part, args.format)
+            written = _write(
+                query.iter_span_batches(store, since, until, received_until),
+                total,
+                part,
+                args.format,
+            )
         finally:
             store.close()
     else:
@@ -64,10 +73,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _from_api(url: str, since: datetime | None, until: datetime | None, part: Path, fmt: str) -> int:
+def _from_api(
+    url: str, since: datetime | None, until: datetime | None, part: Path, fmt: str
+) -> int:
     params = {k: iso_utc(v) for k, v in (("since", since), ("until", until)) if v is not None}
     try:
-        with httpx.stream("GET", url.rstrip("/") + "/api/export", params=params, timeout=None) as response:
+        with httpx.stream(
+            "GET", url.rstrip("/") + "/api/export", params=params, timeout=None
+        ) as response:
             raise_for_answer(response)
             total = int(response.headers.get("X-Total-Rows", "0"))
             reader = pa.ipc.open_stream(_ChunkReader(response.iter_bytes()))
@@ -111,10 +124,17 @@ def _write(batches: Iterator[Any], total: int, part: Path, fmt: str) -> int:
     schema = next(batches)
     part.parent.mkdir(parents=True, exist_ok=True)
     writer: Any = (
-        pq.ParquetWriter(part, schema, compression="zstd") if fmt == "parquet" else pa_csv.CSVWriter(part, schema)
+        pq.ParquetWriter(part, schema, compression="zstd")
+        if fmt == "parquet"
+        else pa_csv.CSVWriter(part, schema)
     )
     written = 0
-    columns = [TextColumn("exporting spans"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("exporting spans"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ]
     try:
         with Progress(*columns, transient=True) as progress:
             task = progress.add_task("export", total=total or None)

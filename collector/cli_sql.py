@@ -25,16 +25,26 @@ from collector.store import Store, StoreLockedError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sql", help='the query, e.g. "SELECT count(*) FROM traces"; "-" reads it from stdin')
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
-    parser.add_argument("--db", metavar="PATH", help="query this database file directly (its collector stopped)")
+    parser.add_argument(
+        "sql", help='the query, e.g. "SELECT count(*) FROM traces"; "-" reads it from stdin'
+    )
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="query this database file directly (its collector stopped)"
+    )
     parser.add_argument("--url", help="collector URL (default: TRACEHOUSE_API_URL)")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     text = sys.stdin.read() if args.sql == "-" else args.sql
-    result = query_file(Path(args.db), text, settings) if args.db else query_api(args.url or settings.api_url, text, settings)
+    result = (
+        query_file(Path(args.db), text, settings)
+        if args.db
+        else query_api(args.url or settings.api_url, text, settings)
+    )
     print_result(result, args.format)
     return 0
 
@@ -55,7 +65,9 @@ def open_offline(path: Path) -> Store:
 def query_file(path: Path, text: str, settings: Settings) -> dict[str, Any]:
     store = open_offline(path)
     try:
-        return sql_sandbox.run(store, text, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows).as_json()
+        return sql_sandbox.run(
+            store, text, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows
+        ).as_json()
     except (sql_sandbox.SQLRefused, sql_sandbox.SQLFailed, QueryTimeout) as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -92,7 +104,9 @@ def raise_for_answer(response: httpx.Response) -> None:
 
 
 def query_api(url: str, text: str, settings: Settings) -> dict[str, Any]:
-    return api_call(url, "POST", "/api/sql", json={"sql": text}, timeout=settings.sql_timeout_s + 10).json()
+    return api_call(
+        url, "POST", "/api/sql", json={"sql": text}, timeout=settings.sql_timeout_s + 10
+    ).json()
 
 
 def _cell(value: Any) -> str:
@@ -117,6 +131,11 @@ def print_result(result: dict[str, Any], fmt: str) -> None:
         for row in rows:
             table.add_row(*(_cell(v) for v in row))
         Console().print(table)
-        Console(stderr=True).print(f"[dim]{len(rows)} row{'s' * (len(rows) != 1)} in {result.get('elapsed_ms', 0):.1f} ms[/dim]")
+        Console(stderr=True).print(
+            f"[dim]{len(rows)} row{'s' * (len(rows) != 1)} in {result.get('elapsed_ms', 0):.1f} ms[/dim]"
+        )
     if result.get("truncated"):
-        print(f"tracehouse sql: only the first {len(rows)} rows are shown (TRACEHOUSE_SQL_MAX_ROWS)", file=sys.stderr)
+        print(
+            f"tracehouse sql: only the first {len(rows)} rows are shown (TRACEHOUSE_SQL_MAX_ROWS)",
+            file=sys.stderr,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from typing import Any
 def iso_utc(value: datetime) -> str:
     """ISO 8601 in UTC with a trailing Z; naive datetimes are UTC already (the store's convention)."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(timespec="microseconds") + "Z"
 
 
@@ -27,7 +27,7 @@ def parse_iso_utc(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T08:00:00Z)") from None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

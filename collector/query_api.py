@@ -25,7 +25,6 @@ from collector.settings import Settings
 from collector.store import Store
 
 
-
 @asynccontextmanager
 async def _summarize(app: FastAPI) -> AsyncIterator[None]:
     """Keep the trace summary current while the app runs (merged into the app's lifespan)."""
@@ -104,7 +103,14 @@ async def list_traces(
         q=q or None,
     )
     traces, total = await _run(
-        query.list_traces, store, settings.sql_timeout_s, filters, limit=limit, offset=offset, sort=sort, order=order
+        query.list_traces,
+        store,
+        settings.sql_timeout_s,
+        filters,
+        limit=limit,
+        offset=offset,
+        sort=sort,
+        order=order,
     )
     return {"traces": traces, "total": total, "limit": limit, "offset": offset}
 
@@ -161,19 +167,27 @@ async def get_session(session_id: str, store: StoreDep, settings: SettingsDep) -
 async def run_sql(body: SQLBody, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """One read-only SELECT under the time limit and row cap (see the README's Querying section)."""
     result = await _run(
-        sql_sandbox.run, store, body.sql, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows
+        sql_sandbox.run,
+        store,
+        body.sql,
+        timeout_s=settings.sql_timeout_s,
+        max_rows=settings.sql_max_rows,
     )
     return result.as_json()
 
 
 @router.get("/export")
-async def export_spans(store: StoreDep, since: str | None = None, until: str | None = None) -> StreamingResponse:
+async def export_spans(
+    store: StoreDep, since: str | None = None, until: str | None = None
+) -> StreamingResponse:
     """Spans starting in [since, until) as an Arrow IPC stream; the row count is in X-Total-Rows."""
     since_t, until_t = _time("since", since), _time("until", until)
     total, received_until = await run_in_threadpool(query.count_spans, store, since_t, until_t)
     batches = query.iter_span_batches(store, since_t, until_t, received_until)
     return StreamingResponse(
-        _ipc_stream(batches), media_type="application/vnd.apache.arrow.stream", headers={"X-Total-Rows": str(total)}
+        _ipc_stream(batches),
+        media_type="application/vnd.apache.arrow.stream",
+        headers={"X-Total-Rows": str(total)},
     )
 
 

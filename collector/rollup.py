@@ -161,14 +161,18 @@ def _catch_up_overlay(con: duckdb.DuckDBPyConnection) -> int:
     if _pending_until(con) is None:
         return 0
     con.execute("CREATE OR REPLACE TEMP TABLE trace_summary AS SELECT * FROM main.trace_summary")
-    con.execute("CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state"
+    )
     return _merge_pending(con)
 
 
 def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """The newest received_at not yet merged, or None when the summary is current."""
     low = _watermark(con) or _EPOCH
-    return con.execute("SELECT max(received_at) FROM spans WHERE received_at > ?", [low]).fetchone()[0]
+    return con.execute(
+        "SELECT max(received_at) FROM spans WHERE received_at > ?", [low]
+    ).fetchone()[0]
 
 
 def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
@@ -178,19 +182,14 @@ def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
     if high is None:
         return 0
     where = "received_at > ? AND received_at <= ?"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _rollup_new AS {_PARTIAL.format(where=where)}", [low, high])
-    # Summaries these traces already have: candidates by key (a narrow scan), fetched by rowid.
-    candidates = [r[0] for r in con.execute(
-        "SELECT s.rowid FROM trace_summary AS s JOIN _rollup_new AS p ON s.trace_key = p.trace_key"
-    ).fetchall()]
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _rollup_old AS SELECT rowid AS rid, * FROM trace_summary "
-        "WHERE rowid IN (SELECT unnest(?::BIGINT[])) AND trace_id IN (SELECT trace_id FROM _rollup_new)",
-        [candidates],
+        f"CREATE OR REPLACE TEMP TABLE _rollup_new AS {_PARTIAL.format(where=where)}", [low, high]
     )
-    stale = [r[0] for r in con.execute("SELECT rid FROM _rollup_old").fetchall()]
+    stale = _stored_summaries(con, "_rollup_new")
     if stale:
-        con.execute("DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
+        con.execute(
+            "DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale]
+        )
         con.execute(f"INSERT INTO trace_summary ({_COLUMNS}) {_MERGED}")
     con.execute(
         f"INSERT INTO trace_summary ({_COLUMNS}) SELECT {_COLUMNS} FROM _rollup_new "
@@ -202,6 +201,24 @@ def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("DELETE FROM trace_summary_state")
     con.execute("INSERT INTO trace_summary_state (id, watermark) VALUES (1, ?)", [high])
     return int(merged or 0)
+
+
+def _stored_summaries(con: duckdb.DuckDBPyConnection, source: str) -> list[int]:
+    """Copy the stored summaries of the traces in ``source`` (a temp table with trace_id and
+    trace_key) into TEMP _rollup_old; return their rowids. Candidates come from a join on the
+    narrow key column, then are fetched by rowid and confirmed on trace_id."""
+    candidates = [
+        r[0]
+        for r in con.execute(
+            f"SELECT s.rowid FROM trace_summary AS s JOIN {source} AS p ON s.trace_key = p.trace_key"
+        ).fetchall()
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _rollup_old AS SELECT rowid AS rid, * FROM trace_summary "
+        f"WHERE rowid IN (SELECT unnest(?::BIGINT[])) AND trace_id IN (SELECT trace_id FROM {source})",
+        [candidates],
+    )
+    return [r[0] for r in con.execute("SELECT rid FROM _rollup_old").fetchall()]
 
 
 class Summarizer:
@@ -240,9 +257,9 @@ class Summarizer:
 
 
 def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:
-    """Recompute the summaries of these traces from their spans (after spans were updated in place).
-
-    Only spans under the watermark are counted; newer ones are merged by the next catch_up.
+    """Recompute the summaries of these traces from their spans (after spans were updated in place,
+    e.g. ``cost_usd`` by the cost job). Traces not summarized yet are left to the next catch_up,
+    and only spans under the watermark are counted: newer ones are merged by that catch_up.
     """
     ids = sorted(set(trace_ids))
     if not ids or store.read_only:
@@ -252,24 +269,32 @@ def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:
         try:
             con.execute("BEGIN")
             high = _watermark(con)
-            bounds = con.execute(
-                "SELECT min(start_time), max(end_time) FROM trace_summary "
-                "WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _rollup_ids AS SELECT trace_id, {TRACE_KEY.format('trace_id')} "
+                "AS trace_key FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS trace_id)",
                 [ids],
-            ).fetchone()
-            if high is None or bounds is None or bounds[0] is None:
+            )
+            stale = _stored_summaries(con, "_rollup_ids") if high is not None else []
+            if not stale:
                 con.execute("ROLLBACK")
                 return
-            con.execute("DELETE FROM trace_summary WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-            # The time bounds let zone maps skip the row groups of other days.
+            low, top = con.execute(
+                "SELECT min(start_time), max(end_time) FROM _rollup_old"
+            ).fetchone()
+            con.execute(
+                "DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale]
+            )
+            # The trace's time window lets zone maps skip the row groups of other days.
             where = (
-                "trace_id IN (SELECT unnest(?::VARCHAR[])) AND start_time >= ? AND start_time <= ? "
+                "trace_id IN (SELECT trace_id FROM _rollup_old) AND start_time >= ? AND start_time <= ? "
                 "AND received_at <= ?"
             )
             con.execute(
                 f"INSERT INTO trace_summary ({_COLUMNS}) {_PARTIAL.format(where=where)}",
-                [ids, bounds[0], bounds[1], high],
+                [low, top, high],
             )
+            con.execute("DROP TABLE _rollup_ids")
+            con.execute("DROP TABLE _rollup_old")
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)

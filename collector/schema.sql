@@ -82,6 +82,13 @@ CREATE TABLE IF NOT EXISTS trace_summary (
     cost_usd DOUBLE
 );
 
+-- Files written before these columns existed get them (no-op afterwards). trace_summary is
+-- derived data: a missing key is computed from the id, the same expression as collector/rollup.py.
+ALTER TABLE spans ADD COLUMN IF NOT EXISTS cost_usd DOUBLE;
+ALTER TABLE trace_summary ADD COLUMN IF NOT EXISTS trace_key UBIGINT;
+UPDATE trace_summary SET trace_key = coalesce(try_cast('0x' || right(trace_id, 16) AS UBIGINT), 0)
+WHERE trace_key IS NULL;
+
 -- How far trace_summary has read `spans`: every span with received_at above the watermark is
 -- still to be merged (the single writer stamps batches in commit order).
 CREATE TABLE IF NOT EXISTS trace_summary_state (

@@ -113,8 +113,10 @@ class CollectorServer:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
-        prices, rules = load_prices(settings.prices_file or None), load_rules(settings.rules_file or None)
-        self.store = store = Store(settings.db, memory_limit=settings.db_memory_limit)  # StoreLockedError when another process has it
+        prices = load_prices(settings.prices_file or None)
+        rules = load_rules(settings.rules_file or None)
+        # StoreLockedError when another process has it
+        self.store = store = Store(settings.db, memory_limit=settings.db_memory_limit)
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
@@ -127,8 +129,9 @@ class CollectorServer:
             sock = _bind(settings.host, settings.http_port)
             self.http_port = sock.getsockname()[1]
             app = create_app(settings, store, writer, metrics, pipeline)
-            # Analytics jobs run in this process: they read through store cursors, write through the writer.
-            self.analytics = app.state.analytics = AnalyticsRunner(store, writer, settings, prices=prices, rules=rules)
+            # Analytics jobs run here: they read through store cursors and write through the writer.
+            self.analytics = AnalyticsRunner(store, writer, settings, prices=prices, rules=rules)
+            app.state.analytics = self.analytics
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
             http_server = _Uvicorn(config)
             await grpc_server.start()

@@ -93,7 +93,8 @@ class Settings:
     )
     sql_max_rows: int = _setting("SQL_MAX_ROWS", 10_000, "Most rows one `/api/sql` query returns.", _positive_int)
     api_url: str = _setting(
-        "API_URL", "http://127.0.0.1:4318", "Collector URL used by the dashboard and the CLI."
+        "API_URL", "http://127.0.0.1:4318", "Collector URL used by the dashboard and the CLI; defaults to the address "
+        "of `TRACEHOUSE_HOST` and `TRACEHOUSE_HTTP_PORT`."
     )
     dashboard_port: int = _setting("DASHBOARD_PORT", 8501, "Port of the Streamlit dashboard.", _port)
     log_level: str = _setting("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
@@ -139,6 +140,12 @@ class Settings:
                 errors.append(f"{f.metadata['env']}={raw!r}: {reason}")
         if errors:
             raise SettingsError("\n".join(errors))
+        if "api_url" not in values and "api_url" not in overrides:
+            # Follow the collector's own address, so TRACEHOUSE_HTTP_PORT alone is enough.
+            host = values.get("host", overrides.get("host", cls().host))
+            client_host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
+            port = values.get("http_port", overrides.get("http_port", cls().http_port))
+            values["api_url"] = f"http://{client_host}:{port}"
         settings = replace(cls(), **values, **overrides)
         settings.validate()
         return settings

@@ -64,6 +64,9 @@ REFUSED_FUNCTIONS = frozenset(
     }
 )
 
+# Relations that read trace_summary: a query naming one first brings the summary up to date.
+SUMMARY_TABLES = frozenset({"traces", "sessions", "trace_summary"})
+
 # A table name DuckDB would turn into a file scan ('data.csv', '/etc/passwd', 's3://...').
 _FILE_LIKE = re.compile(r"[./\\:*?~]")
 
@@ -84,7 +87,12 @@ class SQLResult:
     elapsed_ms: float
 
     def as_json(self) -> dict[str, Any]:
-        return {"columns": self.columns, "rows": self.rows, "truncated": self.truncated, "elapsed_ms": self.elapsed_ms}
+        return {
+            "columns": self.columns,
+            "rows": self.rows,
+            "truncated": self.truncated,
+            "elapsed_ms": self.elapsed_ms,
+        }
 
 
 def _first_line(exc: BaseException) -> str:
@@ -92,8 +100,9 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def check(sql: str, con: duckdb.DuckDBPyConnection) -> str:
-    """Return the one statement if it only reads; raise SQLRefused otherwise."""
+def check(sql: str, con: duckdb.DuckDBPyConnection) -> tuple[str, set[str]]:
+    """Return the one statement and the lower-cased table names it reads, if it only reads;
+    raise SQLRefused otherwise."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
@@ -112,24 +121,30 @@ def check(sql: str, con: duckdb.DuckDBPyConnection) -> str:
         if len(inner_statements) != 1 or inner_statements[0].type.name != "SELECT":
             raise SQLRefused("EXPLAIN is allowed only for a SELECT")
     elif kind == "MULTI":
-        raise SQLRefused("MULTI statements (PIVOT creates types first) are not allowed; use GROUP BY or FILTER")
+        raise SQLRefused(
+            "MULTI statements (PIVOT creates types first) are not allowed; use GROUP BY or FILTER"
+        )
     elif kind != "SELECT":
         raise SQLRefused(f"{kind} statements are not allowed: SQL here is read-only (one SELECT)")
-    _check_tree(inner, con)
-    return query
+    return query, _check_tree(inner, con)
 
 
-def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> None:
+def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> set[str]:
     raw = con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0]
     tree = json.loads(raw)
     if tree.get("error"):
-        raise SQLRefused(f"query could not be checked: {tree.get('error_message', 'unknown reason')}")
+        raise SQLRefused(
+            f"query could not be checked: {tree.get('error_message', 'unknown reason')}"
+        )
+    tables: set[str] = set()
     for node in _walk(tree):
         node_type = node.get("type")
         if node_type == "TABLE_FUNCTION":
             name = str((node.get("function") or {}).get("function_name", "")).lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
-                raise SQLRefused(f"table function {name}() is not allowed: SQL cannot read files, the network or state")
+                raise SQLRefused(
+                    f"table function {name}() is not allowed: SQL cannot read files, the network or state"
+                )
         elif node.get("class") == "FUNCTION":
             name = str(node.get("function_name", "")).lower()
             if name in REFUSED_FUNCTIONS:
@@ -138,6 +153,8 @@ def _check_tree(query: str, con: duckdb.DuckDBPyConnection) -> None:
             table = str(node.get("table_name", ""))
             if _FILE_LIKE.search(table):
                 raise SQLRefused(f"reading files is not allowed: {table!r} is not a table")
+            tables.add(table.lower())
+    return tables
 
 
 def _walk(node: Any) -> Any:
@@ -151,11 +168,6 @@ def _walk(node: Any) -> Any:
             stack.extend(item)
 
 
-# Names that read trace_summary (the `traces` and `sessions` views, or the table itself). A false
-# positive (the word in a string literal) only costs a catch-up.
-_READS_SUMMARY = re.compile(r"\b(traces|sessions|trace_summary)\b", re.IGNORECASE)
-
-
 def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult:
     """Check and run one read-only statement; at most ``max_rows`` rows come back.
 
@@ -163,8 +175,8 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int) -> SQLResult
     """
     started = time.perf_counter()
     with timed_cursor(store, timeout_s) as cur:
-        query = check(sql, cur)
-        if _READS_SUMMARY.search(query):  # a merge per query costs ~50 ms under ingest: only when it matters
+        query, tables = check(sql, cur)
+        if tables & SUMMARY_TABLES:  # a query of spans alone need not wait for the summary
             rollup.catch_up(store, cur)  # on a read-only store, into this cursor's TEMP overlay
         try:
             cur.execute(query)

@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return process
 
     def stop_all() -> None:
+        # One at a time, last started first: the demo flushes into a collector still listening.
         for _name, process in reversed(children):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for _name, process in reversed(children):
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:

@@ -99,7 +99,8 @@ class _Scope:
         self.name, self.attrs, self.kind = name, attrs, kind
         self.root, self.group_id, self.agent, self.parent = root, group_id, agent, parent
         self.record_call, self.fill = record_call, fill
-        self._state: tuple[SpanHandle, object, Any, Any, Any] | None = None
+        # A stack, so one scope object may be entered again inside itself (e.g. recursion).
+        self._open: list[tuple[SpanHandle, object, Any, Any, Any]] = []
 
     def _copy(self) -> _Scope:
         return _Scope(
@@ -142,7 +143,7 @@ class _Scope:
         trace_token = _TRACE.set(live) if self.root else None
         if self.root:
             span.set_attribute(sc.SDK_TRACE_ID, live.trace_id)
-        self._state = (live, token, group_token, agent_token, trace_token)
+        self._open.append((live, token, group_token, agent_token, trace_token))
         return live
 
     def __exit__(
@@ -151,9 +152,7 @@ class _Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._state is not None, "span exited without being entered"
-        live, token, group_token, agent_token, trace_token = self._state
-        self._state = None
+        live, token, group_token, agent_token, trace_token = self._open.pop()
         if exc is not None:
             message = str(exc) or type(exc).__name__
             live.otel.set_status(Status(StatusCode.ERROR, message))

@@ -34,3 +34,10 @@ def test_every_bad_value_is_reported_on_its_own_line() -> None:
 @pytest.mark.parametrize("env, _default, _doc", documented_settings())
 def test_setting_is_documented_in_readme(env: str, _default: object, _doc: str) -> None:
     assert f"`{env}`" in README.read_text(encoding="utf-8"), f"{env} is not documented in README.md"
+
+
+def test_api_url_follows_the_collector_port_unless_given() -> None:
+    assert Settings.from_env({"TRACEHOUSE_HTTP_PORT": "9999"}).api_url == "http://127.0.0.1:9999"
+    assert Settings.from_env({"TRACEHOUSE_HOST": "0.0.0.0"}).api_url == "http://127.0.0.1:4318"
+    given = {"TRACEHOUSE_HTTP_PORT": "9999", "TRACEHOUSE_API_URL": "http://remote:4318"}
+    assert Settings.from_env(given).api_url == "http://remote:4318"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from typing import Any
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint",
         default=None,
-        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT or http://127.0.0.1:4317)",
+        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT, else this collector's TRACEHOUSE_HOST and TRACEHOUSE_GRPC_PORT / TRACEHOUSE_HTTP_PORT)",
     )
     parser.add_argument(
         "--protocol", choices=["grpc", "http"], default=None, help="OTLP protocol (default grpc)"
@@ -43,6 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _local_collector(protocol: str | None) -> str | None:
+    """The collector this machine's Tracehouse settings describe, unless OTEL_* says otherwise."""
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ):
+        return None
+    from collector.settings import Settings
+
+    settings = Settings.from_env()
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
+    port = settings.http_port if (protocol or "grpc") == "http" else settings.grpc_port
+    return f"http://{host}:{port}"
+
+
 def run(args: argparse.Namespace) -> int:
     from collector.cli import UserError
 
@@ -50,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--rate must be above 0 (got {args.rate})")
     if args.duration is not None and args.duration <= 0:
         raise UserError(f"--duration must be above 0 seconds (got {args.duration})")
+    endpoint = args.endpoint or _local_collector(args.protocol)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:
@@ -78,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=tick, daemon=True).start()
         try:
             stats = run_demo(
-                args.endpoint,
+                endpoint,
                 args.rate,
                 args.duration,
                 stop,

@@ -24,6 +24,8 @@ from sdk_shim.demo import workflows
 
 logger = logging.getLogger("sdk_shim.demo")
 
+STOP_GRACE_S = 10.0  # how long runs in flight may finish after the end
+
 # (name, weight): customer service dominates, as in a real support-heavy deployment.
 WORKFLOWS = (("customer-service", 5), ("content-pipeline", 2), ("order-workflow", 3))
 
@@ -123,7 +125,7 @@ async def generate(
             task.add_done_callback(running.discard)
         await asyncio.sleep(min(0.05, 60.0 / rate_per_min / 4))
     if running:
-        _, pending = await asyncio.wait(running, timeout=30)
+        _, pending = await asyncio.wait(running, timeout=STOP_GRACE_S)
         for task in pending:
             task.cancel()
     handle = sdk_shim.current()

@@ -22,6 +22,10 @@ from sdk_shim.runtime import (
     input_guardrail,
 )
 
+# Mean simulated model latency at latency scale 1: a whole workflow takes a few seconds, so a
+# new user sees finished traces quickly.
+MODEL_LATENCY_S = 0.4
+
 # Awaited before each trace starts; paces the demo (see traffic.Pacer).
 Gate = Callable[[], Awaitable[None]]
 
@@ -30,7 +34,11 @@ def _model(
     name: str, script: list[Reply], rng: random.Random, latency: float, system_tokens: int = 900
 ) -> ScriptedModel:
     return ScriptedModel(
-        name, script, seed=rng.getrandbits(32), latency_s=latency, system_tokens=system_tokens
+        name,
+        script,
+        seed=rng.getrandbits(32),
+        latency_s=MODEL_LATENCY_S * latency,
+        system_tokens=system_tokens,
     )
 
 
@@ -152,7 +160,7 @@ async def content_pipeline(rng: random.Random, latency: float, gate: Gate) -> No
     urls = [
         f"https://example.org/{topic.replace(' ', '-')}",
         "https://news.example.com/"
-        + ("paywall/" if rng.random() < 0.3 else "")
+        + ("paywall/" if rng.random() < 0.1 else "")
         + topic.replace(" ", "-"),
     ]
     slow = rng.random() < 0.05

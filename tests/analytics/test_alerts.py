@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,45 +13,13 @@ from analytics.notify import WebhookNotifier
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
 from collector.store import Store
+from tests.analytics.webhook import Receiver
 
 NOW = datetime(2026, 2, 2, 12, 0)
 # 30 minutes of traffic up to NOW; slow traces sprinkled in; the last 10 minutes are an error burst
 # on one service (bursts start half-way through each 40-minute cycle).
 TRAFFIC = Synth(traces=1500, start=NOW - timedelta(minutes=30), minutes=30, p_latency=0.02, p_cost=0, p_loop=0,
                 burst_every_minutes=40, burst_minutes=10, salt=7)  # fmt: skip
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 recording the JSON it gets; answers ``statuses`` in turn, then 200."""
-
-    def __init__(self, statuses: list[int] | None = None, gate: threading.Event | None = None) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.statuses = list(statuses or [])
-        self.gate = gate
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                if outer.gate is not None:
-                    outer.gate.wait(10)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = outer.statuses.pop(0) if outer.statuses else 200
-                if status == 200:
-                    outer.bodies.append(json.loads(body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -71,15 +36,25 @@ def test_one_notification_per_firing_alert(analytics_store: Store, make_runner: 
     first = runner.run_now(now=NOW)
     runner.notifier.stop()  # delivers what is queued
     cur = analytics_store.cursor()
-    firing = cur.execute("SELECT rule, subject FROM alerts WHERE state = 'firing' ORDER BY ALL").fetchall()
+    firing = cur.execute(
+        "SELECT rule, subject FROM alerts WHERE state = 'firing' ORDER BY ALL"
+    ).fetchall()
     rules = {rule for rule, _ in firing}
     assert {"EXECUTION_ERROR", "SLOW_EXECUTION", "ERROR_RATE_SPIKE"} <= rules
     assert ("ERROR_RATE_SPIKE", "coder") in firing and first.alerts_fired == len(firing)
-    got = sorted((b["tracehouse_alert"]["rule"], b["tracehouse_alert"]["subject"]) for b in receiver.bodies)
+    got = sorted(
+        (b["tracehouse_alert"]["rule"], b["tracehouse_alert"]["subject"]) for b in receiver.bodies
+    )
     assert got == firing  # exactly one each
     spike = next(b for b in receiver.bodies if b["tracehouse_alert"]["rule"] == "ERROR_RATE_SPIKE")
-    assert spike["text"].startswith(":rotating_light: CRITICAL: ERROR_RATE_SPIKE for coder: error rate")
-    assert spike["attachments"][0]["fields"][0] == {"title": "Rule", "value": "ERROR_RATE_SPIKE", "short": True}
+    assert spike["text"].startswith(
+        ":rotating_light: CRITICAL: ERROR_RATE_SPIKE for coder: error rate"
+    )
+    assert spike["attachments"][0]["fields"][0] == {
+        "title": "Rule",
+        "value": "ERROR_RATE_SPIKE",
+        "short": True,
+    }
 
     # The same data again: the open alerts are refreshed, not repeated, and nobody is notified again.
     again = runner.run_now(now=NOW)
@@ -98,7 +73,9 @@ def test_one_notification_per_firing_alert(analytics_store: Store, make_runner: 
     later = runner.run_now(now=NOW + timedelta(hours=1))
     runner.notifier.stop()
     assert later.alerts_resolved == len(ids) and len(receiver.bodies) == len(ids)
-    states = cur.execute("SELECT state, count(*), count(resolved_at) FROM alerts GROUP BY state").fetchall()
+    states = cur.execute(
+        "SELECT state, count(*), count(resolved_at) FROM alerts GROUP BY state"
+    ).fetchall()
     assert states == [("resolved", len(ids), len(ids))]
 
 
@@ -140,7 +117,9 @@ def test_webhook_failures_are_retried_and_never_block_the_sender() -> None:
 
 
 def test_a_dead_webhook_gives_up_after_its_retries() -> None:
-    notifier = WebhookNotifier(["http://127.0.0.1:9/hook"], timeout_s=0.5, retries=1, backoff_s=0.01)
+    notifier = WebhookNotifier(
+        ["http://127.0.0.1:9/hook"], timeout_s=0.5, retries=1, backoff_s=0.01
+    )
     notifier.send({"rule": "R", "subject": "s", "state": "firing", "severity": "info", "value": 1.0,
                    "threshold": 1.0, "message": "m"})  # fmt: skip
     notifier.stop()

@@ -10,14 +10,25 @@ import pandas as pd
 import pytest
 
 from analytics import anomaly
+from analytics.queries import GROUP_KEY_SQL
 from analytics.rules import Detection, RulesFileError, load_rules
 from analytics.runner import AnalyticsRunner
 from bench.anomaly import score
 from bench.synth import Synth, generate, labels
 from collector.store import Store
 
-SEEDED = Synth(traces=6000, minutes=120, p_latency=0.01, p_cost=0.01, p_loop=0.01, burst_every_minutes=60, salt=3)
-CLEAN = Synth(traces=6000, minutes=120, p_latency=0, p_cost=0, p_loop=0, burst_error_rate=0.005, salt=4)
+SEEDED = Synth(
+    traces=6000,
+    minutes=120,
+    p_latency=0.01,
+    p_cost=0.01,
+    p_loop=0.01,
+    burst_every_minutes=60,
+    salt=3,
+)
+CLEAN = Synth(
+    traces=6000, minutes=120, p_latency=0, p_cost=0, p_loop=0, burst_error_rate=0.005, salt=4
+)
 
 
 def _run(store: Store, make_runner: Callable[..., AnalyticsRunner], config: Synth) -> pd.DataFrame:
@@ -33,16 +44,23 @@ def test_injected_anomalies_are_found_with_reasons(analytics_store: Store,
         assert result["injected"] > 0
         assert result["precision"] >= 0.9 and result["recall"] >= 0.9, result
     loop = found[found["kind"] == "loop"].iloc[0]
-    assert loop["reason"] == "tool 'search' was called 12 times with identical arguments (loop limit 5)"
+    assert (
+        loop["reason"]
+        == "tool 'search' was called 12 times with identical arguments (loop limit 5)"
+    )
     assert loop["trace_id"] and loop["agent_name"] and loop["window_start"] < loop["window_end"]
     outlier = found[found["kind"] == "cost_outlier"].iloc[0]["reason"]
     assert "median" in outlier and "robust SDs" in outlier and "IsolationForest score" in outlier
     burst = found[found["kind"] == "error_rate"].iloc[0]
-    assert pd.isna(burst["trace_id"]) and burst["window_end"] - burst["window_start"] == timedelta(minutes=5)
+    assert pd.isna(burst["trace_id"]) and burst["window_end"] - burst["window_start"] == timedelta(
+        minutes=5
+    )
     assert "traces failed" in burst["reason"] and "over the 5% limit" in burst["reason"]
 
 
-def test_clean_traffic_raises_nothing(analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]) -> None:
+def test_clean_traffic_raises_nothing(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
     found = _run(analytics_store, make_runner, CLEAN)
     assert found.empty, found[["kind", "reason"]].to_string()
 
@@ -79,7 +97,9 @@ def test_error_rate_needs_enough_traces() -> None:
     windows = pd.DataFrame({"service_name": ["a", "b", "c"], "window_start": [datetime(2026, 1, 1)] * 3,
                             "traces": [100, 10, 100], "failed": [6, 5, 5]})  # fmt: skip
     found = anomaly.error_rate_windows(windows, Detection(), datetime(2026, 1, 2))
-    assert list(found["service_name"]) == ["a"]  # b: too few traces; c: exactly 5 % is not above 5 %
+    assert list(found["service_name"]) == [
+        "a"
+    ]  # b: too few traces; c: exactly 5 % is not above 5 %
 
 
 def test_bad_rules_files_are_one_line_per_problem(tmp_path: Path) -> None:
@@ -99,3 +119,43 @@ def test_bad_rules_files_are_one_line_per_problem(tmp_path: Path) -> None:
     user.write_text("[detection\n")
     with pytest.raises(RulesFileError, match="not valid TOML"):
         load_rules(user)
+
+
+def test_sql_and_pandas_group_traces_alike(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
+    generate(analytics_store.write_connection, Synth(traces=300, minutes=30, salt=9))
+    make_runner().run_now(now=datetime(2026, 1, 6))
+    cur = analytics_store.cursor()
+    df = cur.execute(f"SELECT *, {GROUP_KEY_SQL} AS sql_key FROM trace_features").df()
+    df.loc[::7, "workflow_name"] = None  # exercise the fallbacks
+    df.loc[::11, "agent_name"] = None
+    cur.register("_df", df)
+    keys = cur.execute(f"SELECT {GROUP_KEY_SQL} FROM _df").df().iloc[:, 0]
+    assert list(keys) == list(anomaly.group_key(df))
+
+
+def test_series_spikes_judge_minutes_against_their_trailing_baseline() -> None:
+    start = datetime(2026, 1, 1, 10)
+    minutes = [start + timedelta(minutes=i) for i in range(90)]
+    typical = [2000.0 + 100 * (i % 5) for i in range(90)]  # ordinary wobble: 2.0-2.4 s
+    typical[70] = 9000.0  # the service slows down 4x for one minute
+    typical[80] = 2600.0  # a little slower: within normal
+    rates = [0.0] * 90
+    rates[85] = 0.6
+    series = pd.DataFrame({"service_name": "svc", "minute": minutes, "traces": 20,
+                           "typical_latency_ms": typical, "error_rate": rates,
+                           "cost_usd": 0.5, "tokens": 50_000})  # fmt: skip
+    judged_from = start + timedelta(minutes=60)
+    found = anomaly.series_spikes(series, judged_from, start + timedelta(minutes=90), Detection(),
+                                  datetime(2026, 1, 2))  # fmt: skip
+    hits = sorted(zip(found["kind"], found["window_start"]))
+    assert hits == [("error_rate_spike", minutes[85]), ("latency_spike", minutes[70])]
+    reason = found.set_index("kind").loc["latency_spike", "reason"]
+    assert reason.startswith(
+        "median trace duration 9.0 s in this minute vs a trailing median of 2.2 s"
+    )
+    # Minutes before judged_from are baseline only, never reported.
+    early = anomaly.series_spikes(series.assign(error_rate=[0.6] + rates[1:]), judged_from,
+                                  start + timedelta(minutes=90), Detection(), datetime(2026, 1, 2))  # fmt: skip
+    assert minutes[0] not in set(early["window_start"])

@@ -37,16 +37,22 @@ def test_run_route_runs_the_jobs_and_overview_reads_the_rollup(app: FastAPI) -> 
         run = client.post("/api/analytics/run")
         assert run.status_code == 200 and run.json()["traces"] == TRAFFIC.traces
         assert client.post("/api/analytics/run").json()["spans"] == 0  # nothing new
-        view = client.get("/api/analytics/overview", params={"now": "2026-03-01T08:30:00"})
+        at = {"now": "2026-03-01T09:30:00+01:00"}  # 08:30 UTC
+        view = client.get("/api/analytics/overview", params=at)
     body = view.json()
-    assert view.status_code == 200 and body["traces"] == TRAFFIC.traces and body["active_agents"] == 6
+    assert (
+        view.status_code == 200 and body["traces"] == TRAFFIC.traces and body["active_agents"] == 6
+    )
     assert body["cost_today_usd"] > 0 and body["top_errors"]
 
 
 def test_run_route_without_a_runner_is_a_clear_503(analytics_store: Store) -> None:
     with TestClient(create_app(Settings.from_env({}), analytics_store)) as client:
         response = client.post("/api/analytics/run")
-    assert response.status_code == 503 and response.json()["detail"] == "analytics are not running in this collector"
+    assert (
+        response.status_code == 503
+        and response.json()["detail"] == "analytics are not running in this collector"
+    )
 
 
 @pytest.fixture

@@ -4,10 +4,12 @@ priced per provider accounting, rolled up, and a failed run alerts one webhook o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from collector.cli import main
-from tests.analytics.test_alerts import Receiver
+from tests.analytics.webhook import Receiver
 from tests.conftest import RunningCollector
 
 
@@ -28,7 +30,9 @@ def receiver() -> Iterator[Receiver]:
 
 def _send_agent_runs(endpoint: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "e2e-agents"}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
+    )
     tracer = provider.get_tracer("e2e")
     with tracer.start_as_current_span("invoke_agent planner", attributes={
         "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}):  # fmt: skip
@@ -56,7 +60,9 @@ def _send_agent_runs(endpoint: str) -> None:
 
 
 def test_costs_rollups_and_one_alert_through_the_collector(
-    make_collector: Callable[..., RunningCollector], receiver: Receiver, capsys: pytest.CaptureFixture[str]
+    make_collector: Callable[..., RunningCollector],
+    receiver: Receiver,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     collector = make_collector(alert_webhooks=receiver.url, analytics_interval_s=3600.0)
     _send_agent_runs(collector.grpc_endpoint)
@@ -65,7 +71,9 @@ def test_costs_rollups_and_one_alert_through_the_collector(
     assert report["spans"] == 6 and report["llm_spans"] == 3 and report["alerts_fired"] >= 1
     costs = dict(collector.sql("SELECT model, cost_usd FROM span_costs"))
     assert costs["gpt-4.1"] == pytest.approx(0.030)  # 6,000×$2 + 4,000×$0.50 + 2,000×$8 per 1M
-    assert costs["claude-sonnet-4-5-20250929"] == pytest.approx(0.1755)  # 50k×$3 + 10k×$0.30 + 2k×$3.75 + 1k×$15
+    assert costs["claude-sonnet-4-5-20250929"] == pytest.approx(
+        0.1755
+    )  # 50k×$3 + 10k×$0.30 + 2k×$3.75 + 1k×$15
     assert costs["mystery-model-7b"] is None
     assert collector.sql("SELECT model, calls FROM unpriced_models") == [("mystery-model-7b", 1)]
     assert collector.sql("SELECT sum(cost_usd) FROM spans")[0][0] == pytest.approx(0.2055)
@@ -83,3 +91,45 @@ def test_costs_rollups_and_one_alert_through_the_collector(
     collector.stop()  # drains the notifier
     notified = [b["tracehouse_alert"]["rule"] for b in receiver.bodies]
     assert notified.count("EXECUTION_ERROR") == 1 and len(notified) == len(set(notified))
+
+
+def test_an_agent_arriving_late_moves_its_calls_in_the_rollup(
+    make_collector: Callable[..., RunningCollector],
+) -> None:
+    """The writer names the agent of spans stored before their agent span; the next run recomputes
+    every minute of the trace, not only the minutes of the spans it received."""
+    collector = make_collector(analytics_interval_s=3600.0)
+    provider = TracerProvider(resource=Resource.create({"service.name": "late"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=collector.grpc_endpoint, insecure=True))
+    )
+    tracer = provider.get_tracer("e2e")
+    start = time.time_ns() - 10 * 60 * 10**9  # ten minutes ago: the call is two minutes later
+    agent = tracer.start_span(
+        "invoke_agent planner",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+        start_time=start,
+    )
+    with trace.use_span(agent, end_on_exit=False):
+        call = tracer.start_span(
+            "chat",
+            start_time=start + 120 * 10**9,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4.1",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 10,
+            },
+        )
+        call.end(end_time=start + 121 * 10**9)  # exported (and stored) before its agent
+    run = f"{collector.http_url}/api/analytics/run"
+    httpx.post(run, timeout=60).raise_for_status()
+    by_agent = (
+        "SELECT agent_name, sum(llm_calls) FROM minute_rollup WHERE llm_calls > 0 GROUP BY ALL"
+    )
+    assert collector.sql(by_agent) == [(None, 1)]
+    agent.end(end_time=start + 180 * 10**9)
+    provider.shutdown()
+    httpx.post(run, timeout=60).raise_for_status()
+    assert collector.sql(by_agent) == [("planner", 1)]
+    assert collector.sql("SELECT agent_name FROM span_costs") == [("planner",)]

@@ -30,7 +30,9 @@ def test_openai_cached_tokens_are_inside_input_and_charged_once() -> None:
     assert cost.accounting == "cached_in_input"
     assert cost.input == pytest.approx(0.012)
     assert cost.cached == pytest.approx(0.002)
-    assert cost.output + cost.reasoning == pytest.approx(0.016)  # reasoning is inside output: no extra charge
+    assert cost.output + cost.reasoning == pytest.approx(
+        0.016
+    )  # reasoning is inside output: no extra charge
     assert cost.total == pytest.approx(0.030)
 
 
@@ -41,7 +43,9 @@ def test_anthropic_cache_reads_and_writes_are_beside_input() -> None:
     cost = span_cost(PRICES.price_for("claude-sonnet-4-5-20250929", DAY), input_tokens=50_000, cached_tokens=10_000,
                      cache_write_tokens=2_000, output_tokens=1_000)  # fmt: skip
     assert cost.accounting == "cache_separate"
-    assert (cost.input, cost.cached, cost.cache_write, cost.output) == pytest.approx((0.15, 0.003, 0.0075, 0.015))
+    assert (cost.input, cost.cached, cost.cache_write, cost.output) == pytest.approx(
+        (0.15, 0.003, 0.0075, 0.015)
+    )
     assert cost.total == pytest.approx(0.1755)
 
 
@@ -56,7 +60,9 @@ def test_anthropic_mostly_cached_call() -> None:
 def test_cache_counts_larger_than_input_prove_separate_reporting() -> None:
     # An OpenAI-priced model whose instrumentation reported cached tokens beside input (4,000 > 1,000):
     # 1,000 × $2 + 4,000 × $0.50 + 100 × $8 = 2,000 + 2,000 + 800 = $0.0048, never a negative input charge.
-    cost = span_cost(PRICES.price_for("gpt-4.1", DAY), input_tokens=1_000, cached_tokens=4_000, output_tokens=100)
+    cost = span_cost(
+        PRICES.price_for("gpt-4.1", DAY), input_tokens=1_000, cached_tokens=4_000, output_tokens=100
+    )
     assert cost.accounting == "cache_separate"
     assert cost.total == pytest.approx(0.0048)
 
@@ -69,7 +75,9 @@ def test_separately_priced_reasoning(tmp_path: Path) -> None:
     )
     price = load_prices(user).price_for("r1", DAY)
     # 1,000 output of which 600 reasoning: 400 × $4 + 600 × $10 = 1,600 + 6,000 = $0.0076; input 1,000 × $1 = $0.001.
-    assert span_cost(price, input_tokens=1_000, output_tokens=1_000, reasoning_tokens=600).total == pytest.approx(0.0086)
+    assert span_cost(
+        price, input_tokens=1_000, output_tokens=1_000, reasoning_tokens=600
+    ).total == pytest.approx(0.0086)
     # Reasoning reported beside output (more than output): both charged in full: 100 × $4 + 600 × $10 = $0.0064.
     assert span_cost(price, output_tokens=100, reasoning_tokens=600).total == pytest.approx(0.0064)
 
@@ -106,3 +114,29 @@ def test_frame_costs_match_the_scalar_rule_and_unknown_models_are_null_not_zero(
     assert math.isnan(df["cost_usd"].iloc[4]) and df["cost_status"].iloc[4] == "unpriced"
     assert list(df["accounting"][:2]) == ["cached_in_input", "cache_separate"]
     assert df["price_model"].iloc[1] == "claude-sonnet-4.5"
+
+
+def test_each_row_gets_the_price_in_force_on_its_day(tmp_path: Path) -> None:
+    user = tmp_path / "p.csv"
+    user.write_text(
+        "provider,model,pattern,input,cached_input,cache_write,output,reasoning,effective_from,accounting\n"
+        "openai,gpt-4.1,gpt-4\\.1,1.00,0.25,,4.00,,2025-12-02,\n"  # halved from Dec 2
+    )
+    spans = _spans(
+        [
+            {"model": "gpt-4.1", "input_tokens": 1_000_000},
+            {
+                "model": "gpt-4.1",
+                "input_tokens": 1_000_000,
+                "start_time": datetime(2025, 12, 2, 0, 1),
+            },
+            {
+                "model": "gpt-4.1-2025-04-14",
+                "input_tokens": 1_000_000,
+                "start_time": datetime(2025, 12, 3),
+            },
+        ]
+    )
+    assert list(compute_costs(spans, load_prices(user))["cost_usd"]) == pytest.approx(
+        [2.0, 1.0, 1.0]
+    )

@@ -34,7 +34,9 @@ def test_wire_names_find_their_price(wire_name: str, priced_as: str) -> None:
     assert price is not None and price.model == priced_as
 
 
-@pytest.mark.parametrize("wire_name", ["gpt-4.5-preview", "llama-3.3-70b", "gpt-4.1-turbo-x", "", None])
+@pytest.mark.parametrize(
+    "wire_name", ["gpt-4.5-preview", "llama-3.3-70b", "gpt-4.1-turbo-x", "", None]
+)
 def test_unknown_models_have_no_price(wire_name: str | None) -> None:
     """No near-miss fallback: `gpt-4` must not price `gpt-4.5-preview`."""
     assert load_prices().price_for(wire_name, DAY) is None
@@ -57,7 +59,8 @@ def test_price_in_force_depends_on_the_date(tmp_path: Path) -> None:
 def test_user_file_overrides_and_adds_without_code(tmp_path: Path) -> None:
     user = tmp_path / "prices.csv"
     user.write_text(
-        "# our negotiated prices\n" + HEADER
+        "# our negotiated prices\n"
+        + HEADER
         + "openai,gpt-4o,gpt-4o,2.00,1.00,,8.00,,2024-05-13,\n"
         + "meta,llama-3.3-70b,llama-3\\.3-70b,0.60,,,0.60,,2024-12-06,\n"
     )

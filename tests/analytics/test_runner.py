@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,7 +37,10 @@ def _rounded(value: object) -> object:
 def _snapshot(store: Store) -> dict[str, list[tuple[object, ...]]]:
     cur = store.cursor()
     return {
-        t: [tuple(map(_rounded, row)) for row in cur.execute(f"SELECT * FROM {t} ORDER BY {keys}").fetchall()]
+        t: [
+            tuple(map(_rounded, row))
+            for row in cur.execute(f"SELECT * FROM {t} ORDER BY {keys}").fetchall()
+        ]
         for t, keys in TABLES.items()
     }
 
@@ -74,21 +79,31 @@ def test_incremental_runs_equal_one_full_run_and_reruns_change_nothing(
         full_store.close()
 
 
-def test_rollups_agree_with_the_spans(analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]) -> None:
+def test_rollups_agree_with_the_spans(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
     generate(analytics_store.write_connection, FIRST)
     make_runner().run_now(now=NOW)
     cur = analytics_store.cursor()
     by_span = cur.execute(
         "SELECT count(*) FILTER (WHERE kind = 'llm'), count(*) FILTER (WHERE status = 'error'), "
         "sum(input_tokens) + sum(output_tokens) FROM spans").fetchone()  # fmt: skip
-    rolled = cur.execute("SELECT sum(llm_calls), sum(errors), sum(total_tokens) FROM minute_rollup").fetchone()
+    rolled = cur.execute(
+        "SELECT sum(llm_calls), sum(errors), sum(total_tokens) FROM minute_rollup"
+    ).fetchone()
     assert rolled == by_span
     costs = cur.execute("SELECT sum(cost_usd) FROM span_costs").fetchone()[0]
     assert cur.execute("SELECT count(*) FROM spans s JOIN span_costs c USING (trace_id, span_id) "
                        "WHERE s.cost_usd IS DISTINCT FROM c.cost_usd").fetchone()[0] == 0  # fmt: skip
-    assert cur.execute("SELECT sum(cost_usd) FROM minute_rollup").fetchone()[0] == pytest.approx(costs)
-    assert cur.execute("SELECT sum(cost_usd) FROM cost_by_day").fetchone()[0] == pytest.approx(costs)
-    assert cur.execute("SELECT sum(cost_usd) FROM trace_features").fetchone()[0] == pytest.approx(costs)
+    assert cur.execute("SELECT sum(cost_usd) FROM minute_rollup").fetchone()[0] == pytest.approx(
+        costs
+    )
+    assert cur.execute("SELECT sum(cost_usd) FROM cost_by_day").fetchone()[0] == pytest.approx(
+        costs
+    )
+    assert cur.execute("SELECT sum(cost_usd) FROM trace_features").fetchone()[0] == pytest.approx(
+        costs
+    )
     # The unpriced model is listed with its calls and never contributes $0 rows.
     unpriced = cur.execute("SELECT model, calls FROM unpriced_models").fetchall()
     llama = cur.execute("SELECT count(*) FROM spans WHERE model = 'llama-3.3-70b'").fetchone()[0]
@@ -109,9 +124,13 @@ def test_overview_numbers_come_from_the_rollup(analytics_store: Store,
     assert view["traces"] == traces and view["requests_per_minute"] == pytest.approx(traces / 30)
     assert view["success_rate"] == pytest.approx(1 - failed / traces)
     assert view["avg_response_ms"] == pytest.approx(avg)
-    assert view["p95_response_ms"] == pytest.approx(p95, rel=0.06)  # log-bucket histogram: within 5 %
+    assert view["p95_response_ms"] == pytest.approx(
+        p95, rel=0.06
+    )  # log-bucket histogram: within 5 %
     assert view["active_agents"] == len(FIRST.agents)
-    cost_today = cur.execute("SELECT sum(cost_usd) FROM span_costs WHERE start_time < ?", [at]).fetchone()[0]
+    cost_today = cur.execute(
+        "SELECT sum(cost_usd) FROM span_costs WHERE start_time < ?", [at]
+    ).fetchone()[0]
     assert view["cost_today_usd"] == pytest.approx(cost_today)
     top = view["top_errors"][0]
     n = cur.execute("SELECT count(*) FROM spans WHERE status = 'error' AND coalesce(tool_name, name) = ? "
@@ -141,7 +160,35 @@ def test_a_price_change_recomputes_past_costs(tmp_path: Path, analytics_store: S
     assert cur.execute("SELECT count(*) FROM span_costs WHERE model = 'llama-3.3-70b' AND cost_usd > 0"
                        ).fetchone()[0] == llama_calls  # fmt: skip
     total = cur.execute("SELECT sum(cost_usd) FROM span_costs").fetchone()[0]
-    assert cur.execute("SELECT sum(cost_usd) FROM minute_rollup").fetchone()[0] == pytest.approx(total)
+    assert cur.execute("SELECT sum(cost_usd) FROM minute_rollup").fetchone()[0] == pytest.approx(
+        total
+    )
     # The spans themselves and the `traces` view (summarized before the change) follow too.
     assert cur.execute("SELECT sum(cost_usd) FROM spans").fetchone()[0] == pytest.approx(total)
     assert cur.execute("SELECT sum(cost_usd) FROM traces").fetchone()[0] == pytest.approx(total)
+
+
+def test_an_edited_price_file_is_picked_up_by_the_running_jobs(
+    tmp_path: Path, analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
+    header = "provider,model,pattern,input,cached_input,cache_write,output,reasoning,effective_from,accounting\n"
+    prices = tmp_path / "prices.csv"
+    prices.write_text(header + "meta,llama-3.3-70b,llama-3\\.3-70b,0.60,,,0.60,,2024-12-06,\n")
+    generate(analytics_store.write_connection, FIRST)
+    runner = make_runner(prices_file=str(prices))
+    runner.run_now(now=NOW)
+    cur = analytics_store.cursor()
+    llama = "SELECT sum(cost_usd) FROM span_costs WHERE model = 'llama-3.3-70b'"
+    before = cur.execute(llama).fetchone()[0]
+
+    prices.write_text(
+        header + "meta,llama-3.3-70b,llama-3\\.3-70b,not-a-price,,,0.60,,2024-12-06,\n"
+    )
+    os.utime(prices, (time.time() + 5, time.time() + 5))
+    assert not runner.run_now(now=NOW).backfill  # a broken edit is refused; old prices kept
+    assert cur.execute(llama).fetchone()[0] == pytest.approx(before)
+
+    prices.write_text(header + "meta,llama-3.3-70b,llama-3\\.3-70b,1.20,,,1.20,,2024-12-06,\n")
+    os.utime(prices, (time.time() + 10, time.time() + 10))
+    assert runner.run_now(now=NOW).backfill  # no restart needed
+    assert cur.execute(llama).fetchone()[0] == pytest.approx(2 * before)

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,11 +30,19 @@ def seed(path: Path) -> Store:
     return store
 
 
-def tracehouse(*args: str, url: str = "http://127.0.0.1:9", stdin: str | None = None) -> subprocess.CompletedProcess:
+def tracehouse(
+    *args: str, url: str = "http://127.0.0.1:9", stdin: str | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRACEHOUSE_API_URL": url, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "collector.cli", *args], cwd=ROOT, env=env, input=stdin,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "collector.cli", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -57,7 +64,9 @@ def stopped_db(tmp_path: Path) -> Path:
 
 
 def test_sql_prints_a_table_from_the_collector(collector_url: str) -> None:
-    result = tracehouse("sql", "SELECT session_id, trace_count FROM sessions ORDER BY 1", url=collector_url)
+    result = tracehouse(
+        "sql", "SELECT session_id, trace_count FROM sessions ORDER BY 1", url=collector_url
+    )
     assert result.returncode == 0, result.stderr
     assert "session_id" in result.stdout and "sess-2" in result.stdout and "3 rows" in result.stderr
 
@@ -69,7 +78,9 @@ def test_sql_csv_and_json_formats(collector_url: str) -> None:
     assert rows[0] == ["kind", "n"] and ["llm", "11"] in rows and ["workflow", "6"] in rows
     as_json = json.loads(tracehouse("sql", text, "--format", "json", url=collector_url).stdout)
     assert as_json["columns"] == ["kind", "n"] and ["tool", 11] in as_json["rows"]
-    from_stdin = tracehouse("sql", "-", "--format", "json", url=collector_url, stdin="SELECT count(*) FROM traces")
+    from_stdin = tracehouse(
+        "sql", "-", "--format", "json", url=collector_url, stdin="SELECT count(*) FROM traces"
+    )
     assert json.loads(from_stdin.stdout)["rows"] == [[6]]
 
 
@@ -89,12 +100,24 @@ def test_sql_without_a_collector_says_so(tmp_path: Path) -> None:
 
 
 def test_sql_on_a_stopped_collectors_file(stopped_db: Path) -> None:
-    result = tracehouse("sql", "SELECT count(*), sum(span_count) FROM traces", "--db", str(stopped_db), "--format", "json")
+    result = tracehouse(
+        "sql",
+        "SELECT count(*), sum(span_count) FROM traces",
+        "--db",
+        str(stopped_db),
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["rows"] == [[6, SPANS]]  # summary caught up in a read-only overlay
+    assert json.loads(result.stdout)["rows"] == [
+        [6, SPANS]
+    ]  # summary caught up in a read-only overlay
     refused = tracehouse("sql", "DELETE FROM spans", "--db", str(stopped_db))
     assert refused.returncode == 2 and "DELETE statements are not allowed" in refused.stderr
-    assert "no database file" in tracehouse("sql", "SELECT 1", "--db", str(stopped_db) + ".nope").stderr
+    assert (
+        "no database file"
+        in tracehouse("sql", "SELECT 1", "--db", str(stopped_db) + ".nope").stderr
+    )
 
 
 def test_sql_on_a_file_held_by_a_collector_points_to_the_collector(tmp_path: Path) -> None:
@@ -114,14 +137,26 @@ def test_export_parquet_from_the_collector(collector_url: str, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     table = pq.read_table(out)
     assert table.num_rows == SPANS and f"wrote {SPANS} spans" in result.stdout
-    assert {"trace_id", "span_id", "attributes", "cost_usd", "received_at"} <= set(table.column_names)
+    assert {"trace_id", "span_id", "attributes", "cost_usd", "received_at"} <= set(
+        table.column_names
+    )
     assert not (tmp_path / "spans.parquet.part").exists()
 
 
 def test_export_csv_of_a_time_range_from_the_collector(collector_url: str, tmp_path: Path) -> None:
     out = tmp_path / "range.csv"
-    result = tracehouse("export", "--format", "csv", "--since", "2026-11-20T09:00:00Z", "--until",
-                        "2026-11-20T10:30:00Z", "--out", str(out), url=collector_url)
+    result = tracehouse(
+        "export",
+        "--format",
+        "csv",
+        "--since",
+        "2026-11-20T09:00:00Z",
+        "--until",
+        "2026-11-20T10:30:00Z",
+        "--out",
+        str(out),
+        url=collector_url,
+    )
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 8 + 8 + 4  # traces 1, 2 and 3
@@ -130,7 +165,9 @@ def test_export_csv_of_a_time_range_from_the_collector(collector_url: str, tmp_p
 
 def test_export_from_a_stopped_collectors_file(stopped_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "old.parquet"
-    result = tracehouse("export", "--until", "2026-11-19T00:00:00Z", "--out", str(out), "--db", str(stopped_db))
+    result = tracehouse(
+        "export", "--until", "2026-11-19T00:00:00Z", "--out", str(out), "--db", str(stopped_db)
+    )
     assert result.returncode == 0, result.stderr
     assert pq.read_table(out).num_rows == 8  # trace 6, two days earlier
 

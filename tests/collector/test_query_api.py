@@ -12,7 +12,13 @@ from collector import rollup
 from collector.api import create_app
 from collector.settings import Settings
 from collector.store import Store
-from tests.collector.query_data import BASE, agent_trace, standard_traces, store_through_writer, trace_id
+from tests.collector.query_data import (
+    BASE,
+    agent_trace,
+    standard_traces,
+    store_through_writer,
+    trace_id,
+)
 
 
 @pytest.fixture()
@@ -74,6 +80,9 @@ def test_trace_row_summarizes_its_spans(client: TestClient) -> None:
         ({"q": "refund"}, {2, 4}),  # a question in one trace, a tool name in another
         ({"q": "DID NOT ANSWER"}, {4}),  # status message, case-insensitive
         ({"q": "100%"}, set()),  # % is a literal, not a wildcard
+        ({"q": '{"ORDER_ID": 1234}'}, {1, 2, 3, 4, 5, 6}),  # punctuation is literal too
+        ({"q": "(?i).*"}, set()),  # and so is regular-expression syntax
+        ({"q": "refund", "end": "2026-11-20T10:00:00Z"}, {2}),
         ({"q": "Answer 3 from"}, {3}),  # LLM output text
         ({"start": "2026-11-20T09:00:00Z", "end": "2026-11-20T10:30:00Z"}, {1, 2, 3}),
         ({"start": "2026-11-20T12:00:00+02:00"}, {3, 4, 5}),  # offsets are converted to UTC
@@ -94,18 +103,31 @@ def test_paging_and_sorting(client: TestClient) -> None:
     assert len(first["traces"]) == 4 and len(second["traces"]) == 2
     assert first["total"] == second["total"] == 6
     assert not {t["trace_id"] for t in first["traces"]} & {t["trace_id"] for t in second["traces"]}
-    longest = client.get("/api/traces", params={"sort": "duration_ms", "order": "desc", "limit": 1}).json()
+    longest = client.get(
+        "/api/traces", params={"sort": "duration_ms", "order": "desc", "limit": 1}
+    ).json()
     assert longest["traces"][0]["trace_id"] == trace_id(5)
-    oldest = client.get("/api/traces", params={"sort": "start_time", "order": "asc", "limit": 1}).json()
+    oldest = client.get(
+        "/api/traces", params={"sort": "start_time", "order": "asc", "limit": 1}
+    ).json()
     assert oldest["traces"][0]["trace_id"] == trace_id(6)
-    fewest = client.get("/api/traces", params={"sort": "span_count", "order": "asc"}).json()["traces"]
+    fewest = client.get("/api/traces", params={"sort": "span_count", "order": "asc"}).json()[
+        "traces"
+    ]
     assert [t["span_count"] for t in fewest] == sorted(t["span_count"] for t in fewest)
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 1001}, {"offset": -1}, {"sort": "name; DROP TABLE spans"}, {"order": "sideways"},
-     {"status": "maybe"}, {"min_duration_ms": -5}],
+    [
+        {"limit": 0},
+        {"limit": 1001},
+        {"offset": -1},
+        {"sort": "name; DROP TABLE spans"},
+        {"order": "sideways"},
+        {"status": "maybe"},
+        {"min_duration_ms": -5},
+    ],
 )
 def test_bad_list_parameters_are_refused(client: TestClient, params: dict) -> None:
     assert client.get("/api/traces", params=params).status_code == 422
@@ -128,7 +150,16 @@ def test_trace_spans_come_in_tree_order_with_depth(client: TestClient) -> None:
         parent = spans[position[span["parent_span_id"]]]
         assert position[span["parent_span_id"]] < position[span["span_id"]]
         assert span["depth"] == parent["depth"] + 1
-    assert [s["kind"] for s in spans] == ["workflow", "agent", "llm", "tool", "handoff", "agent", "llm", "tool"]
+    assert [s["kind"] for s in spans] == [
+        "workflow",
+        "agent",
+        "llm",
+        "tool",
+        "handoff",
+        "agent",
+        "llm",
+        "tool",
+    ]
     llm = spans[2]
     assert llm["attributes"] == {"gen_ai.request.model": "gpt-4o", "gen_ai.operation.name": "chat"}
     assert llm["resource"] == {"service.name": "support-bot"} and llm["events"] == []
@@ -162,7 +193,9 @@ def test_sessions_list_and_one_session(client: TestClient) -> None:
     old = client.get("/api/sessions", params={"end": "2026-11-19T00:00:00Z"}).json()
     assert [s["session_id"] for s in old["sessions"]] == ["sess-2"]
     assert old["sessions"][0]["trace_count"] == 2  # the whole session, not just the old trace
-    page = client.get("/api/sessions", params={"limit": 1, "sort": "trace_count", "order": "desc"}).json()
+    page = client.get(
+        "/api/sessions", params={"limit": 1, "sort": "trace_count", "order": "desc"}
+    ).json()
     assert page["total"] == 3 and page["sessions"][0]["trace_count"] == 2
 
     one = client.get("/api/sessions/sess-1").json()
@@ -180,16 +213,35 @@ def test_new_and_late_spans_update_the_traces_view(client: TestClient, store: St
     store_through_writer(store, [children[3:], [root], rows])  # the last batch: all re-sent
     (t,) = client.get("/api/traces", params={"session": "sess-9"}).json()["traces"]
     assert t["span_count"] == len(rows) and t["root_name"] == "Customer support"
-    assert t["start_time"] == "2026-11-20T14:00:00.000000Z" and t["duration_ms"] == pytest.approx(4000.0)
+    assert t["start_time"] == "2026-11-20T14:00:00.000000Z" and t["duration_ms"] == pytest.approx(
+        4000.0
+    )
     assert client.get("/api/traces").json()["total"] == 7
 
 
-def test_cost_is_summed_once_priced_and_null_while_unpriced(client: TestClient, store: Store) -> None:
+def test_cost_is_summed_once_priced_and_null_while_unpriced(
+    client: TestClient, store: Store
+) -> None:
     con = store.write_connection
-    con.execute("UPDATE spans SET cost_usd = 0.25 WHERE trace_id = ? AND kind = 'llm'", [trace_id(1)])
+    con.execute(
+        "UPDATE spans SET cost_usd = 0.25 WHERE trace_id = ? AND kind = 'llm'", [trace_id(1)]
+    )
     rollup.refresh_traces(store, [trace_id(1)])
     costs = {t["trace_id"]: t["cost_usd"] for t in client.get("/api/traces").json()["traces"]}
     assert costs[trace_id(1)] == pytest.approx(0.5)
     assert costs[trace_id(2)] is None
     session = client.get("/api/sessions/sess-1").json()
     assert session["cost_usd"] == pytest.approx(0.5)
+
+
+def test_export_streams_arrow_with_the_row_count(client: TestClient) -> None:
+    import pyarrow as pa
+
+    response = client.get("/api/export", params={"since": "2026-11-20T00:00:00Z"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(response.content).read_all()
+    assert table.num_rows == int(response.headers["X-Total-Rows"]) == 44 - 8  # all but trace 6
+    starts = table.column("start_time").to_pylist()
+    assert starts == sorted(starts)
+    assert client.get("/api/export", params={"until": "soon"}).status_code == 400

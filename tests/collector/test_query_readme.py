@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def examples() -> list[str]:
     text = README.read_text(encoding="utf-8")
     section = text.split("## Querying", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
 
 
 def test_the_readme_has_the_examples_people_ask_for() -> None:
@@ -28,13 +28,18 @@ def test_the_readme_has_the_examples_people_ask_for() -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory):
     store = Store(tmp_path_factory.mktemp("readme") / "readme.duckdb")
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     for n, rows in enumerate(standard_traces()):
         insert_spans(store, rows, received_at=now - timedelta(minutes=10 - n))
     # Today's traffic too, so "today" and "last 24 hours" examples find rows.
-    insert_spans(store, agent_trace(50, start=now - timedelta(minutes=5), session="sess-1", tool_fails=True),
-                 received_at=now)
-    store.write_connection.execute("UPDATE spans SET cost_usd = input_tokens * 2.5e-6 WHERE kind = 'llm'")
+    insert_spans(
+        store,
+        agent_trace(50, start=now - timedelta(minutes=5), session="sess-1", tool_fails=True),
+        received_at=now,
+    )
+    store.write_connection.execute(
+        "UPDATE spans SET cost_usd = input_tokens * 2.5e-6 WHERE kind = 'llm'"
+    )
     yield store
     store.close()
 

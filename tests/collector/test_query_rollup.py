@@ -13,15 +13,19 @@ from collector import rollup
 from collector.store import Store
 from tests.collector.query_data import BASE, agent_trace, insert_spans, standard_traces
 
-COMPARED = (
-    "SELECT * EXCLUDE (has_root) FROM trace_summary ORDER BY trace_id"
-)
+COMPARED = "SELECT * EXCLUDE (has_root) FROM trace_summary ORDER BY trace_id"
 
 
 def all_spans():
     rows = [r for trace in standard_traces() for r in trace]
-    rows += agent_trace(20, start=BASE + timedelta(hours=6), session="sess-7", agents=("a", "b", "c"),
-                        model="o3", tool_fails=True)
+    rows += agent_trace(
+        20,
+        start=BASE + timedelta(hours=6),
+        session="sess-7",
+        agents=("a", "b", "c"),
+        model="o3",
+        tool_fails=True,
+    )
     return rows
 
 
@@ -60,9 +64,11 @@ def test_summary_values_for_a_trace_without_its_root(tmp_path: Path) -> None:
     rows = agent_trace(30, start=BASE, agents=("solo",))
     insert_spans(store, rows[1:], received_at=BASE)  # the root never arrives
     rollup.catch_up(store)
-    (row,) = store.cursor().execute(
-        "SELECT root_name, status, span_count, agents FROM traces"
-    ).fetchall()
+    (row,) = (
+        store.cursor()
+        .execute("SELECT root_name, status, span_count, agents FROM traces")
+        .fetchall()
+    )
     assert row == ("invoke_agent solo", "ok", 3, ["solo"])
 
 
@@ -99,4 +105,75 @@ def test_summarizer_thread_keeps_the_summary_current(tmp_path: Path) -> None:
     finally:
         summarizer.stop()
     insert_spans(store, agent_trace(40, start=BASE), received_at=BASE + timedelta(seconds=1))
-    assert store.cursor().execute("SELECT count(*) FROM trace_summary").fetchone()[0] == 7  # stopped
+    assert (
+        store.cursor().execute("SELECT count(*) FROM trace_summary").fetchone()[0] == 7
+    )  # stopped
+
+
+def test_refresh_after_pricing_equals_one_pass(tmp_path: Path) -> None:
+    rows = all_spans()
+    price = "UPDATE spans SET cost_usd = input_tokens * 1e-6 WHERE kind = 'llm' AND model <> 'o3'"
+    once = Store(tmp_path / "once.duckdb")
+    insert_spans(once, rows, received_at=BASE)
+    once.write_connection.execute(price)
+    rollup.catch_up(once)
+
+    store = Store(tmp_path / "priced.duckdb")
+    insert_spans(store, rows[:30], received_at=BASE)
+    rollup.catch_up(store)
+    insert_spans(store, rows[30:], received_at=BASE + timedelta(seconds=1))  # not summarized yet
+    store.write_connection.execute(price)
+    trace_ids = [
+        r[0] for r in store.cursor().execute("SELECT DISTINCT trace_id FROM spans").fetchall()
+    ]
+    rollup.refresh_traces(store, trace_ids)
+    rollup.catch_up(store)
+    assert summary(store) == summary(once)
+    costs = dict(
+        store.cursor()
+        .execute("SELECT models[1], cost_usd FROM traces WHERE len(models) = 1")
+        .fetchall()
+    )
+    assert costs["o3"] is None and costs["gpt-4o"] > 0  # unpriced stays NULL, never 0
+
+
+def test_user_sql_catches_up_only_when_it_reads_the_summary(tmp_path: Path) -> None:
+    from collector import sql_sandbox
+
+    store = Store(tmp_path / "lazy.duckdb")
+    insert_spans(store, all_spans(), received_at=BASE)
+
+    def run(sql: str) -> list:
+        return sql_sandbox.run(store, sql, timeout_s=10, max_rows=10).rows
+
+    assert run("SELECT count(*) FROM spans") == [[len(all_spans())]]
+    assert run("SELECT count(*) FROM trace_summary_state") == [[0]]  # spans alone: no merge needed
+    assert run("SELECT count(*) FROM traces") == [[7]]
+    assert run("SELECT count(*) FROM sessions") == [[4]]
+
+
+def test_a_file_from_before_cost_and_trace_key_is_upgraded(tmp_path: Path) -> None:
+    import duckdb
+
+    from collector.store import schema_sql
+
+    old = schema_sql().split("-- Files written before these columns existed", 1)[0]
+    old = "\n".join(
+        line
+        for line in old.splitlines()
+        if not line.strip().startswith(("cost_usd DOUBLE,", "trace_key"))
+    )
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(old)
+    assert "cost_usd" not in {r[0] for r in con.execute("DESCRIBE spans").fetchall()}
+    con.close()
+
+    store = Store(path)
+    insert_spans(store, all_spans(), received_at=BASE)
+    assert rollup.catch_up(store) == len(all_spans())
+    cur = store.cursor()
+    assert cur.execute("SELECT count(*), count(cost_usd) FROM traces").fetchone() == (7, 0)
+    assert cur.execute("SELECT count(*) FROM trace_summary WHERE trace_key IS NULL").fetchone() == (
+        0,
+    )

@@ -4,6 +4,7 @@ state-changing function is refused with one readable line; time limit and row ca
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
@@ -86,7 +87,10 @@ def test_reads_are_allowed(client: TestClient, text: str) -> None:
         ("SELECT * FROM checkpoint()", "checkpoint"),
         ("SELECT * FROM '/etc/passwd'", "reading files"),
         ("SELECT * FROM 'spans.parquet'", "reading files"),
-        ("SELECT count(*) FROM spans WHERE trace_id IN (SELECT * FROM read_csv('/etc/passwd'))", "read_csv"),
+        (
+            "SELECT count(*) FROM spans WHERE trace_id IN (SELECT * FROM read_csv('/etc/passwd'))",
+            "read_csv",
+        ),
         ("WITH x AS (SELECT * FROM read_text('/etc/hosts')) SELECT * FROM x", "read_text"),
         ("SELECT getenv('HOME')", "getenv"),
         ("SELECT nextval('seq')", "nextval"),
@@ -119,7 +123,9 @@ def test_reads_are_allowed(client: TestClient, text: str) -> None:
         ("", "no SQL"),
     ],
 )
-def test_forbidden_sql_is_refused_with_one_line(client: TestClient, store: Store, text: str, reason: str) -> None:
+def test_forbidden_sql_is_refused_with_one_line(
+    client: TestClient, store: Store, text: str, reason: str
+) -> None:
     response = sql(client, text)
     assert response.status_code == 400, response.text
     detail = response.json()["detail"]
@@ -128,7 +134,12 @@ def test_forbidden_sql_is_refused_with_one_line(client: TestClient, store: Store
 
 
 def test_failing_sql_is_one_line_400(client: TestClient) -> None:
-    for text in ["SELEC 1", "SELECT nope FROM spans", "SELECT * FROM no_such_table", "SELECT 1/0::INT + 'a'"]:
+    for text in [
+        "SELEC 1",
+        "SELECT nope FROM spans",
+        "SELECT * FROM no_such_table",
+        "SELECT 1/0::INT + 'a'",
+    ]:
         response = sql(client, text)
         assert response.status_code == 400, text
         assert "\n" not in response.json()["detail"] and response.json()["detail"]
@@ -141,7 +152,9 @@ def test_the_store_itself_refuses_files_as_a_second_wall(store: Store) -> None:
 
 def test_runaway_query_hits_the_time_limit(store: Store) -> None:
     with make_client(store, sql_timeout_s=0.5) as client:
-        response = sql(client, "SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b")
+        response = sql(
+            client, "SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b"
+        )
         assert response.status_code == 408
         assert "time limit" in response.json()["detail"]
         assert sql(client, "SELECT 1").json()["rows"] == [[1]]  # and the server keeps serving
@@ -173,7 +186,9 @@ def test_values_are_json_safe(client: TestClient) -> None:
 
 
 def test_traces_and_sessions_views_are_queryable(client: TestClient) -> None:
-    body = sql(client, "SELECT count(*), sum(span_count), count(*) FILTER (status = 'error') FROM traces").json()
+    body = sql(
+        client, "SELECT count(*), sum(span_count), count(*) FILTER (status = 'error') FROM traces"
+    ).json()
     assert body["rows"] == [[6, 44, 1]]
     body = sql(client, "SELECT session_id, trace_count FROM sessions ORDER BY session_id").json()
     assert body["rows"] == [["sess-1", 2], ["sess-2", 2], ["sess-3", 1]]

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from opentelemetry.trace import StatusCode
 
 from sdk_shim import semconv as sc
@@ -164,3 +165,17 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_demo_defaults_to_the_configured_local_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdk_shim.demo.cli import _local_collector
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRACEHOUSE_GRPC_PORT", "14317")
+    monkeypatch.setenv("TRACEHOUSE_HTTP_PORT", "14318")
+    monkeypatch.setenv("TRACEHOUSE_HOST", "0.0.0.0")
+    assert _local_collector(None) == "http://127.0.0.1:14317"
+    assert _local_collector("http") == "http://127.0.0.1:14318"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://elsewhere:4317")
+    assert _local_collector(None) is None  # the standard variable wins

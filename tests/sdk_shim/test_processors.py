@@ -139,3 +139,54 @@ def test_spans_are_flushed_at_interpreter_exit_even_with_collector_down(tmp_path
         "at-exit",
         "execute_tool tool",
     ]
+
+
+def test_headers_from_arguments_and_env_reach_the_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OTLP/HTTP to a local server that records what arrives (protobuf body, our headers)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[tuple[str, dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, dict(self.headers.items()), body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,x-from-env=1")
+    try:
+        handle = sdk_shim.configure(
+            endpoint=f"http://127.0.0.1:{server.server_address[1]}",
+            protocol="http",
+            headers={"authorization": "Bearer t0k3n"},
+            service_name="hdr",
+        )
+        _emit()
+        assert handle.force_flush()
+        handle.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert handle.dropped_spans == 0
+    path, headers, body = received[0]
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert path == "/v1/traces"
+    assert lowered["authorization"] == "Bearer t0k3n" and lowered["x-tenant"] == "acme"
+    request = ExportTraceServiceRequest.FromString(body)
+    names = {s.name for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans}
+    assert names == {"wf", "chat gpt-4o", "execute_tool search"}
+    scope = request.resource_spans[0].scope_spans[0].scope
+    assert scope.name == "tracehouse.sdk_shim"

@@ -185,3 +185,12 @@ def test_include_sensitive_data_false_drops_content_everywhere(captured_redacted
     llm = captured_redacted.one("chat gpt-4.1")
     assert llm.attributes[sc.USAGE_INPUT_TOKENS] == 10  # the rest stays
     assert captured_redacted.one("execute_tool lookup").attributes[sc.TOOL_NAME] == "lookup"
+
+
+def test_without_configure_the_api_is_a_harmless_no_op() -> None:
+    assert sdk_shim.current() is None
+    with sdk_shim.trace("unconfigured", group_id="g") as root:
+        with sdk_shim.generation_span("gpt-4.1") as gen:
+            gen.set_usage(sdk_shim.Usage(1, 2))
+        assert sdk_shim.current_trace() is root
+    assert sdk_shim.current_trace() is None
