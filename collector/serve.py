@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 
 import duckdb
+import pyarrow
 import uvicorn
 
 from analytics.pricing import PriceFileError, load_prices
@@ -56,6 +57,7 @@ class CollectorServer:
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
         self.analytics: AnalyticsRunner | None = None
+        self.pipeline: Pipeline | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -122,7 +124,7 @@ class CollectorServer:
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
         )
         metrics.bind_writer(writer)
-        pipeline = Pipeline(settings, writer, metrics)
+        self.pipeline = pipeline = Pipeline(settings, writer, metrics)
         grpc_server = http_server = http_task = None
         try:
             grpc_server, self.grpc_port = create_server(settings, pipeline)
@@ -164,6 +166,8 @@ class CollectorServer:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("server shutdown: %s", result)
+        if self.pipeline is not None:
+            await asyncio.to_thread(self.pipeline.close)
         if self.analytics is not None:  # before the writer closes: a run in progress still writes
             await asyncio.to_thread(self.analytics.stop)
         if self.writer is not None:
@@ -201,6 +205,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # Arrow's default pool (mimalloc) keeps the segments of every batch conversion: ~30 MB more
+    # peak RSS than malloc for the same work (measured over 150,000 bench spans). This process owns
+    # all Arrow use in it, so it picks the pool.
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     server = CollectorServer(settings)
     try:
         asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))

@@ -33,6 +33,7 @@ DEFAULT_PROJECT = "default"
 # Kinds whose spans are model calls: only these get model, provider and tokens.
 _MODEL_KINDS = frozenset({SpanKind.LLM.value, SpanKind.EMBEDDING.value})
 _KINDS = {kind.value: kind.value for kind in SpanKind}
+_SPAN = SpanKind.SPAN.value  # an enum's .value is a property call: ~0.5 µs per span on the hot path
 
 # A span with these keys besides openinference.span.kind is dual-emitted; gen_ai.* fills the gaps.
 _DUAL_MARKERS = (
@@ -67,7 +68,7 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
     attributes = span.attributes
     convention = convention_of(span)
     fields: dict[str, Any] = {}
-    kind = SpanKind.SPAN.value
+    kind = _SPAN
     model_keys: tuple[str, ...] = ()
     provider_keys: tuple[str, ...] = ()
     token_keys: tuple[tuple[str, ...], ...] = ()
@@ -84,7 +85,7 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
             model_keys += genai.MODEL_KEYS
             provider_keys += genai.PROVIDER_KEYS
             token_keys = tuple(a + b for a, b in zip(token_keys, genai.TOKEN_KEYS, strict=True))
-    kind = _KINDS.get(kind, SpanKind.SPAN.value)
+    kind = _KINDS.get(kind, _SPAN)
 
     model = provider = None
     tokens: list[int | None] = [None] * 5
