@@ -1,19 +1,16 @@
 """In-process floor of the ingest path (no network): parse + decode + normalize + writer commit.
 
 Run: ``python -m bench.writer_floor [--seconds 10]``. Prints the CPU time of each stage per span
-(so a regression shows where it is, and the figures hold on a loaded machine) and the spans/s
-the real Pipeline + BatchWriter + AgentResolver commit into a DuckDB file from one submitting
-thread. ``bench/ingest.py`` calls :func:`measure_floor` in the same run as its gRPC load test,
-on the same workload, so the network figure reads as a ratio of this one.
+(so a regression shows where it is, and the figures hold on a loaded machine), then runs
+``collector.floor`` (the real Pipeline + BatchWriter + AgentResolver into a DuckDB file, one
+submitting thread). ``bench/ingest.py`` calls :func:`measure_floor` in the same run as its gRPC
+load test, on the same workload, so the network figure reads as a ratio of this one.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,38 +18,29 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.workload import RequestFactory
-from collector.agent_resolver import AgentResolver
+from collector.arrow_rows import rows_to_arrow
 from collector.decode import decode_request, parse_protobuf
-from collector.metrics import IngestMetrics
+from collector.floor import FloorRun
+from collector.floor import measure_floor as run_floor
 from collector.normalize import normalize
-from collector.pipeline import Pipeline, TransientIngestError
 from collector.settings import Settings
-from collector.store import Store
-from collector.writer import BatchWriter, rows_to_arrow
 
 STAGE_REQUESTS = 40  # 20,000 spans: enough for stable per-span figures
 
 
 @dataclass
 class Floor:
-    """Stage CPU times per span (µs) and the committed floor rate."""
+    """Stage CPU times per span (µs) and the committed floor run."""
 
     parse_us: float
     decode_us: float
     normalize_us: float
     arrow_us: float
-    spans: int  # committed in the floor run
-    seconds: float  # wall time of the floor run
-    commit_s: float  # of it, time the writer thread spent in commits
-    cpu_s: float  # process CPU time of the floor run (all threads, DuckDB's included)
+    run: FloorRun
 
     @property
     def rate(self) -> float:
-        return self.spans / self.seconds
-
-    @property
-    def cpu_us_per_span(self) -> float:
-        return self.cpu_s / self.spans * 1e6
+        return self.run.rate
 
 
 def stage_times(factory: RequestFactory, requests: int = STAGE_REQUESTS) -> tuple[float, float, float, float]:
@@ -77,31 +65,8 @@ def stage_times(factory: RequestFactory, requests: int = STAGE_REQUESTS) -> tupl
 
 
 def measure_floor(factory: RequestFactory, seconds: float = 10.0) -> Floor:
-    """Submit requests through the real Pipeline for ``seconds``; count what commits, and how fast."""
-    parse_us, decode_us, normalize_us, arrow_us = stage_times(factory)
-    with tempfile.TemporaryDirectory(prefix="tracehouse-floor-") as folder:
-        settings = Settings()
-        store = Store(os.path.join(folder, "floor.duckdb"), memory_limit=settings.db_memory_limit)
-        metrics = IngestMetrics()
-        writer = BatchWriter(store, settings, resolver=AgentResolver(), observer=metrics.observe_commit)
-        pipeline = Pipeline(settings, writer, metrics)
-        futures: list[Future[int]] = []
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        deadline = t0 + seconds
-        while time.perf_counter() < deadline:
-            body = factory.next()
-            while True:
-                try:
-                    futures.append(pipeline.submit(body, "protobuf")[0])
-                    break
-                except TransientIngestError:  # queue full: wait for the writer, like a retrying exporter
-                    time.sleep(0.002)
-        stored = sum(f.result() for f in futures)
-        elapsed = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-        writer.close()
-        store.close()
-    return Floor(parse_us, decode_us, normalize_us, arrow_us, stored, elapsed, writer.stats.commit_seconds, cpu)
+    """Stage times, then the real Pipeline fed for ``seconds`` (collector.floor)."""
+    return Floor(*stage_times(factory), run=run_floor(factory, seconds))
 
 
 def stage_table(floor: Floor) -> Table:
@@ -115,14 +80,15 @@ def stage_table(floor: Floor) -> Table:
         ("rows → Arrow", floor.arrow_us),
     ):
         table.add_row(name, f"{value:.1f}")
-    table.add_row("whole floor run, all threads", f"{floor.cpu_us_per_span:.1f}")
+    table.add_row("whole floor run: + writer (dedup, attribution, insert, commit), all threads", f"{floor.run.cpu_us_per_span:.1f}")
     return table
 
 
 def floor_summary(floor: Floor) -> str:
+    run = floor.run
     return (
-        f"pipeline floor: {floor.spans:,} spans committed in {floor.seconds:.1f} s = {floor.rate:,.0f} spans/s "
-        f"(writer busy committing {floor.commit_s:.1f} s; {floor.cpu_us_per_span:.0f} µs CPU per span, all threads)"
+        f"pipeline floor: {run.spans:,} spans committed in {run.seconds:.1f} s = {run.rate:,.0f} spans/s "
+        f"({run.cpu_us_per_span:.0f} µs CPU per span, all threads)"
     )
 
 

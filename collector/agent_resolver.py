@@ -9,7 +9,7 @@ the transaction that stores the ancestor.
 Runs in the writer thread only (no locks). Memory is bounded: ``max_spans`` recent spans
 (parent link, agent name, kind) in arrival order, and at most ``max_pending`` spans waiting for
 a missing ancestor, forgotten after about ``pending_ttl_s``. At ~350 bytes a span that is
-~35 MB and ~10 MB at the defaults. State is lost on restart: a child stored before a crash
+~17 MB and ~10 MB at the defaults. State is lost on restart: a child stored before a crash
 whose agent arrives after it keeps a NULL agent.
 """
 
@@ -46,7 +46,9 @@ class _Waiter:
 class AgentResolver:
     """Fills NULL agent names from ancestors, for this batch and for stored rows."""
 
-    def __init__(self, max_spans: int = 100_000, max_pending: int = 50_000, pending_ttl_s: float = 600.0) -> None:
+    def __init__(
+        self, max_spans: int = 50_000, max_pending: int = 50_000, pending_ttl_s: float = 600.0
+    ) -> None:
         self._max_spans = max_spans
         self._max_pending = max_pending
         self._ttl = pending_ttl_s
@@ -71,7 +73,9 @@ class AgentResolver:
         now = time.monotonic()
         known = self._known
         for row in rows:
-            known[(row.trace_id, row.span_id)] = _Known(row.parent_span_id, row.agent_name, row.kind == _AGENT)
+            known[(row.trace_id, row.span_id)] = _Known(
+                row.parent_span_id, row.agent_name, row.kind == _AGENT
+            )
         names: list[str | None] | None = None
         for i, row in enumerate(rows):
             if row.agent_name is not None:
@@ -116,7 +120,9 @@ class AgentResolver:
             entry = ancestor
         return None, None
 
-    def _release(self, trace_id: str, span_id: str, waiters: list[_Waiter], updates: list[Update]) -> None:
+    def _release(
+        self, trace_id: str, span_id: str, waiters: list[_Waiter], updates: list[Update]
+    ) -> None:
         """span_id has arrived: give its agent to the spans that waited for it, or move them up a gap."""
         agent, gap = self._walk(trace_id, span_id)
         if agent is None:
@@ -148,7 +154,9 @@ class AgentResolver:
             self._next_expiry = now + min(self._ttl / 10, 10.0)
             horizon = now - self._ttl
             # Dict order is arrival order of the first waiter: drop from the oldest end.
-            while pending and (self._pending_count > self._max_pending or _oldest(pending) < horizon):
+            while pending and (
+                self._pending_count > self._max_pending or _oldest(pending) < horizon
+            ):
                 waiters = pending.pop(next(iter(pending)))
                 self._pending_count -= len(waiters)
 

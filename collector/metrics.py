@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -17,7 +23,14 @@ from prometheus_client.registry import Collector
 disable_created_metrics()
 
 # Why a span was refused, as a small closed set of label values.
-REJECT_REASONS = ("invalid_span", "malformed_request", "too_large", "queue_full", "write_failed")
+REJECT_REASONS = (
+    "invalid_span",
+    "malformed_request",
+    "too_large",
+    "queue_full",
+    "busy",
+    "write_failed",
+)
 
 
 class IngestMetrics:
@@ -26,11 +39,13 @@ class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.received = Counter(
-            "tracehouse_spans_received", "Spans received in OTLP requests that could be read.", registry=self.registry
+            "tracehouse_spans_received",
+            "Spans received in OTLP requests that could be read.",
+            registry=self.registry,
         )
         self.rejected = Counter(
             "tracehouse_spans_rejected",
-            "Spans refused, by reason (malformed_request and too_large count requests, not spans).",
+            "Spans refused, by reason (malformed_request, too_large and busy count requests, not spans).",
             ["reason"],
             registry=self.registry,
         )
@@ -71,18 +86,26 @@ class _WriterCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         stats = self._writer.stats
-        yield CounterMetricFamily("tracehouse_spans_stored", "Spans newly stored (committed).", value=stats.stored)
         yield CounterMetricFamily(
-            "tracehouse_spans_duplicate", "Spans not stored again: same trace and span id already stored.",
+            "tracehouse_spans_stored", "Spans newly stored (committed).", value=stats.stored
+        )
+        yield CounterMetricFamily(
+            "tracehouse_spans_duplicate",
+            "Spans not stored again: same trace and span id already stored.",
             value=stats.duplicates,
         )
         yield CounterMetricFamily(
-            "tracehouse_spans_write_failed", "Spans whose batch failed to commit (never acknowledged).", value=stats.failed
+            "tracehouse_spans_write_failed",
+            "Spans whose batch failed to commit (never acknowledged).",
+            value=stats.failed,
         )
         yield CounterMetricFamily(
-            "tracehouse_agent_updates", "Stored spans given their agent name after their agent span arrived.",
+            "tracehouse_agent_updates",
+            "Stored spans given their agent name after their agent span arrived.",
             value=stats.updates,
         )
         yield GaugeMetricFamily(
-            "tracehouse_ingest_queue_spans", "Spans accepted and waiting for commit.", value=self._writer.queue_depth
+            "tracehouse_ingest_queue_spans",
+            "Spans accepted and waiting for commit.",
+            value=self._writer.queue_depth,
         )

@@ -14,7 +14,10 @@ def healthz(request: Request) -> JSONResponse:
     """200 while the writer thread runs, 503 once it has stopped."""
     writer = request.app.state.writer
     alive = writer is not None and writer.alive
-    body = {"status": "ok" if alive else "unavailable", "queue_spans": writer.queue_depth if writer else 0}
+    body = {
+        "status": "ok" if alive else "unavailable",
+        "queue_spans": writer.queue_depth if writer else 0,
+    }
     return JSONResponse(body, status_code=200 if alive else 503)
 
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 Format = Literal["protobuf", "json"]
 _MAX_REASONS = 3  # reasons quoted in partial_success.error_message
 DECODE_THREADS = 2
+INFLIGHT_REQUESTS_OF_MAX_SIZE = 4  # request bytes in progress: 4 x TRACEHOUSE_MAX_REQUEST_BYTES
 RETRY_AFTER_S = 1  # told to clients on a transient error (HTTP Retry-After, gRPC RetryInfo)
 
 
@@ -70,9 +71,26 @@ class Pipeline:
         # Decoding is pure Python under the GIL: more threads than this only contend for it
         # (asyncio's default pool has 6 on 2 cores), and each holds a decoded request in memory.
         self._executor = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="tracehouse-decode")
+        # The span queue bounds rows; this bounds the request bodies being decoded or awaiting
+        # commit, whose decoded form is several times their size. One request is always let in.
+        self._inflight_limit = INFLIGHT_REQUESTS_OF_MAX_SIZE * settings.max_request_bytes
+        self.inflight_bytes = 0  # touched only on the event loop
 
     async def ingest(self, body: bytes, fmt: Format) -> IngestResult:
         """Store one OTLP request; returns after the commit. Raises IngestError."""
+        size = len(body)
+        if self.inflight_bytes and self.inflight_bytes + size > self._inflight_limit:
+            self._metrics.rejected.labels("busy").inc()
+            raise TransientIngestError(
+                f"collector is busy: {self.inflight_bytes} bytes of requests in progress", "busy"
+            )
+        self.inflight_bytes += size
+        try:
+            return await self._ingest(body, fmt)
+        finally:
+            self.inflight_bytes -= size
+
+    async def _ingest(self, body: bytes, fmt: Format) -> IngestResult:
         # Decoding and normalizing a large request takes tens of milliseconds of Python: off the
         # event loop, so /api and /healthz stay responsive while ingest is busy.
         loop = asyncio.get_running_loop()
@@ -108,7 +126,9 @@ class Pipeline:
                 rows.append(normalize(span, max_payload_bytes=max_payload))
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
                 log.warning("span %r could not be normalized: %s", span.name, exc)
-                rejected.append(Rejected(index, f"span {span.name!r}: could not be normalized: {exc}"))
+                rejected.append(
+                    Rejected(index, f"span {span.name!r}: could not be normalized: {exc}")
+                )
         self._metrics.received.inc(len(rows) + len(rejected))
         if rejected:
             self._metrics.rejected.labels("invalid_span").inc(len(rejected))

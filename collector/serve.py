@@ -56,8 +56,8 @@ class CollectorServer:
         self.store: Store | None = None
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
-        self.analytics: AnalyticsRunner | None = None
         self.pipeline: Pipeline | None = None
+        self.analytics: AnalyticsRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -82,7 +82,9 @@ class CollectorServer:
 
     def start(self, timeout: float = 30.0) -> CollectorServer:
         """Run on a background thread; return once both ports accept connections."""
-        self._thread = threading.Thread(target=self._thread_main, name="tracehouse-collector", daemon=True)
+        self._thread = threading.Thread(
+            target=self._thread_main, name="tracehouse-collector", daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("collector did not start in time")
@@ -117,8 +119,8 @@ class CollectorServer:
         # Price and rules files are checked before anything opens (PriceFileError / RulesFileError).
         prices = load_prices(settings.prices_file or None)
         rules = load_rules(settings.rules_file or None)
-        # StoreLockedError when another process has it
-        self.store = store = Store(settings.db, memory_limit=settings.db_memory_limit)
+        # StoreLockedError when another process has the file.
+        self.store = store = Store(settings.db, memory_limit=settings.duckdb_memory_limit)
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
@@ -203,7 +205,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     # Arrow's default pool (mimalloc) keeps the segments of every batch conversion: ~30 MB more
     # peak RSS than malloc for the same work (measured over 150,000 bench spans). This process owns
@@ -211,13 +215,17 @@ def run(args: argparse.Namespace) -> int:
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     server = CollectorServer(settings)
     try:
-        asyncio.run(server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True)))
+        asyncio.run(
+            server.serve_forever(handle_signals=True, announce=lambda line: print(line, flush=True))
+        )
     except StoreLockedError:
         raise
     except (PriceFileError, RulesFileError) as exc:
         raise UserError(str(exc)) from None
-    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable database path ...
+    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable db path ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
-    print(f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True)
+    print(
+        f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True
+    )
     return 0

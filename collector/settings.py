@@ -9,6 +9,7 @@ is documented in the README.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
@@ -38,6 +39,15 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _size(raw: str) -> str:
+    if not _SIZE.match(raw):
+        raise ValueError("must be a size such as 256MB or 2GiB")
+    return raw
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -53,12 +63,6 @@ class Settings:
     grpc_port: int = _setting("GRPC_PORT", 4317, "OTLP/gRPC port.", _port)
     http_port: int = _setting("HTTP_PORT", 4318, "OTLP/HTTP (`/v1/traces`) and query API (`/api`) port.", _port)
     db: str = _setting("DB", "./tracehouse.duckdb", "Path of the DuckDB database file.")
-    db_memory_limit: str = _setting(
-        "DB_MEMORY_LIMIT",
-        "256MB",
-        "DuckDB's memory limit in the collector (DuckDB's own default is 80 % of RAM); larger queries spill "
-        "to disk. Raise it for heavy dashboards over many millions of spans.",
-    )
     max_request_bytes: int = _setting(
         "MAX_REQUEST_BYTES",
         16 * 1024 * 1024,
@@ -87,6 +91,13 @@ class Settings:
         50_000,
         "Spans waiting for commit before new requests are refused with UNAVAILABLE / 503 (bounds memory).",
         _positive_int,
+    )
+    duckdb_memory_limit: str = _setting(
+        "DUCKDB_MEMORY_LIMIT",
+        "256MB",
+        "DuckDB's memory for the collector's database (cache and query memory; bigger queries spill to "
+        "disk). Bounds the collector's RSS: DuckDB's own default is 80% of the machine's RAM.",
+        _size,
     )
     sql_timeout_s: float = _setting(
         "SQL_TIMEOUT_S", 10.0, "Time limit of one `/api/sql` or API query, in seconds.", _positive_float

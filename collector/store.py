@@ -22,12 +22,6 @@ _CONNECT_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
-# DuckDB's own default is 80 % of RAM; it caches written blocks up to the limit, so the limit is
-# most of the collector's memory beyond its libraries (bench/RESULTS.md, "Ingest").
-DEFAULT_MEMORY_LIMIT = "256MB"
-# The checkpoint threshold stays DuckDB's default (16 MB of WAL): 64 MB measured the same CPU per
-# span over gRPC (87-88 µs) with a worse export p99 (3.9 s against 1.1 s, the longer checkpoint
-# stalls the commit that triggers it) and more memory held uncompressed.
 
 
 class StoreLockedError(RuntimeError):
@@ -41,17 +35,16 @@ def schema_sql() -> str:
 class Store:
     """The database of one collector process."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = str(path)
         self.read_only = read_only
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(
-                self.path,
-                read_only=read_only,
-                config={**_CONNECT_CONFIG, "memory_limit": memory_limit},
-            )
+            config: dict[str, str | bool] = dict(_CONNECT_CONFIG)
+            if memory_limit:
+                config["memory_limit"] = memory_limit
+            self._con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLockedError(

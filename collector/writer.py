@@ -24,38 +24,24 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from operator import attrgetter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.model import SPAN_COLUMNS, SpanRow
+from collector.agent_resolver import AgentResolver
+from collector.arrow_rows import rows_to_arrow
+from collector.model import SpanRow
 from collector.settings import Settings
 from collector.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_ARROW_TYPES = {"str": pa.string(), "datetime": pa.timestamp("us"), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
-
-
-def _arrow_type(annotation: str) -> pa.DataType:
-    base = annotation.split("|")[0].strip()
-    return _ARROW_TYPES[base]
-
-
-# Every column but received_at, which the writer stamps once per batch.
-_INSERT_COLUMNS = tuple(c for c in SPAN_COLUMNS if c != "received_at")
-_ARROW_SCHEMA = pa.schema(
-    [(f.name, _arrow_type(str(f.type))) for f in fields(SpanRow) if f.name in _INSERT_COLUMNS]
-)
-_row_values = attrgetter(*_INSERT_COLUMNS)
 
 
 class QueueFull(Exception):
@@ -64,23 +50,6 @@ class QueueFull(Exception):
 
 class WriterClosed(Exception):
     """The writer has stopped and accepts nothing more (transient for a client: retry elsewhere)."""
-
-
-_AGENT_COLUMN = _INSERT_COLUMNS.index("agent_name")
-
-
-def rows_to_arrow(rows: Sequence[SpanRow], agent_names: Sequence[str | None] | None = None) -> pa.Table:
-    """SpanRows → an Arrow table with the spans schema (one C-level getter per row).
-
-    ``agent_names``, when given, replaces the rows' agent_name (attribution from ancestors).
-    """
-    if not rows:
-        return _ARROW_SCHEMA.empty_table()
-    columns: list[Sequence[object]] = list(zip(*map(_row_values, rows)))
-    if agent_names is not None:
-        columns[_AGENT_COLUMN] = agent_names
-    arrays = [pa.array(col, type=field.type) for col, field in zip(columns, _ARROW_SCHEMA)]
-    return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)
 
 
 @dataclass(slots=True)
@@ -106,18 +75,21 @@ class WriterStats:
     failed: int = 0  # spans whose batch failed to commit
     batches: int = 0
     updates: int = 0  # stored rows updated by agent attribution
-    commit_seconds: float = 0.0  # time spent writing committed batches
 
 
 class BatchWriter:
-    """Group commit through one thread. ``observer(seconds, spans)`` sees each commit."""
+    """Group commit through one thread.
+
+    ``resolver`` fills agent names from ancestors (collector.agent_resolver); ``observer(seconds,
+    spans)`` sees each commit (metrics).
+    """
 
     def __init__(
         self,
         store: Store,
         settings: Settings,
         *,
-        resolver: Any = None,
+        resolver: AgentResolver | None = None,
         observer: Callable[[float, int], None] | None = None,
     ) -> None:
         self._con = store.write_connection
@@ -131,6 +103,7 @@ class BatchWriter:
         self._pending_spans = 0  # submitted and not yet committed (or failed)
         self._closing = False
         self.stats = WriterStats()
+        self._last_stamp = datetime.min
         self._thread = threading.Thread(target=self._run, name="tracehouse-writer", daemon=True)
         self._thread.start()
 
@@ -218,6 +191,11 @@ class BatchWriter:
         return sum(len(item.rows) for item in self._queue if isinstance(item, _Spans))
 
     def _run(self) -> None:
+        try:
+            last = self._con.execute("SELECT max(received_at) FROM spans").fetchone()
+            self._last_stamp = (last[0] if last else None) or datetime.min
+        except duckdb.Error as exc:
+            log.error("writer: cannot read the last received_at: %s", _one_line(exc))
         while True:
             work = self._next_work()
             if work is None:
@@ -228,7 +206,7 @@ class BatchWriter:
                     self._run_task(task)
                 elif batch:
                     self._commit_batch(batch)
-            except Exception:  # noqa: BLE001 - the write thread must survive anything
+            except Exception:
                 log.exception("writer: unexpected error; continuing")
 
     def _run_task(self, task: _Task) -> None:
@@ -257,7 +235,9 @@ class BatchWriter:
                 for item in batch:
                     self._commit_batch([item], isolate=False)
                 return
-            log.error("batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc))
+            log.error(
+                "batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc)
+            )
             error = RuntimeError(f"spans not stored: {_one_line(exc)}")
             self._finish(total, failed=True)
             for item in batch:
@@ -268,7 +248,6 @@ class BatchWriter:
         self.stats.duplicates += duplicates
         self.stats.updates += updates
         self.stats.batches += 1
-        self.stats.commit_seconds += elapsed
         if self._observer is not None:
             self._observer(elapsed, total)
         self._finish(total, failed=False)
@@ -308,7 +287,7 @@ class BatchWriter:
             try:
                 con.execute(
                     "INSERT INTO spans BY NAME SELECT *, ?::TIMESTAMP AS received_at FROM _th_batch",
-                    [datetime.now(UTC).replace(tzinfo=None)],
+                    [self._stamp()],
                 )
             finally:
                 con.unregister("_th_batch")
@@ -316,6 +295,15 @@ class BatchWriter:
             self._apply_agent_updates(updates)
         con.execute("COMMIT")
         return counts, duplicates, len(updates)
+
+    def _stamp(self) -> datetime:
+        """received_at for a batch: strictly increasing in commit order, even if the clock steps
+        back, so readers can follow ``spans`` with a received_at watermark (collector.rollup)."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if now <= self._last_stamp:
+            now = self._last_stamp + timedelta(microseconds=1)
+        self._last_stamp = now
+        return now
 
     def _stored_keys(self, rows: list[SpanRow]) -> set[tuple[str, str]]:
         """(trace_id, span_id) of these rows that are already stored."""

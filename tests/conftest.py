@@ -62,7 +62,9 @@ class RunningCollector:
 
 def collector_settings(db_path: Path, **overrides: Any) -> Settings:
     """Settings for a test collector: loopback, ephemeral ports, the given DB file."""
-    base = Settings(host="127.0.0.1", grpc_port=0, http_port=0, db=str(db_path), batch_interval_ms=5.0)
+    base = Settings(
+        host="127.0.0.1", grpc_port=0, http_port=0, db=str(db_path), batch_interval_ms=5.0
+    )
     return replace(base, **overrides)
 
 
@@ -126,14 +128,28 @@ class CollectorProcess:
     _reader: threading.Thread = field(init=False, repr=False)
 
 
-def start_collector_process(db_path: Path, *, wait: bool = True, timeout: float = 60, **env: str) -> CollectorProcess:
+def start_collector_process(
+    db_path: Path, *, wait: bool = True, timeout: float = 60, **env: str
+) -> CollectorProcess:
     """Start ``python -m collector`` on ephemeral ports; with wait, return once it serves."""
-    environ = {**os.environ, "TRACEHOUSE_DB": str(db_path), "TRACEHOUSE_GRPC_PORT": "0", "TRACEHOUSE_HTTP_PORT": "0",
-               "TRACEHOUSE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
-    environ.update({k if k.startswith("TRACEHOUSE_") else f"TRACEHOUSE_{k.upper()}": v for k, v in env.items()})
+    environ = {
+        **os.environ,
+        "TRACEHOUSE_DB": str(db_path),
+        "TRACEHOUSE_GRPC_PORT": "0",
+        "TRACEHOUSE_HTTP_PORT": "0",
+        "TRACEHOUSE_HOST": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    environ.update(
+        {k if k.startswith("TRACEHOUSE_") else f"TRACEHOUSE_{k.upper()}": v for k, v in env.items()}
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "collector"], cwd=REPO_ROOT, env=environ, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "collector"],
+        cwd=REPO_ROOT,
+        env=environ,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     child = CollectorProcess(process, db_path)
     ready = threading.Event()
@@ -150,10 +166,9 @@ def start_collector_process(db_path: Path, *, wait: bool = True, timeout: float 
 
     child._reader = threading.Thread(target=read, daemon=True)
     child._reader.start()
-    if wait:
-        if not ready.wait(timeout) or not child.grpc_endpoint:
-            process.kill()
-            raise RuntimeError("collector process did not start: " + "".join(child.output)[-2000:])
+    if wait and (not ready.wait(timeout) or not child.grpc_endpoint):
+        process.kill()
+        raise RuntimeError("collector process did not start: " + "".join(child.output)[-2000:])
     return child
 
 

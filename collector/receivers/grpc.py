@@ -19,7 +19,12 @@ from collector.settings import Settings
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 # OTLP exporters read the back-off of a retryable error from this trailer.
-_RETRY_TRAILER = (("google.rpc.retryinfo-bin", RetryInfo(retry_delay=Duration(seconds=RETRY_AFTER_S)).SerializeToString()),)
+_RETRY_TRAILER = (
+    (
+        "google.rpc.retryinfo-bin",
+        RetryInfo(retry_delay=Duration(seconds=RETRY_AFTER_S)).SerializeToString(),
+    ),
+)
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -28,12 +33,16 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
 
-    async def Export(self, request: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:  # noqa: N802
+    async def Export(
+        self, request: bytes, context: grpc.aio.ServicerContext
+    ) -> ExportTraceServiceResponse:
         try:
             result = await self._pipeline.ingest(request, "protobuf")
         except IngestError as exc:
             if exc.transient:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=_RETRY_TRAILER)
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=_RETRY_TRAILER
+                )
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         response = ExportTraceServiceResponse()
         if result.rejected:
@@ -56,7 +65,9 @@ def create_server(settings: Settings, pipeline: Pipeline) -> tuple[grpc.aio.Serv
         request_deserializer=None,  # bytes: the pipeline parses (see module docstring)
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
+    )
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     if port == 0:
         raise OSError(f"cannot bind the gRPC port {settings.host}:{settings.grpc_port} (in use?)")

@@ -41,7 +41,12 @@ async def export_traces(request: Request) -> Response:
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", ""):
-        return _status(415, code_pb2.INVALID_ARGUMENT, f"unsupported Content-Encoding {encoding!r}: use gzip", content_type)
+        return _status(
+            415,
+            code_pb2.INVALID_ARGUMENT,
+            f"unsupported Content-Encoding {encoding!r}: use gzip",
+            content_type,
+        )
     limit: int = request.app.state.settings.max_request_bytes
     pipeline: Pipeline = request.app.state.pipeline
     try:
@@ -51,7 +56,9 @@ async def export_traces(request: Request) -> Response:
         return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
     except zlib.error as exc:
         pipeline.count_rejected_request("malformed_request")
-        return _status(400, code_pb2.INVALID_ARGUMENT, f"request body is not valid gzip: {exc}", content_type)
+        return _status(
+            400, code_pb2.INVALID_ARGUMENT, f"request body is not valid gzip: {exc}", content_type
+        )
     try:
         result = await pipeline.ingest(body, fmt)  # type: ignore[arg-type]
     except IngestError as exc:

@@ -38,20 +38,28 @@ def make_span(
         kind=Span.SPAN_KIND_INTERNAL,
         start_time_unix_nano=start,
         end_time_unix_nano=start + 1_000_000,
-        attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in (attributes or {}).items()],
+        attributes=[
+            KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in (attributes or {}).items()
+        ],
     )
 
 
 def make_request(spans: list[Span], service: str = "tests") -> ExportTraceServiceRequest:
     resource_spans = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
-    resource_spans.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value=service)))
+    resource_spans.resource.attributes.append(
+        KeyValue(key="service.name", value=AnyValue(string_value=service))
+    )
     return ExportTraceServiceRequest(resource_spans=[resource_spans])
 
 
-def spans_request(count: int, trace_id: bytes | None = None, service: str = "tests") -> ExportTraceServiceRequest:
+def spans_request(
+    count: int, trace_id: bytes | None = None, service: str = "tests"
+) -> ExportTraceServiceRequest:
     """One trace of `count` sibling spans under no parent."""
     trace = trace_id or new_trace_id()
-    return make_request([make_span(trace, new_span_id(), f"span-{i}") for i in range(count)], service)
+    return make_request(
+        [make_span(trace, new_span_id(), f"span-{i}") for i in range(count)], service
+    )
 
 
 def json_request(spans: list[dict[str, Any]], service: str = "tests") -> bytes:
@@ -59,7 +67,9 @@ def json_request(spans: list[dict[str, Any]], service: str = "tests") -> bytes:
     document = {
         "resourceSpans": [
             {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": service}}]
+                },
                 "scopeSpans": [{"scope": {"name": "tests"}, "spans": spans}],
             }
         ]
@@ -67,7 +77,9 @@ def json_request(spans: list[dict[str, Any]], service: str = "tests") -> bytes:
     return json.dumps(document).encode()
 
 
-def json_span(trace_id: str, span_id: str, name: str = "json-span", parent: str = "") -> dict[str, Any]:
+def json_span(
+    trace_id: str, span_id: str, name: str = "json-span", parent: str = ""
+) -> dict[str, Any]:
     start = time.time_ns()
     return {
         "traceId": trace_id,

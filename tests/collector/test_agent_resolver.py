@@ -26,7 +26,9 @@ def writer(tmp_path: Path) -> Iterator[BatchWriter]:
 def agents(writer: BatchWriter, trace_id: str) -> dict[str, str | None]:
     """name → stored agent_name for one trace (read in the writer thread, after all commits)."""
     rows = writer.execute(
-        lambda con: con.execute("SELECT name, agent_name FROM spans WHERE trace_id = ?", [trace_id]).fetchall()
+        lambda con: con.execute(
+            "SELECT name, agent_name FROM spans WHERE trace_id = ?", [trace_id]
+        ).fetchall()
     ).result(10)
     return dict(rows)
 
@@ -34,36 +36,53 @@ def agents(writer: BatchWriter, trace_id: str) -> dict[str, str | None]:
 def test_children_stored_before_their_agent_get_its_name(writer: BatchWriter) -> None:
     trace, root, agent, llm = new_id() * 2, new_id(), new_id(), new_id()
     # Batch 1: the LLM call and its tool end first, under an agent span not yet seen.
-    writer.submit([
-        span_row(trace, llm, parent=agent, kind="llm", name="llm"),
-        span_row(trace, new_id(), parent=llm, kind="tool", name="tool", offset_ms=1),
-    ]).result(10)
+    writer.submit(
+        [
+            span_row(trace, llm, parent=agent, kind="llm", name="llm"),
+            span_row(trace, new_id(), parent=llm, kind="tool", name="tool", offset_ms=1),
+        ]
+    ).result(10)
     assert agents(writer, trace) == {"llm": None, "tool": None}
     # Batch 2: the agent span, then the workflow root.
-    writer.submit([span_row(trace, agent, parent=root, kind="agent", agent="Planner", name="agent")]).result(10)
+    writer.submit(
+        [span_row(trace, agent, parent=root, kind="agent", agent="Planner", name="agent")]
+    ).result(10)
     writer.submit([span_row(trace, root, kind="workflow", name="root")]).result(10)
-    assert agents(writer, trace) == {"llm": "Planner", "tool": "Planner", "agent": "Planner", "root": None}
+    assert agents(writer, trace) == {
+        "llm": "Planner",
+        "tool": "Planner",
+        "agent": "Planner",
+        "root": None,
+    }
 
 
 def test_missing_middle_link_arriving_last(writer: BatchWriter) -> None:
     trace, agent, middle = new_id() * 2, new_id(), new_id()
     writer.submit([span_row(trace, new_id(), parent=middle, kind="tool", name="leaf")]).result(10)
-    writer.submit([span_row(trace, agent, kind="agent", agent="Researcher", name="agent")]).result(10)
+    writer.submit([span_row(trace, agent, kind="agent", agent="Researcher", name="agent")]).result(
+        10
+    )
     assert agents(writer, trace)["leaf"] is None  # still a gap between leaf and agent
     writer.submit([span_row(trace, middle, parent=agent, kind="chain", name="middle")]).result(10)
-    assert agents(writer, trace) == {"leaf": "Researcher", "agent": "Researcher", "middle": "Researcher"}
+    assert agents(writer, trace) == {
+        "leaf": "Researcher",
+        "agent": "Researcher",
+        "middle": "Researcher",
+    }
 
 
 def test_nearest_agent_wins_and_placeholders_inherit(writer: BatchWriter) -> None:
     trace, outer, inner, placeholder = new_id() * 2, new_id(), new_id(), new_id()
-    writer.submit([
-        span_row(trace, new_id(), parent=inner, kind="llm", name="inner-llm"),
-        span_row(trace, new_id(), parent=placeholder, kind="llm", name="placeholder-llm"),
-        # An agent span whose name the normalizer set to NULL (contrib's "OpenAI Agent").
-        span_row(trace, placeholder, parent=outer, kind="agent", name="placeholder"),
-        span_row(trace, inner, parent=outer, kind="agent", agent="Writer", name="inner"),
-        span_row(trace, outer, kind="agent", agent="Triage", name="outer"),
-    ]).result(10)
+    writer.submit(
+        [
+            span_row(trace, new_id(), parent=inner, kind="llm", name="inner-llm"),
+            span_row(trace, new_id(), parent=placeholder, kind="llm", name="placeholder-llm"),
+            # An agent span whose name the normalizer set to NULL (contrib's "OpenAI Agent").
+            span_row(trace, placeholder, parent=outer, kind="agent", name="placeholder"),
+            span_row(trace, inner, parent=outer, kind="agent", agent="Writer", name="inner"),
+            span_row(trace, outer, kind="agent", agent="Triage", name="outer"),
+        ]
+    ).result(10)
     assert agents(writer, trace) == {
         "inner-llm": "Writer",
         "placeholder-llm": "Triage",
@@ -75,7 +94,9 @@ def test_nearest_agent_wins_and_placeholders_inherit(writer: BatchWriter) -> Non
 
 def test_own_agent_name_is_kept(writer: BatchWriter) -> None:
     trace, agent = new_id() * 2, new_id()
-    writer.submit([span_row(trace, new_id(), parent=agent, kind="llm", agent="Explicit", name="llm")]).result(10)
+    writer.submit(
+        [span_row(trace, new_id(), parent=agent, kind="llm", agent="Explicit", name="llm")]
+    ).result(10)
     writer.submit([span_row(trace, agent, kind="agent", agent="Other", name="agent")]).result(10)
     assert agents(writer, trace)["llm"] == "Explicit"
 
@@ -85,7 +106,9 @@ def test_memory_stays_bounded() -> None:
     for _ in range(20):
         trace = new_id() * 2
         # 30 orphans per batch, each waiting on a parent that never comes.
-        resolver.process([span_row(trace, new_id(), parent=new_id(), kind="llm") for _ in range(30)])
+        resolver.process(
+            [span_row(trace, new_id(), parent=new_id(), kind="llm") for _ in range(30)]
+        )
         assert resolver.pending <= 50
     assert resolver.tracked <= 100
 
@@ -102,8 +125,12 @@ def test_waiters_survive_eviction_of_their_own_entries() -> None:
     resolver = AgentResolver(max_spans=10)
     trace, agent, llm, tool = new_id() * 2, new_id(), new_id(), new_id()
     resolver.process([span_row(trace, tool, parent=llm, kind="tool")])
-    resolver.process([span_row(new_id() * 2, new_id(), kind="workflow") for _ in range(20)])  # evicts `tool`
+    resolver.process(
+        [span_row(new_id() * 2, new_id(), kind="workflow") for _ in range(20)]
+    )  # evicts `tool`
     resolver.process([span_row(trace, llm, parent=agent, kind="llm")])
     _, updates = resolver.process([span_row(trace, agent, kind="agent", agent="Coder")])
-    assert sorted((span_id, name) for _, span_id, _, name in updates) == sorted([(tool, "Coder"), (llm, "Coder")])
+    assert sorted((span_id, name) for _, span_id, _, name in updates) == sorted(
+        [(tool, "Coder"), (llm, "Coder")]
+    )
     assert resolver.pending == 0

@@ -20,8 +20,10 @@ def send(collector: RunningCollector, request: ExportTraceServiceRequest, protoc
             TraceServiceStub(channel).Export(request, timeout=30)
     else:
         response = httpx.post(
-            f"{collector.http_url}/v1/traces", content=request.SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"}, timeout=30,
+            f"{collector.http_url}/v1/traces",
+            content=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=30,
         )
         assert response.status_code == 200
 
@@ -31,12 +33,16 @@ def trace_of(request: ExportTraceServiceRequest) -> str:
 
 
 @pytest.mark.parametrize("first, second", [("grpc", "grpc"), ("http", "http"), ("grpc", "http")])
-def test_resent_request_is_stored_once(collector: RunningCollector, first: str, second: str) -> None:
+def test_resent_request_is_stored_once(
+    collector: RunningCollector, first: str, second: str
+) -> None:
     request = spans_request(10)
     send(collector, request, first)
     send(collector, request, second)
     trace = trace_of(request)
-    assert collector.sql("SELECT count(*), count(DISTINCT span_id) FROM spans WHERE trace_id = ?", [trace]) == [(10, 10)]
+    assert collector.sql(
+        "SELECT count(*), count(DISTINCT span_id) FROM spans WHERE trace_id = ?", [trace]
+    ) == [(10, 10)]
 
 
 def test_span_repeated_inside_one_request_is_stored_once(collector: RunningCollector) -> None:
@@ -44,7 +50,9 @@ def test_span_repeated_inside_one_request_is_stored_once(collector: RunningColle
     spans = request.resource_spans[0].scope_spans[0].spans
     spans.append(spans[0])
     send(collector, request, "grpc")
-    assert collector.sql("SELECT count(*) FROM spans WHERE trace_id = ?", [trace_of(request)]) == [(3,)]
+    assert collector.sql("SELECT count(*) FROM spans WHERE trace_id = ?", [trace_of(request)]) == [
+        (3,)
+    ]
 
 
 def test_concurrent_resends_in_one_group_commit_are_stored_once(make_collector) -> None:  # type: ignore[no-untyped-def]
@@ -52,5 +60,7 @@ def test_concurrent_resends_in_one_group_commit_are_stored_once(make_collector) 
     request = spans_request(20)
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda p: send(collector, request, p), ["grpc", "http"] * 3))
-    assert collector.sql("SELECT count(*) FROM spans WHERE trace_id = ?", [trace_of(request)]) == [(20,)]
+    assert collector.sql("SELECT count(*) FROM spans WHERE trace_id = ?", [trace_of(request)]) == [
+        (20,)
+    ]
     assert collector.server.writer.stats.duplicates == 100

@@ -9,10 +9,19 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
-from tests.collector.otlp_payloads import make_request, make_span, new_span_id, new_trace_id, spans_request
+from tests.collector.otlp_payloads import (
+    make_request,
+    make_span,
+    new_span_id,
+    new_trace_id,
+    spans_request,
+)
 from tests.conftest import RunningCollector
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -24,7 +33,9 @@ def channel(collector: RunningCollector) -> Iterator[grpc.Channel]:
         yield ch
 
 
-def export(channel: grpc.Channel, request: ExportTraceServiceRequest, **kwargs: object) -> ExportTraceServiceResponse:
+def export(
+    channel: grpc.Channel, request: ExportTraceServiceRequest, **kwargs: object
+) -> ExportTraceServiceResponse:
     return TraceServiceStub(channel).Export(request, timeout=30, **kwargs)
 
 
@@ -46,7 +57,9 @@ def test_gzip_compressed_export(collector: RunningCollector, channel: grpc.Chann
     assert collector.sql("SELECT count(*) FROM spans WHERE service_name = 'grpc-gzip'") == [(3,)]
 
 
-def test_malformed_protobuf_is_invalid_argument(collector: RunningCollector, channel: grpc.Channel) -> None:
+def test_malformed_protobuf_is_invalid_argument(
+    collector: RunningCollector, channel: grpc.Channel
+) -> None:
     raw = channel.unary_unary(METHOD)  # no serializer: send bytes as they are
     with pytest.raises(grpc.RpcError) as excinfo:
         raw(b"\x0a\xff\xff\xff\xff\x0f garbage", timeout=30)
@@ -55,7 +68,9 @@ def test_malformed_protobuf_is_invalid_argument(collector: RunningCollector, cha
     assert_still_serving(collector, channel)
 
 
-def test_invalid_ids_are_partial_success(collector: RunningCollector, channel: grpc.Channel) -> None:
+def test_invalid_ids_are_partial_success(
+    collector: RunningCollector, channel: grpc.Channel
+) -> None:
     trace = new_trace_id()
     spans = [make_span(trace, new_span_id(), "good"), make_span(trace, b"\x00" * 8, "zero-id")]
     response = export(channel, make_request(spans))
@@ -94,7 +109,9 @@ def test_full_queue_is_unavailable(make_collector) -> None:  # type: ignore[no-u
             assert excinfo.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "queue is full" in excinfo.value.details()
             trailer = dict(excinfo.value.trailing_metadata())["google.rpc.retryinfo-bin"]
-            assert RetryInfo.FromString(trailer).retry_delay.seconds == 1  # exporters back off this long
+            assert (
+                RetryInfo.FromString(trailer).retry_delay.seconds == 1
+            )  # exporters back off this long
             release.set()
             first.result(30)
         finally:

@@ -51,7 +51,9 @@ def test_protobuf_request_is_stored_and_answered_in_protobuf(collector: RunningC
 
 def test_json_request_with_hex_ids_and_numeric_enums(collector: RunningCollector) -> None:
     trace, root, child = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "eee19b7ec3c1b173"
-    body = json_request([json_span(trace, root, "root"), json_span(trace, child, "child", parent=root)])
+    body = json_request(
+        [json_span(trace, root, "root"), json_span(trace, child, "child", parent=root)]
+    )
     response = post(collector, body, JS)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -59,7 +61,10 @@ def test_json_request_with_hex_ids_and_numeric_enums(collector: RunningCollector
         "SELECT span_id, parent_span_id, span_kind, status, status_message FROM spans WHERE trace_id = ? ORDER BY name DESC",
         [trace],
     )
-    assert rows == [(root, None, "client", "error", "boom"), (child, root, "client", "error", "boom")]
+    assert rows == [
+        (root, None, "client", "error", "boom"),
+        (child, root, "client", "error", "boom"),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["protobuf", "json"])
@@ -72,10 +77,14 @@ def test_gzip_bodies_are_accepted(collector: RunningCollector, kind: str) -> Non
         headers, expected = JS, 1
     response = post(collector, gzipped(body), {**headers, "Content-Encoding": "gzip"})
     assert response.status_code == 200, response.text
-    assert collector.sql("SELECT count(*) FROM spans WHERE service_name = ?", [service]) == [(expected,)]
+    assert collector.sql("SELECT count(*) FROM spans WHERE service_name = ?", [service]) == [
+        (expected,)
+    ]
 
 
-def test_invalid_ids_are_rejected_one_by_one_and_the_rest_stored(collector: RunningCollector) -> None:
+def test_invalid_ids_are_rejected_one_by_one_and_the_rest_stored(
+    collector: RunningCollector,
+) -> None:
     trace = new_trace_id()
     good = [make_span(trace, new_span_id(), f"good-{i}") for i in range(3)]
     bad = [
@@ -90,9 +99,28 @@ def test_invalid_ids_are_rejected_one_by_one_and_the_rest_stored(collector: Runn
     assert collector.sql("SELECT count(*) FROM spans WHERE trace_id = ?", [trace.hex()]) == [(3,)]
 
 
+def test_error_message_quotes_three_reasons_and_counts_the_rest(
+    collector: RunningCollector,
+) -> None:
+    trace = new_trace_id()
+    bad = [make_span(trace, b"\x00" * 8, f"bad-{i}") for i in range(5)]
+    response = post(
+        collector,
+        make_request([make_span(trace, new_span_id(), "good"), *bad]).SerializeToString(),
+        PB,
+    )
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 5
+    assert partial.error_message.startswith("5 span(s) rejected: span 'bad-0'")
+    assert "bad-2" in partial.error_message and "bad-3" not in partial.error_message
+    assert partial.error_message.endswith("(and 2 more)")
+
+
 def test_invalid_hex_id_in_json_is_reported_in_partial_success(collector: RunningCollector) -> None:
     trace = new_trace_id().hex()
-    body = json_request([json_span(trace, new_span_id().hex(), "ok"), json_span(trace, "not-hex!", "bad-id")])
+    body = json_request(
+        [json_span(trace, new_span_id().hex(), "ok"), json_span(trace, "not-hex!", "bad-id")]
+    )
     response = post(collector, body, JS)
     assert response.status_code == 200
     partial = response.json()["partialSuccess"]
@@ -107,7 +135,11 @@ def test_invalid_hex_id_in_json_is_reported_in_partial_success(collector: Runnin
         (b'{"resourceSpans": [', JS, "not valid JSON"),
         (b"[1, 2, 3]", JS, "must be an object"),
         (b'{"resourceSpans": [{"scopeSpans": 7}]}', JS, "not a valid OTLP/JSON"),
-        (b"\x1f\x8b\x08\x00 definitely not gzip", {**PB, "Content-Encoding": "gzip"}, "not valid gzip"),
+        (
+            b"\x1f\x8b\x08\x00 definitely not gzip",
+            {**PB, "Content-Encoding": "gzip"},
+            "not valid gzip",
+        ),
     ],
     ids=["protobuf", "json-syntax", "json-not-object", "json-wrong-shape", "gzip"],
 )
@@ -129,7 +161,9 @@ def test_malformed_bodies_get_400_with_a_reason(
     [{"Content-Type": "text/plain"}, {}, {**PB, "Content-Encoding": "br"}],
     ids=["text-plain", "no-content-type", "brotli"],
 )
-def test_unsupported_content_type_or_encoding_gets_415(collector: RunningCollector, headers: dict[str, str]) -> None:
+def test_unsupported_content_type_or_encoding_gets_415(
+    collector: RunningCollector, headers: dict[str, str]
+) -> None:
     response = post(collector, spans_request(1).SerializeToString(), headers)
     assert response.status_code == 415
     assert_still_serving(collector)
@@ -144,7 +178,10 @@ def test_oversized_requests_get_413(make_collector) -> None:  # type: ignore[no-
     assert post(collector, body, PB).status_code == 413
     # No Content-Length (chunked): the streamed size is counted.
     streamed = httpx.post(
-        f"{collector.http_url}/v1/traces", content=iter([body[:50_000], body[50_000:]]), headers=PB, timeout=30
+        f"{collector.http_url}/v1/traces",
+        content=iter([body[:50_000], body[50_000:]]),
+        headers=PB,
+        timeout=30,
     )
     assert streamed.status_code == 413
     # A gzip bomb: 10 MB of zeros compress to about 10 KB, under the limit on the wire.
@@ -183,4 +220,37 @@ def test_request_larger_than_the_whole_queue_is_refused_at_once(make_collector) 
     collector = make_collector(queue_max_spans=10, batch_max_spans=10)
     response = post(collector, spans_request(11).SerializeToString(), PB)
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert_still_serving(collector)
+
+
+def test_request_bytes_in_progress_are_bounded(make_collector) -> None:  # type: ignore[no-untyped-def]
+    """Large bodies waiting for their commit count against 4 x max_request_bytes; then 503."""
+    limit = 64 * 1024
+    collector = make_collector(max_request_bytes=limit)
+    pipeline = collector.server.pipeline
+    writer = collector.server.writer
+    release = threading.Event()
+    blocked = writer.execute(lambda con: release.wait(30))
+
+    def big_request() -> bytes:
+        request = spans_request(1)
+        request.resource_spans[0].scope_spans[0].spans[0].name = "x" * (limit // 2)
+        return request.SerializeToString()
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            admitted = [pool.submit(post, collector, big_request(), PB) for _ in range(7)]
+            while (
+                writer.queue_depth < 7
+            ):  # 7 bodies of ~32 KB fit in 4 x 64 KB, all wait for commit
+                threading.Event().wait(0.01)
+            refused = post(collector, big_request(), PB)
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+            assert "busy" in status_pb2.Status.FromString(refused.content).message
+            release.set()
+            assert [f.result(30).status_code for f in admitted] == [200] * 7
+    finally:
+        release.set()
+        blocked.result(30)
+    assert pipeline.inflight_bytes == 0
     assert_still_serving(collector)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.collector.otlp_payloads import make_request, make_span, new_span_id, new_trace_id, spans_request
+from tests.collector.otlp_payloads import (
+    make_request,
+    make_span,
+    new_span_id,
+    new_trace_id,
+    spans_request,
+)
 from tests.conftest import RunningCollector
 
 
@@ -21,7 +27,10 @@ def scrape(collector: RunningCollector) -> dict[tuple[str, tuple[tuple[str, str]
 
 def post(collector: RunningCollector, body: bytes) -> httpx.Response:
     return httpx.post(
-        f"{collector.http_url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30
+        f"{collector.http_url}/v1/traces",
+        content=body,
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=30,
     )
 
 
@@ -31,7 +40,9 @@ def test_healthz(collector: RunningCollector) -> None:
     assert response.json() == {"status": "ok", "queue_spans": 0}
 
 
-def test_metrics_count_received_stored_duplicates_rejected_and_commits(collector: RunningCollector) -> None:
+def test_metrics_count_received_stored_duplicates_rejected_and_commits(
+    collector: RunningCollector,
+) -> None:
     request = spans_request(6)
     assert post(collector, request.SerializeToString()).status_code == 200
     assert post(collector, request.SerializeToString()).status_code == 200  # all duplicates
@@ -49,3 +60,13 @@ def test_metrics_count_received_stored_duplicates_rejected_and_commits(collector
     assert metrics[("tracehouse_ingest_queue_spans", ())] == 0
     assert metrics[("tracehouse_batch_commit_seconds_count", ())] >= 1
     assert metrics[("tracehouse_batch_spans_sum", ())] == 13
+
+
+def test_healthz_is_503_once_the_writer_has_stopped(collector: RunningCollector) -> None:
+    assert collector.server.writer is not None
+    collector.server.writer.close()
+    response = httpx.get(f"{collector.http_url}/healthz", timeout=10)
+    assert response.status_code == 503 and response.json()["status"] == "unavailable"
+    # Ingest now answers "retry later", not an error in the data.
+    refused = post(collector, spans_request(1).SerializeToString())
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"

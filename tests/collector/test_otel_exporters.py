@@ -14,12 +14,16 @@ from tests.conftest import RunningCollector
 def make_exporter(protocol: str, collector: RunningCollector | None = None) -> SpanExporter:
     """An official OTLP exporter; without a collector it reads the OTEL_EXPORTER_OTLP_* variables."""
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
 
         if collector is None:
             return GrpcExporter()
         return GrpcExporter(endpoint=collector.grpc_endpoint, insecure=True)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
 
     if collector is None:
         return HttpExporter()
@@ -32,7 +36,9 @@ def emit_trace(exporter: SpanExporter, service: str) -> tuple[str, int]:
     provider.add_span_processor(BatchSpanProcessor(exporter))
     tracer = provider.get_tracer("tests.exporters")
     with tracer.start_as_current_span("workflow") as root:
-        with tracer.start_as_current_span("llm call", attributes={"gen_ai.request.model": "gpt-4o"}):
+        with tracer.start_as_current_span(
+            "llm call", attributes={"gen_ai.request.model": "gpt-4o"}
+        ):
             pass
         with tracer.start_as_current_span("tool") as tool:
             tool.set_status(Status(StatusCode.ERROR, "tool failed"))
@@ -68,7 +74,9 @@ def test_exporter_configured_by_standard_env_vars(
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_exporter_result_is_success_only_after_commit(collector: RunningCollector, protocol: str) -> None:
+def test_exporter_result_is_success_only_after_commit(
+    collector: RunningCollector, protocol: str
+) -> None:
     """export() returning SUCCESS means the spans are already in the database."""
     provider = TracerProvider()
     spans = []

@@ -41,15 +41,19 @@ def stored_counts(db_path: Path) -> dict[tuple[str, str], int]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stop_signal_flushes_and_the_database_reopens_cleanly(collector_process, tmp_path: Path, sig: int) -> None:  # type: ignore[no-untyped-def]
+def test_stop_signal_flushes_and_the_database_reopens_cleanly(
+    collector_process, tmp_path: Path, sig: int
+) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "term.duckdb"
     child: CollectorProcess = collector_process(db)
     sent: set[tuple[str, str]] = set()
     for _ in range(5):
         request = spans_request(20)
         response = httpx.post(
-            f"{child.http_url}/v1/traces", content=request.SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"}, timeout=30,
+            f"{child.http_url}/v1/traces",
+            content=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=30,
         )
         assert response.status_code == 200
         sent |= keys_of(request)
@@ -63,14 +67,19 @@ def test_stop_signal_flushes_and_the_database_reopens_cleanly(collector_process,
     assert set(counts) == sent and set(counts.values()) == {1}
 
 
-def test_second_collector_on_a_locked_file_exits_with_one_clear_line(collector_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_second_collector_on_a_locked_file_exits_with_one_clear_line(
+    collector_process, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "locked.duckdb"
     first: CollectorProcess = collector_process(db)
     second: CollectorProcess = collector_process(db, wait=False)
     assert second.process.wait(60) == 2
     lines = [line for line in second.wait_output().splitlines() if line.strip()]
     assert len(lines) == 1, lines
-    assert lines[0].startswith("tracehouse collector: error:") and "in use by another process" in lines[0]
+    assert (
+        lines[0].startswith("tracehouse collector: error:")
+        and "in use by another process" in lines[0]
+    )
     # The first one is unaffected.
     assert httpx.get(f"{first.http_url}/healthz", timeout=10).status_code == 200
 
@@ -128,7 +137,9 @@ def test_port_in_use_is_one_clear_line(collector_process, tmp_path: Path) -> Non
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        child: CollectorProcess = collector_process(tmp_path / "port.duckdb", wait=False, HTTP_PORT=str(port))
+        child: CollectorProcess = collector_process(
+            tmp_path / "port.duckdb", wait=False, HTTP_PORT=str(port)
+        )
         assert child.process.wait(60) == 2
         lines = [line for line in child.wait_output().splitlines() if line.strip()]
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], lines

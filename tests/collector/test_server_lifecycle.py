@@ -20,8 +20,11 @@ def test_stop_commits_and_answers_in_flight_requests(make_collector) -> None:  #
     request = spans_request(5)
     with ThreadPoolExecutor(2) as pool:
         in_flight = pool.submit(
-            httpx.post, f"{collector.http_url}/v1/traces", content=request.SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"}, timeout=60,
+            httpx.post,
+            f"{collector.http_url}/v1/traces",
+            content=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=60,
         )
         while writer.queue_depth < 5:
             time.sleep(0.01)
@@ -41,6 +44,11 @@ def test_stop_commits_and_answers_in_flight_requests(make_collector) -> None:  #
 
 def test_ports_are_ephemeral_and_reported(make_collector) -> None:  # type: ignore[no-untyped-def]
     first, second = make_collector(), make_collector()
-    ports = {first.server.grpc_port, first.server.http_port, second.server.grpc_port, second.server.http_port}
+    ports = {
+        first.server.grpc_port,
+        first.server.http_port,
+        second.server.grpc_port,
+        second.server.http_port,
+    }
     assert len(ports) == 4 and 0 not in ports
     assert httpx.get(f"{second.http_url}/healthz", timeout=10).status_code == 200

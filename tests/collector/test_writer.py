@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -73,7 +74,9 @@ def test_queue_full_is_raised_at_once(store: Store) -> None:
     writer.close()
 
 
-def test_a_failing_request_does_not_fail_others_in_its_batch(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_request_does_not_fail_others_in_its_batch(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     writer = make_writer(store, batch_interval_ms=200.0)
     release = threading.Event()
     writer.execute(lambda con: release.wait(10))  # lets both requests queue into one batch
@@ -83,7 +86,8 @@ def test_a_failing_request_does_not_fail_others_in_its_batch(store: Store, caplo
     assert good.result(10) == 1
     with pytest.raises(RuntimeError, match="not stored"):
         bad.result(10)
-    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"][0].count("\n") == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "\n" not in errors[0]  # one line, for the bad request only
     assert writer.stats.failed == 1 and writer.queue_depth == 0
     # The writer keeps going.
     assert writer.submit([span_row()]).result(10) == 1
@@ -102,7 +106,9 @@ def test_execute_runs_in_its_own_transaction(store: Store) -> None:
         writer.execute(insert_then_fail).result(10)
     cur = store.cursor()
     assert cur.execute("SELECT count(*) FROM schema_version WHERE version = 99").fetchone() == (0,)
-    result = writer.execute(lambda con: con.execute("INSERT INTO schema_version (version) VALUES (98)").fetchall())
+    result = writer.execute(
+        lambda con: con.execute("INSERT INTO schema_version (version) VALUES (98)").fetchall()
+    )
     result.result(10)
     assert cur.execute("SELECT count(*) FROM schema_version WHERE version = 98").fetchone() == (1,)
     cur.close()
@@ -121,7 +127,11 @@ def test_close_drains_everything_queued(store: Store) -> None:
 
 def test_batches_respect_batch_max_spans(store: Store) -> None:
     seen: list[int] = []
-    writer = BatchWriter(store, Settings(batch_max_spans=100, batch_interval_ms=5.0), observer=lambda s, n: seen.append(n))
+    writer = BatchWriter(
+        store,
+        Settings(batch_max_spans=100, batch_interval_ms=5.0),
+        observer=lambda s, n: seen.append(n),
+    )
     release = threading.Event()
     writer.execute(lambda con: release.wait(10))
     futures = [writer.submit([span_row() for _ in range(30)]) for _ in range(10)]
@@ -142,3 +152,19 @@ def test_a_cancelled_submission_is_dropped_and_the_writer_goes_on(store: Store) 
     assert kept.result(10) == 1
     assert writer.queue_depth == 0 and count(store) == 1
     writer.close()
+
+
+def test_received_at_increases_in_commit_order_even_if_the_clock_went_back(store: Store) -> None:
+    future = datetime(2100, 1, 1)  # stored by a run whose clock was ahead of ours
+    writer = make_writer(store)
+    writer.submit([span_row()]).result(10)
+    writer.execute(lambda con: con.execute("UPDATE spans SET received_at = ?", [future])).result(10)
+    writer.close()
+    writer = make_writer(store)  # a restart: the new writer starts after the newest stamp
+    for _ in range(3):
+        writer.submit([span_row()]).result(10)
+    writer.close()
+    cur = store.cursor()
+    stamps = [r[0] for r in cur.execute("SELECT received_at FROM spans ORDER BY rowid").fetchall()]
+    cur.close()
+    assert stamps[0] == future and stamps == sorted(stamps) and len(set(stamps)) == 4
