@@ -8,6 +8,7 @@ responsive in the browser.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -116,12 +117,10 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
     labels = _tree_labels(frame["depth"], names)
     line_colors = np.where(is_error, fmt.ERROR_COLOR, "rgba(0,0,0,0)").astype(object)
     line_widths = np.where(is_error, 2.0, 0.0)
-    opacity = np.full(n, 0.9)
-    if selected_span is not None:
+    if selected_span is not None:  # an outline, not per-bar opacity: that breaks click-to-select
         hit = (frame["span_id"] == selected_span).to_numpy()
         line_colors[hit] = "#0F172A"
         line_widths[hit] = 2.5
-        opacity = np.where(hit, 1.0, 0.55)
     custom = np.column_stack(
         [
             frame["span_id"].astype(str),
@@ -142,7 +141,6 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
             marker=dict(
                 color=[fmt.kind_color(k) for k in kinds],
                 line=dict(color=line_colors.tolist(), width=line_widths),
-                opacity=opacity,
             ),
             customdata=custom,
             text=[fmt.duration(d) for d in dur] if n <= WATERFALL_LABELS_MAX else None,
@@ -156,7 +154,7 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
     if is_error.any():
         fig.add_trace(
             go.Scatter(
-                x=(offset + width)[is_error],
+                x=(offset - total * 0.012)[is_error],  # left of the bar: the duration label is on the right
                 y=rows[is_error],
                 mode="markers",
                 marker=dict(symbol="x-thin", size=9, line=dict(width=2, color=fmt.ERROR_COLOR)),
@@ -173,7 +171,7 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
     height = visible * WATERFALL_ROW_PX + 90
     _base(fig, height)
     fig.update_layout(
-        bargap=0.25, dragmode="pan" if n > visible else "zoom", hovermode="closest",
+        bargap=0.25, hovermode="closest", **({"dragmode": "pan"} if n > visible else {}),
         margin=dict(t=64), legend=dict(yref="container", y=1.0, yanchor="top", x=0, xanchor="left"),
     )
     fig.update_yaxes(
@@ -187,18 +185,32 @@ def waterfall(spans: pd.DataFrame, selected_span: str | None = None) -> go.Figur
 
 # ---- time series -------------------------------------------------------------------------
 
-Window = tuple[datetime, datetime] | None
+@dataclass(frozen=True)
+class TimeAxis:
+    """The selected window (None = all time) and the width of one time bucket."""
+
+    start: datetime | None
+    end: datetime | None
+    bucket_ms: float
 
 
-def _over(fig: go.Figure, window: Window) -> go.Figure:
-    """Show the whole selected window, so a quiet hour looks quiet instead of one wide bar."""
-    if window is not None:
-        fig.update_xaxes(range=list(window))
+def _whole_ticks(fig: go.Figure, top: float) -> go.Figure:
+    """Counts get whole-number ticks (no "0.2 failed requests")."""
+    fig.update_yaxes(rangemode="tozero", tick0=0, dtick=max(1, math.ceil(float(top or 0) / 5)))
+    return fig
+
+
+def _over(fig: go.Figure, axis: TimeAxis | None) -> go.Figure:
+    """Show the whole window, so a quiet hour looks quiet; bars span their bucket, not 1 ms."""
+    if axis is not None:
+        if axis.start is not None and axis.end is not None:
+            fig.update_xaxes(range=[axis.start, axis.end])
+        fig.update_traces(width=axis.bucket_ms * 0.9, offset=0, selector=dict(type="bar"))
     return fig
 
 
 
-def traffic(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def traffic(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty:
         return empty("No requests in this time range.")
     ok = series["requests"] - series["errors"]
@@ -206,20 +218,22 @@ def traffic(series: pd.DataFrame, window: Window = None) -> go.Figure:
     fig.add_bar(x=series["bucket"], y=ok, name="ok", marker_color=fmt.OK_COLOR)
     fig.add_bar(x=series["bucket"], y=series["errors"], name="failed", marker_color=fmt.ERROR_COLOR)
     fig.update_layout(barmode="stack")
+    _whole_ticks(fig, series["requests"].max())
     return _over(_base(fig, title="Requests"), window)
 
 
-def errors(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def errors(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty:
         return empty("No requests in this time range.")
     rate = (series["errors"] / series["requests"].where(series["requests"] > 0) * 100).fillna(0)
     fig = go.Figure()
     fig.add_bar(x=series["bucket"], y=series["errors"], name="failed requests", marker_color=fmt.ERROR_COLOR,
                 customdata=rate, hovertemplate="%{x}<br>%{y} failed (%{customdata:.1f}%)<extra></extra>")
+    _whole_ticks(fig, series["errors"].max())
     return _over(_base(fig, title="Failed requests"), window)
 
 
-def latency(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def latency(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty or series["avg_ms"].isna().all():
         return empty("No requests in this time range.")
     fig = go.Figure()
@@ -231,9 +245,9 @@ def latency(series: pd.DataFrame, window: Window = None) -> go.Figure:
     return _over(_base(fig, title="Response time"), window)
 
 
-def cost(series: pd.DataFrame, window: Window = None) -> go.Figure:
+def cost(series: pd.DataFrame, window: TimeAxis | None = None) -> go.Figure:
     if series.empty:
-        return empty("No spend in this time range.")
+        return empty("No priced spend in this time range yet.")
     fig = go.Figure()
     fig.add_bar(x=series["bucket"], y=series["cost_usd"], name="cost", marker_color="#0EA5E9")
     fig.update_yaxes(tickprefix="$", rangemode="tozero")
@@ -269,26 +283,53 @@ def cost_by_day(frame: pd.DataFrame) -> go.Figure:
     return _base(fig, height=300, title="Cost per day, by model")
 
 
+def flow_layout(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
+    """Left-to-right layers: who starts a chain on the left, each handoff one step right;
+    separate chains (workflows) stacked below each other. Cycles are cut at the first visit."""
+    out: dict[str, list[str]] = {}
+    incoming: set[str] = set()
+    for source, target in pairs:
+        out.setdefault(source, []).append(target)
+        incoming.add(target)
+    nodes = list(dict.fromkeys(n for pair in pairs for n in pair))
+    pos: dict[str, tuple[float, float]] = {}
+    row = 0
+    for root in [n for n in nodes if n not in incoming] + nodes:
+        if root in pos:
+            continue
+        used: dict[int, int] = {}  # layer → next free row in this chain
+        queue = [(root, 0)]
+        while queue:
+            node, layer = queue.pop(0)
+            if node in pos:
+                continue
+            y = max(used.get(layer, row), row)
+            used[layer] = y + 1
+            pos[node] = (float(layer), -float(y))
+            queue += [(target, layer + 1) for target in out.get(node, [])]
+        row = max(used.values())
+    return pos
+
+
 def handoff_graph(edges: pd.DataFrame) -> go.Figure:
-    """Agents on a circle; one arrow per (from, to) with its count and failure rate."""
+    """Agents as a flow (left to right); one arrow per (from, to) with its count and failure rate."""
     if edges.empty:
         return empty("No handoffs in this time range.", height=320)
-    nodes = list(dict.fromkeys([*edges["source"].astype(str), *edges["target"].astype(str)]))
-    angle = {n: 2 * math.pi * i / len(nodes) + math.pi / 2 for i, n in enumerate(nodes)}
-    pos = {n: (math.cos(a), math.sin(a)) for n, a in angle.items()}
+    pairs = [(str(s), str(t)) for s, t in zip(edges["source"], edges["target"])]
+    pos = flow_layout(pairs)
     top = float(edges["count"].max())
     fig = go.Figure()
-    for row in edges.itertuples(index=False):
-        (x0, y0), (x1, y1) = pos[str(row.source)], pos[str(row.target)]
+    for (source, target), row in zip(pairs, edges.itertuples(index=False)):
+        (x0, y0), (x1, y1) = pos[source], pos[target]
         length = math.hypot(x1 - x0, y1 - y0) or 1.0
         # A→B and B→A run side by side: shift each directed edge to its own left.
-        nx, ny = -(y1 - y0) / length * 0.06, (x1 - x0) / length * 0.06
+        nx, ny = -(y1 - y0) / length * 0.07, (x1 - x0) / length * 0.07
 
         def at(t: float, push: float = 1.0) -> tuple[float, float]:
             return x0 + (x1 - x0) * t + nx * push, y0 + (y1 - y0) * t + ny * push  # noqa: B023
 
         failing = float(row.run_failure_rate or 0) >= 0.2
-        (hx, hy), (tx, ty), (lx, ly) = at(0.84), at(0.16), at(0.4, 2.6)
+        (hx, hy), (tx, ty), (lx, ly) = at(0.82), at(0.18), at(0.5, 2.2)
         fig.add_annotation(
             x=hx, y=hy, ax=tx, ay=ty, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
             arrowsize=1.0, arrowwidth=1 + 4 * float(row.count) / top,
@@ -296,16 +337,19 @@ def handoff_graph(edges: pd.DataFrame) -> go.Figure:
         )
         fig.add_annotation(
             x=lx, y=ly, showarrow=False, bgcolor="rgba(255,255,255,0.9)", font=dict(size=10, color="#334155"),
-            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)}",
+            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)} failed",
         )
+    names = list(pos)
     fig.add_scatter(
-        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", text=nodes,
-        textposition="top center", marker=dict(size=30, color=fmt.kind_color("agent")), hoverinfo="text",
+        x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text", text=names,
+        textposition="bottom center", marker=dict(size=26, color=fmt.kind_color("agent")), hoverinfo="text",
         showlegend=False, textfont=dict(size=13),
     )
-    fig.update_xaxes(visible=False, range=[-1.45, 1.45])
-    fig.update_yaxes(visible=False, range=[-1.35, 1.45], scaleanchor="x")
-    return _base(fig, height=420)
+    width = max(x for x, _ in pos.values())
+    depth = -min(y for _, y in pos.values())
+    fig.update_xaxes(visible=False, range=[-0.4, width + 0.4])
+    fig.update_yaxes(visible=False, range=[-depth - 0.6, 0.5])
+    return _base(fig, height=int(110 * (depth + 1) + 60))
 
 
 def quick_chart(frame: pd.DataFrame, kind: str, x: str, y: str) -> go.Figure:

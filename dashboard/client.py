@@ -9,6 +9,7 @@ every few seconds and several widgets ask the same question in one run.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,17 +122,6 @@ def trace(trace_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _sessions(base: str, params: dict[str, Any]) -> tuple[pd.DataFrame, int]:
-    body = _request("GET", "/api/sessions", base=base, params=_clean(params))
-    return _frame(body.get("sessions", [])), int(body.get("total", 0))
-
-
-def sessions(**params: Any) -> tuple[pd.DataFrame, int]:
-    """One page of sessions (conversations) and the total count."""
-    return _sessions(api_url(), params)
-
-
-@st.cache_data(ttl=10, show_spinner=False)
 def _session(base: str, session_id: str) -> dict[str, Any]:
     body = _request("GET", f"/api/sessions/{session_id}", base=base)
     return {**body, "traces": _frame(body.get("traces", []))}
@@ -161,6 +151,28 @@ def _query(base: str, sql: str) -> pd.DataFrame:
 def query(sql: str) -> pd.DataFrame:
     """Cached SQL for the pages' own aggregate queries (see dashboard/queries.py)."""
     return _query(api_url(), sql)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _query_many(base: str, sqls: tuple[str, ...]) -> list[pd.DataFrame | ApiError]:
+    with ThreadPoolExecutor(max_workers=min(len(sqls), 8)) as pool:
+        futures = [pool.submit(run_sql, sql, base) for sql in sqls]
+    results: list[pd.DataFrame | ApiError] = []
+    for future in futures:
+        try:
+            results.append(future.result().frame)
+        except ApiError as exc:  # kept per query: a missing analytics table fails only its own part
+            results.append(exc)
+    return results
+
+
+def query_many(*sqls: str) -> list[pd.DataFrame | ApiError]:
+    """Several queries at once, in parallel (a page's worth); each result is a frame or its error.
+
+    The collector runs them on its thread pool, so a page waits for the slowest query rather
+    than for the sum of all of them.
+    """
+    return _query_many(api_url(), tuple(sqls))
 
 
 def _looks_like_datetime(series: pd.Series) -> bool:

@@ -44,13 +44,18 @@ def lit(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# (longest window in minutes, bucket as a SQL interval, bucket in ms): about 30-300 points.
+BUCKETS = ((90, "1 minute", 60e3), (6 * 60, "5 minutes", 300e3), (36 * 60, "15 minutes", 900e3),
+           (10 * 1440, "1 hour", 3600e3), (float("inf"), "1 day", 86400e3))
+
+
 def bucket_for(f: Filters) -> str:
-    """Time-series bucket width that gives roughly 30-300 points for the window."""
-    minutes = f.minutes
-    for limit, width in ((90, "1 minute"), (6 * 60, "5 minutes"), (36 * 60, "15 minutes"), (10 * 1440, "1 hour")):
-        if minutes <= limit:
-            return width
-    return "1 day"
+    """Time-series bucket width (SQL interval) for the window."""
+    return next(width for limit, width, _ in BUCKETS if f.minutes <= limit)
+
+
+def bucket_ms(f: Filters) -> float:
+    return next(ms for limit, _, ms in BUCKETS if f.minutes <= limit)
 
 
 def span_where(f: Filters, *, alias: str = "", agent_on_span: bool = True) -> str:
@@ -74,18 +79,24 @@ def _trace_scope(f: Filters) -> str:
     return where
 
 
+def trace_where(f: Filters) -> str:
+    """WHERE clause on the ``traces`` view (one row per trace, kept current by the collector)."""
+    parts = [f"start_time >= {lit(f.start)}", f"start_time < {lit(f.end)}"]
+    if f.service:
+        parts.append(f"service_name = {lit(f.service)}")
+    if f.agent:
+        parts.append(f"list_contains(agents, {lit(f.agent)})")
+    return " AND ".join(parts)
+
+
 def overview_kpis(f: Filters) -> str:
-    return f"""
-WITH roots AS (SELECT trace_id, duration_ms FROM spans WHERE {_trace_scope(f)}),
-failed AS (SELECT DISTINCT trace_id FROM spans WHERE {span_where(f, agent_on_span=False)} AND status = 'error')
-SELECT count(*) AS requests,
-       avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms,
-       count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) AS failed
-FROM roots"""
+    return f"""SELECT count(*) AS requests, avg(duration_ms) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') AS failed
+FROM traces WHERE {trace_where(f)}"""
 
 
 LIVE_WINDOW = timedelta(minutes=5)
+RAW_WINDOW_MINUTES = 6 * 60  # up to this window, read spans rather than the (slightly behind) rollups
 
 
 def live_kpis(f: Filters, now: datetime) -> str:
@@ -112,18 +123,10 @@ FROM {COSTS} WHERE {span_where(day)}"""
 
 
 def overview_series(f: Filters) -> str:
-    width = bucket_for(f)
-    return f"""
-WITH roots AS (SELECT trace_id, start_time, duration_ms FROM spans WHERE {_trace_scope(f)}),
-failed AS (SELECT DISTINCT trace_id FROM spans WHERE {span_where(f, agent_on_span=False)} AND status = 'error'),
-traffic AS (
-  SELECT time_bucket(INTERVAL '{width}', start_time) AS bucket,
-         count(*) AS requests,
-         count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) AS errors,
-         avg(duration_ms) AS avg_ms,
-         quantile_cont(duration_ms, 0.95) AS p95_ms
-  FROM roots GROUP BY ALL)
-SELECT * FROM traffic ORDER BY bucket"""
+    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, count(*) AS requests,
+       count(*) FILTER (WHERE status = 'error') AS errors, avg(duration_ms) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms
+FROM traces WHERE {trace_where(f)} GROUP BY ALL ORDER BY bucket"""
 
 
 def cost_series(f: Filters) -> str:
@@ -140,6 +143,28 @@ FROM spans WHERE {span_where(f)} AND status = 'error'
 GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
 
 
+def _minute_where(f: Filters) -> str:
+    """span_where for the analytics per-minute tables (keyed by ``minute``, not start_time)."""
+    minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
+    return span_where(minute).replace("start_time", "minute")
+
+
+def top_errors_rollup(f: Filters, limit: int = 10) -> str:
+    """top_errors from the analytics per-minute error counts: a few thousand rows, not every span."""
+    return f"""SELECT coalesce(error_type, left(sample_message, 160), 'error without message') AS error, kind,
+       sum(errors) AS count, arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen
+FROM error_minutes WHERE {_minute_where(f)}
+GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
+
+
+def error_examples(f: Filters, since: datetime) -> str:
+    """The latest failing trace per (error, kind) since ``since``: the links of the rollup's rows."""
+    recent = Filters(max(since, f.start), f.end, f.service, f.agent)
+    return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error, kind,
+       arg_max(trace_id, start_time) AS example_trace
+FROM spans WHERE {span_where(recent)} AND status = 'error' GROUP BY ALL"""
+
+
 def distinct_values(column: str, since: datetime) -> str:
     if column not in {"service_name", "agent_name", "model"}:
         raise ValueError(f"no filter on {column}")
@@ -147,30 +172,62 @@ def distinct_values(column: str, since: datetime) -> str:
 WHERE start_time >= {lit(since)} AND {column} IS NOT NULL ORDER BY value LIMIT 500"""
 
 
-def agent_stats(f: Filters) -> str:
-    return f"""SELECT agent_name AS agent,
-       count(*) FILTER (WHERE kind = 'agent') AS runs,
-       count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
-       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-       avg(duration_ms) FILTER (WHERE kind = 'agent') AS avg_ms,
-       quantile_cont(duration_ms, 0.95) FILTER (WHERE kind = 'agent') AS p95_ms,
-       count(*) FILTER (WHERE kind = 'agent' AND status = 'error')
-         / greatest(count(*) FILTER (WHERE kind = 'agent'), 1) AS error_rate,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-FROM spans WHERE {span_where(f)} AND agent_name IS NOT NULL
+def recent_sessions(f: Filters, limit: int = 200) -> str:
+    """The most recently active sessions in the window, with their totals.
+
+    Grouping every session of a busy day is slow (hundreds of thousands of groups), so the
+    newest traces pick the sessions first and only those are aggregated.
+    """
+    return f"""WITH ids AS (
+  SELECT DISTINCT session_id FROM (
+    SELECT session_id FROM traces WHERE {trace_where(f)} AND session_id IS NOT NULL
+    ORDER BY end_time DESC LIMIT {int(limit) * 10}))
+SELECT session_id, any_value(user_id) AS user_id, min(start_time) AS first_seen, max(end_time) AS last_seen,
+       count(*) AS trace_count, count(*) FILTER (WHERE status = 'error') AS error_traces,
+       sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+FROM traces WHERE session_id IN (SELECT session_id FROM ids) AND {trace_where(f)}
+GROUP BY session_id ORDER BY last_seen DESC LIMIT {int(limit)}"""
+
+
+def session_count(f: Filters) -> str:
+    return f"""SELECT approx_count_distinct(session_id) AS sessions FROM traces WHERE {trace_where(f)}"""
+
+
+def agent_runs(f: Filters) -> str:
+    """Per agent: its runs (agent spans), their latency and how often they failed."""
+    return f"""SELECT agent_name AS agent, count(*) AS runs, avg(duration_ms) AS avg_ms,
+       approx_quantile(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') / count(*) AS error_rate
+FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
 GROUP BY ALL ORDER BY runs DESC, agent"""
 
 
+def agent_usage(f: Filters) -> str:
+    """Per agent: LLM and tool calls, tokens and cost, from the analytics per-minute rollup."""
+    return f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
+       sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd
+FROM minute_rollup WHERE {_minute_where(f)} AND agent_name IS NOT NULL GROUP BY ALL"""
+
+
+def agent_usage_raw(f: Filters) -> str:
+    """agent_usage from the spans themselves, for a collector without the analytics jobs."""
+    return f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
+       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens, sum(cost_usd) AS cost_usd
+FROM spans WHERE {span_where(f)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
+GROUP BY ALL"""
+
+
 def handoffs(f: Filters) -> str:
+    """Who hands off to whom; a handoff 'fails' when its run (trace) ends in error."""
     return f"""WITH h AS (SELECT trace_id, coalesce(handoff_from, agent_name, '?') AS source,
                   coalesce(handoff_to, '?') AS target, status
            FROM spans WHERE {span_where(f, agent_on_span=False)} AND kind = 'handoff'
-           {f"AND (handoff_from = {lit(f.agent)} OR handoff_to = {lit(f.agent)})" if f.agent else ""}),
-failed AS (SELECT DISTINCT trace_id FROM spans WHERE {span_where(f, agent_on_span=False)} AND status = 'error')
+           {f"AND (handoff_from = {lit(f.agent)} OR handoff_to = {lit(f.agent)})" if f.agent else ""})
 SELECT source, target, count(*) AS count,
-       count(*) FILTER (WHERE status = 'error') AS handoff_errors,
-       count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM failed)) / count(*) AS run_failure_rate
-FROM h GROUP BY ALL ORDER BY count DESC"""
+       count(*) FILTER (WHERE h.status = 'error') AS handoff_errors,
+       count(*) FILTER (WHERE t.status = 'error') / count(*) AS run_failure_rate
+FROM h LEFT JOIN traces t USING (trace_id) GROUP BY ALL ORDER BY count DESC"""
 
 
 def guardrails(f: Filters) -> str:
@@ -185,7 +242,7 @@ def tool_stats(f: Filters) -> str:
     return f"""SELECT coalesce(tool_name, name) AS tool, count(*) AS calls,
        count(*) FILTER (WHERE status = 'error') AS failures,
        count(*) FILTER (WHERE status = 'error') / count(*) AS failure_rate,
-       avg(duration_ms) AS avg_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
+       avg(duration_ms) AS avg_ms, approx_quantile(duration_ms, 0.95) AS p95_ms,
        arg_max(status_message, start_time) FILTER (WHERE status = 'error') AS last_error
 FROM spans WHERE {span_where(f)} AND kind = 'tool'
 GROUP BY ALL ORDER BY failure_rate DESC, calls DESC"""
@@ -219,15 +276,9 @@ GROUP BY ALL ORDER BY llm_calls DESC"""
 
 
 def expensive_traces(f: Filters, limit: int = 15) -> str:
-    """The costliest traces in the window, from the per-span costs (the truth for money)."""
-    return f"""WITH spend AS (
-  SELECT trace_id, sum(cost_usd) AS cost_usd, count(*) AS llm_calls,
-         count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
-  FROM {COSTS} WHERE {span_where(f)} GROUP BY trace_id HAVING sum(cost_usd) IS NOT NULL
-  ORDER BY cost_usd DESC LIMIT {int(limit)})
-SELECT t.start_time, t.root_name, t.service_name, t.duration_ms, s.llm_calls, s.unpriced_calls, s.cost_usd,
-       s.trace_id
-FROM spend s JOIN traces t USING (trace_id) ORDER BY s.cost_usd DESC"""
+    """The costliest traces in the window (trace cost = sum of its priced calls)."""
+    return f"""SELECT start_time, root_name, service_name, duration_ms, llm_calls, cost_usd, trace_id
+FROM traces WHERE {trace_where(f)} AND cost_usd IS NOT NULL ORDER BY cost_usd DESC LIMIT {int(limit)}"""
 
 
 def span_costs(trace_id: str) -> str:

@@ -37,6 +37,7 @@ CSS = """<style>
 .th-facts {display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 0.9rem;
   margin: 0.25rem 0 0.75rem 0;}
 .th-k {color: #64748B;}
+.stTextArea textarea {font-family: "JetBrains Mono", SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85rem;}
 .th-v {font-variant-numeric: tabular-nums; overflow-wrap: anywhere;}
 </style>"""
 
@@ -68,21 +69,30 @@ def guard() -> Iterator[None]:
                  icon=":material/error:")
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def options(column: str) -> list[str]:
+def options(*columns: str) -> dict[str, list[str]]:
+    """Values seen in the last 30 days for each filter column (none when the collector is down)."""
     try:
-        frame = client.query(queries.distinct_values(column, utcnow() - timedelta(days=30)))
-    except client.ApiError:
-        return []
-    return [str(v) for v in frame["value"]] if "value" in frame else []
+        return _options(client.api_url(), columns)
+    except client.ApiError:  # not cached: the lists fill in as soon as the collector answers
+        return {column: [] for column in columns}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _options(base: str, columns: tuple[str, ...]) -> dict[str, list[str]]:  # base: part of the cache key
+    since = (utcnow() - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    results = client.query_many(*(queries.distinct_values(column, since) for column in columns))
+    for result in results:
+        if isinstance(result, client.ApiError):
+            raise result
+    return {column: [str(v) for v in result["value"]] for column, result in zip(columns, results)}
 
 
 def sidebar() -> None:
     """The time range and service/agent filters, shared by every page through session_state."""
     with st.sidebar:
         st.selectbox("Time range", list(TIME_RANGES), index=list(TIME_RANGES).index(DEFAULT_RANGE), key="range")
-        services = [ALL, *options("service_name")]
-        agents = [ALL, *options("agent_name")]
+        seen = options("service_name", "agent_name")
+        services, agents = [ALL, *seen["service_name"]], [ALL, *seen["agent_name"]]
         for key, label, values in (("service", "Service", services), ("agent", "Agent", agents)):
             if st.session_state.get(key) not in values:
                 st.session_state[key] = ALL
@@ -100,14 +110,26 @@ def filters() -> Filters:
     return Filters(start, end, None if service in (None, ALL) else service, None if agent in (None, ALL) else agent)
 
 
+def fetch(required: dict[str, str], optional: dict[str, str] | None = None) -> dict[str, pd.DataFrame | None]:
+    """A page's queries, run in parallel. An ``optional`` one (on an analytics table) gives None
+    while the analytics jobs have not created its table; any other failure raises ApiError."""
+    optional = optional or {}
+    names = [*required, *optional]
+    results = client.query_many(*required.values(), *optional.values())
+    out: dict[str, pd.DataFrame | None] = {}
+    for name, result in zip(names, results):
+        if isinstance(result, client.ApiError):
+            if name in optional and "does not exist" in str(result):
+                out[name] = None
+                continue
+            raise result
+        out[name] = result
+    return out
+
+
 def optional(sql: str) -> pd.DataFrame | None:
-    """An analytics query, or None while the analytics jobs have not created their tables."""
-    try:
-        return client.query(sql)
-    except client.ApiError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
+    """One analytics query, or None while its table does not exist yet."""
+    return fetch({}, {"result": sql})["result"]
 
 
 NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."
@@ -181,6 +203,8 @@ LABELS = {
 def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_traces: bool = True,
           **kwargs: object) -> object:
     """st.dataframe with the shared units; a `trace_id` column becomes an `open ›` link."""
+    empty = [c for c in frame.columns if frame[c].isna().all() and not c.startswith("cost") and len(frame)]
+    frame = frame.drop(columns=empty)  # a column with nothing in it (no user ids sent) is noise
     if link_traces and "trace_id" in frame and "open" not in frame:
         frame = frame.assign(open=[trace_link(t) for t in frame["trace_id"]])
     return st.dataframe(frame, hide_index=True, column_config=column_config(frame, labels), **kwargs)

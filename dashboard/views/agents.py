@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, client, fmt, queries, ui
 
 
-def _agents(f: queries.Filters) -> None:
-    stats = client.query(queries.agent_stats(f))
-    if stats.empty:
+def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
+    # Long windows read usage from the analytics rollup (one row per agent-minute); short ones
+    # read the spans themselves, which are always current.
+    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
+    data = ui.fetch(
+        {"runs": queries.agent_runs(f), "handoffs": queries.handoffs(f), "guardrails": queries.guardrails(f),
+         "tools": queries.tool_stats(f), **({} if long_window else {"usage": queries.agent_usage_raw(f)})},
+        {"usage": queries.agent_usage(f)} if long_window else {},
+    )
+    if data["usage"] is None or data["usage"].empty:  # the rollup is missing or not filled yet
+        data["usage"] = client.query(queries.agent_usage_raw(f))
+    return data
+
+
+def _agents(data: dict[str, pd.DataFrame]) -> None:
+    if data["runs"].empty:
         st.info("No agent spans in this time range.", icon=":material/info:")
         return
-    spend = ui.optional(queries.cost_by(f, "agent"))
-    if spend is not None:
-        stats = stats.merge(spend[["agent", "cost_usd"]], on="agent", how="left")
+    stats = data["runs"].merge(data["usage"], on="agent", how="left")
     ui.table(stats, {"runs": "Runs", "avg_ms": "Avg latency", "p95_ms": "p95 latency"})
 
 
-def _handoffs(f: queries.Filters) -> None:
+def _handoffs(edges: pd.DataFrame) -> None:
     st.markdown("#### Handoffs")
     st.caption("Who hands off to whom across all runs; arrow width = how often, red = runs that then failed ≥ 20%.")
-    edges = client.query(queries.handoffs(f))
     graph, table = st.columns([3, 2])
     graph.plotly_chart(charts.handoff_graph(edges), key="handoff_graph", config={"displayModeBar": False})
     if not edges.empty:
@@ -30,18 +41,15 @@ def _handoffs(f: queries.Filters) -> None:
                              "handoff_errors": "Failed handoffs", "run_failure_rate": "Runs that failed"})
 
 
-def _guardrails_and_tools(f: queries.Filters) -> None:
-    left, right = st.columns(2)
-    with left:
-        ui.section("Guardrails", client.query(queries.guardrails(f)), empty="No guardrail checks in this time range.")
-    with right:
-        ui.section("Tools", client.query(queries.tool_stats(f)), empty="No tool calls in this time range.")
-
-
 ui.header("Agents", "How each agent performs, who hands off to whom, and where guardrails and tools fail.")
 with ui.guard():
     filters = ui.filters()
-    _agents(filters)
-    _handoffs(filters)
-    _guardrails_and_tools(filters)
+    agents = _load(filters)
+    _agents(agents)
+    _handoffs(agents["handoffs"])
+    left, right = st.columns(2)
+    with left:
+        ui.section("Guardrails", agents["guardrails"], empty="No guardrail checks in this time range.")
+    with right:
+        ui.section("Tools", agents["tools"], empty="No tool calls in this time range.")
     st.caption(f"{fmt.when(filters.start) if filters.start.year > 2000 else 'All time'} → {fmt.when(filters.end)}")

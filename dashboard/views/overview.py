@@ -6,8 +6,7 @@ page refreshes without a full-page flicker and the sidebar keeps its state.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, client, fmt, queries, ui
@@ -15,15 +14,34 @@ from dashboard import charts, client, fmt, queries, ui
 REFRESH_S = 5
 
 
-def _kpis(f: queries.Filters) -> None:
-    now = ui.utcnow()
+def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
+    # "Now" is the window's end, rounded up to a few seconds, so the whole batch of queries is
+    # identical (and served from cache) for every refresh within those seconds.
+    now = until = f.end
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    kpi = client.query(queries.overview_kpis(f)).iloc[0]
-    live = client.query(queries.live_kpis(f, now)).iloc[0]
+    # Long windows count errors from the analytics per-minute table instead of scanning every span.
+    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
+    errors = {"errors_rollup": queries.top_errors_rollup(f)} if long_window else {}
+    data = ui.fetch(
+        {"kpi": queries.overview_kpis(f), "live": queries.live_kpis(f, now),
+         "tokens": queries.tokens_since(f, midnight, until), "series": queries.overview_series(f),
+         **({} if long_window else {"errors": queries.top_errors(f)})},
+        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f), **errors},
+    )
+    rollup = data.pop("errors_rollup", None)
+    if long_window and rollup is not None and not rollup.empty:
+        examples = client.query(queries.error_examples(f, rollup["last_seen"].min()))
+        data["errors"] = rollup.merge(examples, on=["error", "kind"], how="left")
+    elif "errors" not in data:  # the rollup is missing or not filled yet
+        data["errors"] = client.query(queries.top_errors(f))
+    return data
+
+
+def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
+    kpi, live = data["kpi"].iloc[0], data["live"].iloc[0]
     minutes = queries.LIVE_WINDOW.total_seconds() / 60
-    until = now + timedelta(seconds=5)
-    tokens = client.query(queries.tokens_since(f, midnight, until)).iloc[0]["tokens"]
-    spend = ui.optional(queries.cost_since(f, midnight, until))
+    tokens = data["tokens"].iloc[0]["tokens"]
+    spend = data["spend"]
     cost, unpriced = (None, None) if spend is None else spend.iloc[0][["cost_usd", "unpriced_calls"]]
     requests = int(kpi["requests"] or 0)
     failed = int(kpi["failed"] or 0)
@@ -44,21 +62,21 @@ def _kpis(f: queries.Filters) -> None:
     )
 
 
-def _series(f: queries.Filters) -> None:
-    series = client.query(queries.overview_series(f))
-    window = None if f.start <= ui.EPOCH else (f.start, f.end)
+def _series(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
+    series, spend = data["series"], data["cost_series"]
+    window = charts.TimeAxis(None if f.start <= ui.EPOCH else f.start, f.end, queries.bucket_ms(f))
     left, right = st.columns(2)
     left.plotly_chart(charts.traffic(series, window), key="traffic")
     right.plotly_chart(charts.latency(series, window), key="latency")
     left, right = st.columns(2)
     left.plotly_chart(charts.errors(series, window), key="errors")
-    spend = ui.optional(queries.cost_series(f))
     right.plotly_chart(charts.cost(spend, window) if spend is not None else charts.empty(ui.NO_ANALYTICS), key="cost")
 
 
-def _top_errors(f: queries.Filters) -> None:
-    errors = client.query(queries.top_errors(f)).rename(columns={"example_trace": "trace_id", "count": "spans"})
-    ui.section("Top errors", errors[["error", "kind", "spans", "traces", "last_message", "last_seen", "trace_id"]],
+def _top_errors(data: dict[str, pd.DataFrame | None]) -> None:
+    errors = data["errors"].rename(columns={"example_trace": "trace_id", "count": "spans"})
+    columns = ["error", "kind", "spans", "traces", "last_message", "last_seen", "trace_id"]
+    ui.section("Top errors", errors[[c for c in columns if c in errors]],
                empty="No errors in this time range.", good_when_empty=True,
                labels={"kind": "Span kind", "last_message": "Latest message", "open": "Latest trace"})
 
@@ -71,9 +89,10 @@ live = st.toggle(f"Live (refresh every {REFRESH_S} s)", value=True, key="overvie
 def body() -> None:
     with ui.guard():
         f = ui.filters()
-        _kpis(f)
-        _series(f)
-        _top_errors(f)
+        data = _load(f)
+        _kpis(f, data)
+        _series(f, data)
+        _top_errors(data)
         st.caption(f"Updated {fmt.when(ui.utcnow())}")
 
 

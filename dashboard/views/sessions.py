@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, messages, ui
+from dashboard import charts, client, fmt, messages, queries, ui
 
 MAX_TURNS = 50
 
@@ -37,13 +37,15 @@ def _turn_text(spans: pd.DataFrame) -> tuple[str, str]:
     return asked, answered
 
 
-def _list(f: object) -> str | None:
-    frame, total = client.sessions(**ui.api_window(f), service=f.service, agent=f.agent, limit=200)
+def _list(f: queries.Filters) -> str | None:
+    frame = client.query(queries.recent_sessions(f))
     if frame.empty:
         st.info("No sessions in this time range. Spans carry a session when the agent sets "
                 "`session.id` or `gen_ai.conversation.id` (the Agents SDK group id).", icon=":material/info:")
         return None
-    st.caption(f"{fmt.count(total)} sessions · newest first · select one to read it")
+    total = client.query(queries.session_count(f)).iloc[0]["sessions"]
+    st.caption(f"about {fmt.count(total)} sessions in this time range · the {len(frame)} most recent first · "
+               "select one to read it")
     shown = [c for c in ("session_id", "user_id", "first_seen", "last_seen", "trace_count", "error_traces",
                          "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd") if c in frame]
     event = ui.table(

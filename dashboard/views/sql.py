@@ -83,15 +83,14 @@ st.selectbox("Example queries", list(EXAMPLES), index=None, placeholder="Start f
 with st.form("sql_form", border=False):
     sql = st.text_area("Query", key="sql_text", height=200, label_visibility="collapsed")
     run = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:")
-if run or "sql_result" in st.session_state:
-    with ui.guard():
-        if run:
-            st.session_state.pop("sql_result", None)
-            st.session_state["sql_result"] = client.run_sql(sql)
-        result: client.SqlResult = st.session_state["sql_result"]
-        frame = result.frame
-        note = " · **truncated** to the row limit" if result.truncated else ""
-        st.caption(f"{fmt.count(len(frame))} rows · {len(frame.columns)} columns · {result.elapsed_ms:,.0f} ms{note}")
-        st.dataframe(frame, hide_index=True, height=min(38 + 35 * max(len(frame), 1), 520))
-        _downloads(frame)
-        _chart(frame)
+with ui.guard():
+    if run or "sql_result" not in st.session_state:  # a first visit shows the example's answer at once
+        st.session_state.pop("sql_result", None)
+        st.session_state["sql_result"] = client.run_sql(sql)
+    result: client.SqlResult = st.session_state["sql_result"]
+    frame = result.frame
+    note = " · **truncated** to the row limit" if result.truncated else ""
+    st.caption(f"{fmt.count(len(frame))} rows · {len(frame.columns)} columns · {result.elapsed_ms:,.0f} ms{note}")
+    st.dataframe(frame, hide_index=True, height=min(38 + 35 * max(len(frame), 1), 520))
+    _downloads(frame)
+    _chart(frame)

@@ -33,9 +33,10 @@ def _with_costs(spans: pd.DataFrame, trace_id: str) -> pd.DataFrame:
         costs = client.query(queries.span_costs(trace_id))
     except client.ApiError:
         costs = pd.DataFrame()
-    if costs.empty or "cost_usd" in spans:
+    extra = [c for c in costs.columns if c == "span_id" or c not in spans.columns]
+    if costs.empty or len(extra) < 2:
         return spans
-    return spans.merge(costs, on="span_id", how="left")
+    return spans.merge(costs[extra], on="span_id", how="left")
 
 
 def _summary(spans: pd.DataFrame) -> None:
@@ -105,7 +106,8 @@ def _present(value: Any) -> bool:
 
 
 def _facts(span: pd.Series) -> list[tuple[str, str]]:
-    facts = [("Kind", str(span["kind"])), ("Status", str(span["status"])),
+    status = {"unset": "ok (no status set)"}.get(str(span["status"]), str(span["status"]))
+    facts = [("Kind", str(span["kind"])), ("Status", status),
              ("Duration", fmt.duration(span["duration_ms"])), ("Start", fmt.when(span["start_time"]))]
 
     def add(label: str, key: str, render: Any = str) -> None:
@@ -122,8 +124,9 @@ def _facts(span: pd.Series) -> list[tuple[str, str]]:
     add("Cached tokens", "cached_tokens", fmt.count)
     add("Reasoning tokens", "reasoning_tokens", fmt.count)
     if span.get("kind") == "llm" or pd.notna(span.get("cost_usd", None)):
-        status = span.get("cost_status")
-        facts.append(("Cost", "unpriced model" if status == "unpriced" else fmt.money(span.get("cost_usd"))))
+        status, cost = span.get("cost_status"), span.get("cost_usd")
+        facts.append(("Cost", "unpriced model" if status == "unpriced" else fmt.money(cost) if pd.notna(cost)
+                      else "not computed yet" if pd.isna(status) else "–"))
     if pd.notna(span.get("handoff_from")) or pd.notna(span.get("handoff_to")):
         facts.append(("Handoff", f"{span.get('handoff_from') or '?'} → {span.get('handoff_to') or '?'}"))
     add("Guardrail tripped", "guardrail_triggered", lambda v: "yes" if v else "no")

@@ -16,17 +16,17 @@ PAGE_SIZES = (25, 50, 100, 250)
 
 
 def _controls() -> dict[str, object]:
-    top = st.columns([3, 1.2, 1.6, 1.2, 1.4])
+    top = st.columns([2.4, 1.4, 1, 1.4, 1.1, 1.4])
     text = top[0].text_input("Search", placeholder="text in names, inputs or outputs", key="tr_q")
-    status = top[1].selectbox("Status", ["All", "ok", "error"], key="tr_status")
-    models = ["All", *ui.options("model")]
-    model = top[2].selectbox("Model", models, key="tr_model")
-    min_ms = top[3].number_input("Min duration (ms)", min_value=0, step=100, value=0, key="tr_min")
-    sort = top[4].selectbox("Sort", list(SORTS), key="tr_sort")
-    session = st.session_state.get("tr_session", "")
+    session = top[1].text_input("Session", placeholder="session id", key="tr_session")
+    status = top[2].selectbox("Status", ["All", "ok", "error"], key="tr_status")
+    models = ["All", *ui.options("model")["model"]]
+    model = top[3].selectbox("Model", models, key="tr_model")
+    min_ms = top[4].number_input("Min duration (ms)", min_value=0, step=100, value=0, key="tr_min")
+    sort = top[5].selectbox("Sort", list(SORTS), key="tr_sort")
     return {"q": text.strip() or None, "status": None if status == "All" else status,
             "model": None if model == "All" else model, "min_duration_ms": min_ms or None,
-            "session": session or None, "sort": SORTS[sort][0], "order": SORTS[sort][1]}
+            "session": session.strip() or None, "sort": SORTS[sort][0], "order": SORTS[sort][1]}
 
 
 def _table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,11 +67,6 @@ with ui.guard():
     info_col.markdown(
         f"<div style='padding-top:2rem'>{fmt.count(total)} traces · showing {shown_from:,}–"
         f"{min(page * size, total):,}</div>", unsafe_allow_html=True)
-    if params["session"]:
-        st.info(f"Only session `{params['session']}`", icon=":material/filter_alt:")
-        if st.button("Clear session filter"):
-            st.session_state["tr_session"] = ""
-            st.rerun()
     if frame.empty:
         st.info("No traces match these filters in this time range.", icon=":material/search_off:")
     else:

@@ -95,6 +95,11 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
         page.locator("[role='gridcell']", has_text="refund service timed out").first.wait_for(state="attached")
         _no_traceback(page)
         page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+        # Live: the body refreshes by itself (a fragment: the sidebar and page stay put).
+        stamp = page.get_by_text("Updated ").first.inner_text()
+        page.wait_for_function(
+            "s => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+            ".some(e => e.innerText.startsWith('Updated ') && e.innerText !== s)", arg=stamp, timeout=20_000)
 
         page.get_by_role("link", name="Traces").first.click()
         page.get_by_text(f"{total} traces · showing").wait_for()
@@ -120,6 +125,13 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
         for name in ("refund-flow", "invoke_agent triage", "chat gpt-4.1", "handoff triage -> billing",
                      "execute_tool lookup_order"):
             assert name in svg.inner_text(), name
+        # The first LLM call is shown first; clicking billing's LLM bar shows that call instead.
+        page.get_by_text(seed.USER_QUESTION).first.wait_for()
+        assert page.get_by_text("Look up order 1234").count() == 0
+        bar = page.locator(".js-plotly-plot .barlayer .point").nth(6).bounding_box()  # rows in tree order
+        page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+        page.get_by_text("Look up order 1234").first.wait_for()
+        page.get_by_text("Order 1234 shipped.").first.wait_for(state="attached")
         _no_traceback(page)
         page.screenshot(path=str(ARTIFACTS / "trace.png"), full_page=True)
         browser.close()

@@ -55,11 +55,20 @@ def test_overview_shows_live_numbers_and_top_errors(api: SeededCollector) -> Non
     assert shown["Success rate"] == fmt.percent((total - seeded.failed_traces) / total)
     assert shown["Tokens today"] == fmt.count(seeded.tokens)
     assert shown["Cost today"] == fmt.money(api.priced_total())  # "–" until analytics has run
-    (p95,) = api.sql("SELECT quantile_cont(duration_ms, 0.95) FROM spans WHERE parent_span_id IS NULL")[0]
+    (p95,) = api.sql("SELECT quantile_cont(duration_ms, 0.95) FROM spans WHERE parent_span_id IS NULL")[0]  # exact
     assert shown["p95 response"] == fmt.duration(p95)
     errors = frames(at)[0]
     assert seed.TOOL_ERROR in list(errors["last_message"])
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_overview_over_a_day_reads_errors_from_the_rollup_with_links(api: SeededCollector) -> None:
+    at = open_page("overview", state={"range": "Last 24 hours"})
+    errors = frames(at)[0]
+    assert seed.TOOL_ERROR in list(errors["last_message"])
+    row = errors[errors["last_message"] == seed.TOOL_ERROR].iloc[0]
+    assert row["trace_id"] == api.seeded.traces["refund_failed"]
+    assert row["spans"] == 1
 
 
 def test_traces_lists_filters_and_pages(api: SeededCollector) -> None:
@@ -78,6 +87,9 @@ def test_traces_lists_filters_and_pages(api: SeededCollector) -> None:
     at.selectbox(key="tr_size").set_value(25).run()
     at.text_input(key="tr_q").input("research").run()
     assert list(frames(at)[0]["name"]) == ["research-run"]
+    at.text_input(key="tr_q").input("").run()
+    at.text_input(key="tr_session").input(seed.SESSION).run()
+    assert set(frames(at)[0]["trace_id"]) == {api.seeded.traces["refund"], api.seeded.traces["refund_failed"]}
 
 
 def test_trace_detail_draws_a_2000_span_waterfall_as_one_bar_trace(api: SeededCollector) -> None:
@@ -147,10 +159,21 @@ def test_costs_by_model_and_unpriced_models(api: SeededCollector) -> None:
     assert expensive["trace_id"].iloc[0] == api.seeded.traces["refund"]
 
 
-def test_anomalies_page_renders(api: SeededCollector) -> None:
+def test_anomalies_and_alerts_show_what_the_analytics_jobs_found(api: SeededCollector) -> None:
     at = open_page("anomalies")
-    assert {"Alerts firing", "Anomalies"} <= set(metrics(at))
     assert not at.error
+    if not api.has_analytics():
+        assert metrics(at)["Alerts in range"] == "–"
+        return
+    alerts = api.sql("SELECT rule, subject, state FROM alerts")
+    anomalies = api.sql("SELECT kind FROM anomalies")
+    shown = metrics(at)
+    assert shown["Alerts in range"] == str(len(alerts))
+    assert shown["Alerts firing"] == str(sum(state == "firing" for _, _, state in alerts))
+    assert shown["Anomalies"] == str(len(anomalies))
+    if alerts:  # one failed trace trips the execution-error rule for the service
+        table = frames(at)[0]
+        assert {(r.rule, r.subject) for r in table.itertuples()} == {(rule, subject) for rule, subject, _ in alerts}
 
 
 def test_sql_runs_queries_and_refusals_are_one_line(api: SeededCollector) -> None:

@@ -89,3 +89,12 @@ def test_sql_literals_quote_what_people_type() -> None:
     assert queries.lit("O'Brien") == "'O''Brien'"
     f = queries.Filters(T0, T0 + timedelta(hours=1), service="svc'; DROP TABLE spans; --")
     assert "service_name = 'svc''; DROP TABLE spans; --'" in queries.span_where(f)
+
+
+def test_handoff_flow_layout_puts_chains_left_to_right_and_stacks_workflows() -> None:
+    pos = charts.flow_layout([("triage", "billing"), ("billing", "refunds"), ("triage", "tech"),
+                              ("writer", "editor"), ("editor", "writer")])
+    assert pos["triage"][0] == 0 and pos["billing"][0] == 1 and pos["refunds"][0] == 2 and pos["tech"][0] == 1
+    assert pos["billing"][1] != pos["tech"][1]  # siblings on separate rows
+    assert pos["writer"][1] < min(pos[n][1] for n in ("triage", "billing", "tech"))  # next chain below
+    assert set(pos) == {"triage", "billing", "refunds", "tech", "writer", "editor"}
