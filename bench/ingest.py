@@ -159,6 +159,23 @@ class VisibilityProbe(threading.Thread):
                     time.sleep(0.01)
 
 
+def commit_histogram(metrics: str) -> tuple[int, float, list[tuple[float, int]]] | None:
+    """(commits, seconds in total, [(limit, commits slower than it)]) from the collector's /metrics."""
+    buckets: dict[float, float] = {}
+    count = total = None
+    for line in metrics.splitlines():
+        if line.startswith("tracehouse_batch_commit_seconds_bucket"):
+            limit = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(limit)] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("tracehouse_batch_commit_seconds_count"):
+            count = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("tracehouse_batch_commit_seconds_sum"):
+            total = float(line.rsplit(" ", 1)[1])
+    if count is None or total is None:
+        return None
+    return count, total, [(limit, count - int(buckets[limit])) for limit in (0.25, 1.0, 2.5) if limit in buckets]
+
+
 def machine() -> str:
     """nproc, memory, CPU model and load: what the figures were measured on."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -229,6 +246,7 @@ def main() -> int:
         retries = sum(o[1] for o in outcomes)
         latencies = [x for o in outcomes for x in o[2]]
         persisted = sql(client, "SELECT count(*) FROM spans")[0][0]
+        commits = commit_histogram(client.get("/metrics", timeout=30).text)
         cpu = watcher.cpu_between(started, window_end)
     finally:
         collector.send_signal(signal.SIGTERM)
@@ -253,6 +271,10 @@ def main() -> int:
     console.print(f"collector CPU {cpu:.1f} s in the window = "
                   f"{cpu / max(in_window, 1) * 1e6:.0f} µs per persisted span "
                   f"(CPU-bound capacity on 2 idle cores ≈ {2 * in_window / cpu if cpu else float('nan'):,.0f} spans/s)")
+    if commits:
+        count, total, slow = commits
+        console.print(f"batch commits: {count:,}, mean {total / max(count, 1) * 1000:.0f} ms, "
+                      + ", ".join(f"{n} over {limit:g} s" for limit, n in slow))
     console.print(f"on disk: {size / 1e6:.1f} MB = {size / max(persisted, 1):.0f} bytes/span")
     console.print(f"ack → visible in /api/sql under load: {len(probe.delays)} probes, median "
                   f"{percentile(probe.delays, 0.5) * 1000:.0f} ms, max {max(probe.delays, default=float('nan')) * 1000:.0f} ms")
