@@ -55,7 +55,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     store = Store(tmp_path_factory.mktemp("fuzz") / "fuzz.duckdb")
     settings_ = Settings(db=store.path, batch_interval_ms=1.0, max_payload_bytes=4096)
     writer = BatchWriter(store, settings_)
-    yield Pipeline(settings_, writer, IngestMetrics())
+    pipeline = Pipeline(settings_, writer, IngestMetrics())
+    yield pipeline
+    pipeline.close()
     writer.close()
     store.close()
 

@@ -39,9 +39,11 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
     writer = BatchWriter(store, config)
     metrics = IngestMetrics()
     metrics.bind_writer(writer)
-    app = create_app(config, store, writer, metrics, Pipeline(config, writer, metrics))
+    pipeline = Pipeline(config, writer, metrics)
+    app = create_app(config, store, writer, metrics, pipeline)
     app.state.analytics = AnalyticsRunner(store, writer, config, prices=load_prices(None), rules=load_rules(None))
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    pipeline.close()
     writer.close()
     store.close()
 
