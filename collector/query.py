@@ -82,6 +82,7 @@ class TraceFilter:
     model: str | None = None
     status: str | None = None  # "ok" or "error"
     session: str | None = None
+    workflow: str | None = None  # the trace's workflow name (else its root span's name)
     min_duration_ms: float | None = None
     q: str | None = None  # text in a span's name, input, output or status message
 
@@ -115,6 +116,8 @@ def _trace_where(f: TraceFilter) -> tuple[str, list[Any]]:
         add("error_count = 0")
     if f.session is not None:
         add("session_id = ?", f.session)
+    if f.workflow is not None:
+        add("coalesce(workflow_name, root_name) = ?", f.workflow)
     if f.min_duration_ms is not None:
         add("duration_ms >= ?", f.min_duration_ms)
     if f.q:
