@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pandas as pd
+
 # Per-span costs are written by the analytics jobs into span_costs (one row per LLM/embedding
 # span, with its start_time, service, agent and model copied), cost_usd NULL when unpriced.
 COSTS = "span_costs"
@@ -89,6 +91,55 @@ def trace_where(f: Filters) -> str:
     return " AND ".join(parts)
 
 
+def _floor_minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(at: datetime) -> datetime:
+    floor = _floor_minute(at)
+    return floor if floor == at else floor + timedelta(minutes=1)
+
+
+def rollup_state() -> str:
+    """How far the analytics rollups are complete: the jobs' watermark (on received_at), and the
+    earliest start of a span received since then or of the trace it belongs to (its minute and
+    every later one may still change). Both NULL while the jobs have not run."""
+    return """WITH w AS (SELECT max(watermark) AS w FROM analytics_state WHERE job = 'spans'),
+pending AS (SELECT trace_id, start_time FROM spans
+            WHERE received_at > (SELECT coalesce(w, TIMESTAMP '1970-01-01') FROM w))
+SELECT (SELECT w FROM w) AS watermark,
+       least((SELECT min(start_time) FROM pending),
+             (SELECT min(start_time) FROM traces WHERE trace_id IN (SELECT trace_id FROM pending))) AS pending_from"""
+
+
+def rollup_cut(watermark: datetime | None, pending_from: datetime | None, end: datetime) -> datetime | None:
+    """The minute before which minute_rollup/error_minutes hold every stored span (None: no rollups).
+
+    Minutes from the cut on are read from the spans, so live numbers stay live; with nothing
+    pending the rollup covers the whole window.
+    """
+    if watermark is None or pd.isna(watermark):
+        return None
+    if pending_from is None or pd.isna(pending_from):
+        return _ceil_minute(end)
+    return _floor_minute(pd.Timestamp(pending_from).to_pydatetime())
+
+
+def split(f: Filters, cut: datetime | None) -> tuple[Filters | None, list[Filters]]:
+    """The window as whole minutes the rollup covers, plus the raw edges: the partial first
+    minute, and everything from ``cut`` (at the latest the current minute) on. Without a cut,
+    all raw."""
+    if cut is None:
+        return None, [f]
+    lo, hi = _ceil_minute(f.start), min(cut, _floor_minute(f.end))
+    if hi <= lo:
+        return None, [f]
+    raw = [Filters(f.start, lo, f.service, f.agent)] if f.start < lo else []
+    if hi < f.end:
+        raw.append(Filters(hi, f.end, f.service, f.agent))
+    return Filters(lo, hi, f.service, f.agent), raw
+
+
 def overview_kpis(f: Filters) -> str:
     return f"""SELECT count(*) AS requests, avg(duration_ms) AS avg_ms,
        quantile_cont(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') AS failed
@@ -96,7 +147,6 @@ FROM traces WHERE {trace_where(f)}"""
 
 
 LIVE_WINDOW = timedelta(minutes=5)
-RAW_WINDOW_MINUTES = 6 * 60  # up to this window, read spans rather than the (slightly behind) rollups
 
 
 def live_kpis(f: Filters, now: datetime) -> str:
@@ -108,11 +158,15 @@ def live_kpis(f: Filters, now: datetime) -> str:
   (SELECT count(*) FROM spans WHERE {_trace_scope(live)}) AS recent_requests"""
 
 
-def tokens_since(f: Filters, since: datetime, until: datetime) -> str:
-    """Input + output tokens of LLM calls from ``since`` (e.g. UTC midnight) on."""
+def tokens_since(f: Filters, since: datetime, until: datetime, cut: datetime | None = None) -> str:
+    """Input + output tokens of LLM calls from ``since`` (e.g. UTC midnight) on: the analytics
+    per-minute rollup for whole minutes before ``cut``, the spans themselves for the rest."""
     day = Filters(since, until, f.service, f.agent)
-    return f"""SELECT coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-FROM spans WHERE {span_where(day)} AND kind IN ('llm', 'embedding')"""
+    rolled, raw = split(day, cut)
+    parts = [f"SELECT sum(total_tokens) AS tokens FROM minute_rollup WHERE {_minute_where(rolled)}"] if rolled else []
+    parts += [f"""SELECT sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
+FROM spans WHERE {span_where(w)} AND kind = 'llm'""" for w in raw]
+    return f"SELECT coalesce(sum(tokens), 0) AS tokens FROM ({' UNION ALL '.join(parts)})"
 
 
 def cost_since(f: Filters, since: datetime, until: datetime) -> str:
@@ -134,8 +188,11 @@ def cost_series(f: Filters) -> str:
 FROM {COSTS} WHERE {span_where(f)} GROUP BY ALL ORDER BY bucket"""
 
 
+ERROR_KEY = "coalesce(error_type, left({0}, 160), 'error without message')"
+
+
 def top_errors(f: Filters, limit: int = 10) -> str:
-    return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error,
+    return f"""SELECT {ERROR_KEY.format("status_message")} AS error,
        kind, count(*) AS count, count(DISTINCT trace_id) AS traces,
        arg_max(status_message, start_time) AS last_message,
        max(start_time) AS last_seen, arg_max(trace_id, start_time) AS example_trace
@@ -145,24 +202,39 @@ GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
 
 def _minute_where(f: Filters) -> str:
     """span_where for the analytics per-minute tables (keyed by ``minute``, not start_time)."""
-    minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
+    minute = Filters(_floor_minute(f.start), f.end, f.service, f.agent)
     return span_where(minute).replace("start_time", "minute")
 
 
-def top_errors_rollup(f: Filters, limit: int = 10) -> str:
-    """top_errors from the analytics per-minute error counts: a few thousand rows, not every span."""
-    return f"""SELECT coalesce(error_type, left(sample_message, 160), 'error without message') AS error, kind,
-       sum(errors) AS count, arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen
-FROM error_minutes WHERE {_minute_where(f)}
-GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
-
-
-def error_examples(f: Filters, since: datetime) -> str:
-    """The latest failing trace per (error, kind) since ``since``: the links of the rollup's rows."""
-    recent = Filters(max(since, f.start), f.end, f.service, f.agent)
-    return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error, kind,
+def top_errors_split(f: Filters, cut: datetime | None, limit: int = 10) -> str:
+    """top_errors from the analytics per-minute error counts for the minutes they cover (a few
+    thousand rows, not every span) plus the failed spans of the rest of the window."""
+    rolled, raw = split(f, cut)
+    if rolled is None:
+        return top_errors(f, limit)
+    parts = [f"""SELECT {ERROR_KEY.format("sample_message")} AS error, kind, sum(errors) AS count,
+       arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen, NULL::VARCHAR AS example_trace
+FROM error_minutes WHERE {_minute_where(rolled)} GROUP BY ALL"""]
+    parts += [f"""SELECT {ERROR_KEY.format("status_message")} AS error, kind, count(*) AS count,
+       arg_max(status_message, start_time) AS last_message, max(start_time) AS last_seen,
        arg_max(trace_id, start_time) AS example_trace
-FROM spans WHERE {span_where(recent)} AND status = 'error' GROUP BY ALL"""
+FROM spans WHERE {span_where(w)} AND status = 'error' GROUP BY ALL""" for w in raw]
+    return f"""SELECT error, kind, sum(count) AS count, arg_max(last_message, last_seen) AS last_message,
+       max(last_seen) AS last_seen, arg_max(example_trace, last_seen) AS example_trace
+FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
+
+
+def error_examples(f: Filters, rows: list[tuple[str, str, datetime]]) -> str:
+    """The latest failing trace of each (error, kind) row, looked up in the minute it was last
+    seen (read from the rollup), so each lookup reads one minute of spans."""
+    parts = []
+    for error, kind, last_seen in rows:
+        minute = Filters(max(f.start, _floor_minute(last_seen)), _floor_minute(last_seen) + timedelta(minutes=1),
+                         f.service, f.agent)
+        parts.append(f"""SELECT {lit(error)} AS error, {lit(kind)} AS kind,
+       (SELECT arg_max(trace_id, start_time) FROM spans WHERE {span_where(minute)} AND status = 'error'
+        AND kind = {lit(kind)} AND {ERROR_KEY.format("status_message")} = {lit(error)}) AS example_trace""")
+    return " UNION ALL ".join(parts) or "SELECT NULL AS error, NULL AS kind, NULL AS example_trace WHERE false"
 
 
 # Filter values come from the one-row-per-trace summary (a tenth of the spans' rows).
@@ -207,20 +279,21 @@ FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
 GROUP BY ALL ORDER BY runs DESC, agent"""
 
 
-def agent_usage(f: Filters) -> str:
-    """Per agent: LLM and tool calls, tokens and cost, from the analytics per-minute rollup."""
-    return f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
+def agent_usage(f: Filters, cut: datetime | None = None) -> str:
+    """Per agent: LLM and tool calls, tokens and cost: the analytics per-minute rollup for the
+    minutes it covers (one row per agent-minute), the spans themselves for the rest."""
+    rolled, raw = split(f, cut)
+    parts = [f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
        sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd
-FROM minute_rollup WHERE {_minute_where(f)} AND agent_name IS NOT NULL GROUP BY ALL"""
-
-
-def agent_usage_raw(f: Filters) -> str:
-    """agent_usage from the spans themselves, for a collector without the analytics jobs."""
-    return f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+FROM minute_rollup WHERE {_minute_where(rolled)} AND agent_name IS NOT NULL GROUP BY ALL"""] if rolled else []
+    parts += [f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
        count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens, sum(cost_usd) AS cost_usd
-FROM spans WHERE {span_where(f)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
-GROUP BY ALL"""
+       coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) FILTER (WHERE kind = 'llm'), 0) AS tokens,
+       sum(cost_usd) AS cost_usd
+FROM spans WHERE {span_where(w)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
+GROUP BY ALL""" for w in raw]
+    return f"""SELECT agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(tokens) AS tokens,
+       sum(cost_usd) AS cost_usd FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL"""
 
 
 def handoffs(f: Filters) -> str:

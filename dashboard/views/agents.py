@@ -5,21 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, queries, ui
+from dashboard import charts, fmt, queries, ui
 
 
 def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
-    # Long windows read usage from the analytics rollup (one row per agent-minute); short ones
-    # read the spans themselves, which are always current.
-    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
-    data = ui.fetch(
+    # Calls, tokens and cost per agent from the analytics rollup (one row per agent-minute) up to
+    # where it is complete, from the spans after it; the whole window from spans without analytics.
+    cut = ui.rollup_cut(f)
+    return ui.fetch(
         {"runs": queries.agent_runs(f), "handoffs": queries.handoffs(f), "guardrails": queries.guardrails(f),
-         "tools": queries.tool_stats(f), **({} if long_window else {"usage": queries.agent_usage_raw(f)})},
-        {"usage": queries.agent_usage(f)} if long_window else {},
+         "tools": queries.tool_stats(f), "usage": queries.agent_usage(f, cut)},
     )
-    if data["usage"] is None or data["usage"].empty:  # the rollup is missing or not filled yet
-        data["usage"] = client.query(queries.agent_usage_raw(f))
-    return data
 
 
 def _agents(data: dict[str, pd.DataFrame]) -> None:

@@ -19,21 +19,22 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     # identical (and served from cache) for every refresh within those seconds.
     now = until = f.end
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    # Long windows count errors from the analytics per-minute table instead of scanning every span.
-    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
-    errors = {"errors_rollup": queries.top_errors_rollup(f)} if long_window else {}
+    # Tokens and top errors come from the analytics per-minute tables up to where they are
+    # complete, and from the spans after it (the last minute or so): live, without a day's scan.
+    cut = ui.rollup_cut(f)
     data = ui.fetch(
         {"kpi": queries.overview_kpis(f), "live": queries.live_kpis(f, now),
-         "tokens": queries.tokens_since(f, midnight, until), "series": queries.overview_series(f),
-         **({} if long_window else {"errors": queries.top_errors(f)})},
-        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f), **errors},
+         "tokens": queries.tokens_since(f, midnight, until, cut), "series": queries.overview_series(f),
+         "errors": queries.top_errors_split(f, cut)},
+        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f)},
     )
-    rollup = data.pop("errors_rollup", None)
-    if long_window and rollup is not None and not rollup.empty:
-        examples = client.query(queries.error_examples(f, rollup["last_seen"].min()))
-        data["errors"] = rollup.merge(examples, on=["error", "kind"], how="left")
-    elif "errors" not in data:  # the rollup is missing or not filled yet
-        data["errors"] = client.query(queries.top_errors(f))
+    errors = data["errors"]
+    missing = errors[errors["example_trace"].isna()] if "example_trace" in errors else errors.iloc[0:0]
+    if not missing.empty:  # rows from the rollup: link each to its latest failing trace
+        rows = list(missing[["error", "kind", "last_seen"]].itertuples(index=False, name=None))
+        examples = client.query(queries.error_examples(f, rows))
+        found = errors.drop(columns="example_trace").merge(examples, on=["error", "kind"], how="left")
+        data["errors"] = found.assign(example_trace=errors["example_trace"].fillna(found["example_trace"]))
     return data
 
 
@@ -57,7 +58,7 @@ def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
             ("Success rate", fmt.percent(success), f"{fmt.count(failed)} traces had an error"),
             ("Cost today", fmt.money(cost), f"Since 00:00 UTC; {fmt.count(unpriced)} LLM calls have no price"
              if spend is not None else ui.NO_ANALYTICS),
-            ("Tokens today", fmt.count(tokens), "Input + output tokens since 00:00 UTC"),
+            ("Tokens today", fmt.count(tokens), "Input + output tokens of LLM calls since 00:00 UTC"),
         ]
     )
 
