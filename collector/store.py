@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # External access stays off for the whole database: SQL typed by users (read_csv, COPY, ATTACH,
 # INSTALL ...) can then never reach a file or the network, whatever slips past the sandbox.

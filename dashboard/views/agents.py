@@ -9,12 +9,13 @@ from dashboard import charts, fmt, queries, ui
 
 
 def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
-    # Calls, tokens and cost per agent from the analytics rollup (one row per agent-minute) up to
-    # where it is complete, from the spans after it; the whole window from spans without analytics.
+    # Runs, calls, tokens, cost, handoffs, guardrails and tools from the analytics per-minute
+    # rollups up to where they are complete, from the spans after it; from spans without analytics.
     cut = ui.rollup_cut(f)
     return ui.fetch(
-        {"runs": queries.agent_runs(f), "handoffs": queries.handoffs(f), "guardrails": queries.guardrails(f),
-         "tools": queries.tool_stats(f), "usage": queries.agent_usage(f, cut)},
+        {"runs": queries.agent_runs(f, cut), "handoffs": queries.handoffs(f, cut),
+         "guardrails": queries.guardrails(f, cut), "tools": queries.tool_stats(f, cut),
+         "usage": queries.agent_usage(f, cut)},
     )
 
 

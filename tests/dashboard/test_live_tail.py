@@ -71,3 +71,20 @@ def test_agents_usage_counts_the_spans_the_rollup_has_not_seen(live: tuple[Seede
     for agent, llm_calls, tool_calls, tokens in expected:
         assert (stats.loc[agent, "llm_calls"], stats.loc[agent, "tool_calls"]) == (llm_calls, tool_calls)
         assert stats.loc[agent, "tokens"] == (tokens or 0)
+
+
+def test_agents_runs_handoffs_and_tools_count_the_spans_the_rollup_has_not_seen(
+        live: tuple[SeededCollector, seed.Seeded]) -> None:
+    api, _ = live
+    (rolled,) = api.sql("SELECT sum(calls) FROM call_minutes WHERE kind = 'tool'")[0]
+    (tools,) = api.sql("SELECT count(*) FROM spans WHERE kind = 'tool'")[0]
+    assert rolled == tools // 2  # the rollup holds the first batch only
+    at = open_page("agents", state={"range": "Last 24 hours"})
+    stats, handoffs, _, tool_table = frames(at)
+    runs = dict(api.sql("SELECT agent_name, count(*) FROM spans WHERE kind = 'agent' GROUP BY ALL"))
+    assert stats.set_index("agent")["runs"].to_dict() == runs
+    assert {(r.source, r.target): r.count for r in handoffs.itertuples()} == {
+        pair: 2 * n for pair, n in api.seeded.handoffs.items()}
+    refund = tool_table.set_index("tool").loc["issue_refund"]
+    assert (refund["calls"], refund["failures"], refund["failure_rate"]) == (2, 2, 1.0)
+    assert refund["last_error"] == seed.TOOL_ERROR
