@@ -23,8 +23,7 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     # complete, and from the spans after it (the last minute or so): live, without a day's scan.
     cut = ui.rollup_cut(f)
     data = ui.fetch(
-        {"kpi": queries.overview_kpis(f), "live": queries.live_kpis(f, now),
-         "tokens": queries.tokens_since(f, midnight, until, cut), "series": queries.overview_series(f),
+        {"numbers": queries.overview_numbers(f, now, midnight, cut), "series": queries.overview_series(f),
          "errors": queries.top_errors_split(f, cut)},
         {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f)},
     )
@@ -39,9 +38,9 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
 
 
 def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
-    kpi, live = data["kpi"].iloc[0], data["live"].iloc[0]
+    kpi = live = data["numbers"].iloc[0]
     minutes = queries.LIVE_WINDOW.total_seconds() / 60
-    tokens = data["tokens"].iloc[0]["tokens"]
+    tokens = kpi["tokens"]
     spend = data["spend"]
     cost, unpriced = (None, None) if spend is None else spend.iloc[0][["cost_usd", "unpriced_calls"]]
     requests = int(kpi["requests"] or 0)
