@@ -163,7 +163,8 @@ LEFT JOIN hist h USING (minute, service_name, agent_name, kind, name, target)
 ERROR_MINUTES_SQL = """
 SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
        coalesce(tool_name, name) AS name, error_type, count(*) AS errors,
-       first(status_message ORDER BY start_time DESC) AS sample_message
+       first(status_message ORDER BY start_time DESC) AS sample_message,
+       first(trace_id ORDER BY start_time DESC) AS sample_trace_id
 FROM spans
 WHERE status = 'error' AND start_time >= $lo AND start_time < $hi
   AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)

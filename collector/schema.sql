@@ -234,8 +234,10 @@ CREATE TABLE IF NOT EXISTS error_minutes (
     name VARCHAR NOT NULL,
     error_type VARCHAR,
     errors BIGINT NOT NULL,
-    sample_message VARCHAR
+    sample_message VARCHAR,  -- of the latest failure in the minute
+    sample_trace_id VARCHAR  -- the trace of that failure
 );
+ALTER TABLE error_minutes ADD COLUMN IF NOT EXISTS sample_trace_id VARCHAR;
 
 -- Agent runs, tool calls, guardrail checks and handoffs per minute (of span start), service, agent
 -- and what was called (name: the agent for runs, the tool, the guardrail span's name, the handoff's

@@ -220,7 +220,8 @@ def top_errors_split(f: Filters, cut: datetime | None, limit: int = 10) -> str:
     if rolled is None:
         return top_errors(f, limit)
     parts = [f"""SELECT {ERROR_KEY.format("sample_message")} AS error, kind, sum(errors) AS count,
-       arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen, NULL::VARCHAR AS example_trace
+       arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen,
+       arg_max(sample_trace_id, minute) AS example_trace
 FROM error_minutes WHERE {_minute_where(rolled)} GROUP BY ALL"""]
     parts += [f"""SELECT {ERROR_KEY.format("status_message")} AS error, kind, count(*) AS count,
        arg_max(status_message, start_time) AS last_message, max(start_time) AS last_seen,
@@ -229,19 +230,6 @@ FROM spans WHERE {span_where(w)} AND status = 'error' GROUP BY ALL""" for w in r
     return f"""SELECT error, kind, sum(count) AS count, arg_max(last_message, last_seen) AS last_message,
        max(last_seen) AS last_seen, arg_max(example_trace, last_seen) AS example_trace
 FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
-
-
-def error_examples(f: Filters, rows: list[tuple[str, str, datetime]]) -> str:
-    """The latest failing trace of each (error, kind) row, looked up in the minute it was last
-    seen (read from the rollup), so each lookup reads one minute of spans."""
-    parts = []
-    for error, kind, last_seen in rows:
-        minute = Filters(max(f.start, _floor_minute(last_seen)), _floor_minute(last_seen) + timedelta(minutes=1),
-                         f.service, f.agent)
-        parts.append(f"""SELECT {lit(error)} AS error, {lit(kind)} AS kind,
-       (SELECT arg_max(trace_id, start_time) FROM spans WHERE {span_where(minute)} AND status = 'error'
-        AND kind = {lit(kind)} AND {ERROR_KEY.format("status_message")} = {lit(error)}) AS example_trace""")
-    return " UNION ALL ".join(parts) or "SELECT NULL AS error, NULL AS kind, NULL AS example_trace WHERE false"
 
 
 # Filter values come from the one-row-per-trace summary (a tenth of the spans' rows).

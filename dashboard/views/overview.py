@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, queries, ui
+from dashboard import charts, fmt, queries, ui
 
 REFRESH_S = 5
 
@@ -19,21 +19,15 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     # identical (and served from cache) for every refresh within those seconds.
     now = until = f.end
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    # Tokens and top errors come from the analytics per-minute tables up to where they are
-    # complete, and from the spans after it (the last minute or so): live, without a day's scan.
+    # Tokens and top errors (linked to the latest failing trace) come from the analytics
+    # per-minute tables up to where they are complete, and from the spans after it (the last
+    # minute or so): live, without a day's scan.
     cut = ui.rollup_cut(f)
     data = ui.fetch(
         {"numbers": queries.overview_numbers(f, now, midnight, cut), "series": queries.overview_series(f),
          "errors": queries.top_errors_split(f, cut)},
         {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f)},
     )
-    errors = data["errors"]
-    missing = errors[errors["example_trace"].isna()] if "example_trace" in errors else errors.iloc[0:0]
-    if not missing.empty:  # rows from the rollup: link each to its latest failing trace
-        rows = list(missing[["error", "kind", "last_seen"]].itertuples(index=False, name=None))
-        examples = client.query(queries.error_examples(f, rows))
-        found = errors.drop(columns="example_trace").merge(examples, on=["error", "kind"], how="left")
-        data["errors"] = found.assign(example_trace=errors["example_trace"].fillna(found["example_trace"]))
     return data
 
 
