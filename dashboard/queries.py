@@ -163,7 +163,7 @@ def tokens_since(f: Filters, since: datetime, until: datetime, cut: datetime | N
     per-minute rollup for whole minutes before ``cut``, the spans themselves for the rest."""
     day = Filters(since, until, f.service, f.agent)
     rolled, raw = split(day, cut)
-    parts = [f"SELECT sum(total_tokens) AS tokens FROM minute_rollup WHERE {_minute_where(rolled)}"] if rolled else []
+    parts = [f"SELECT sum(total_tokens) AS tokens FROM minute_rollup WHERE {minute_where(rolled)}"] if rolled else []
     parts += [f"""SELECT sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
 FROM spans WHERE {span_where(w)} AND kind = 'llm'""" for w in raw]
     return f"SELECT coalesce(sum(tokens), 0) AS tokens FROM ({' UNION ALL '.join(parts)})"
@@ -176,11 +176,24 @@ def overview_numbers(f: Filters, now: datetime, since: datetime, cut: datetime |
 CROSS JOIN ({tokens_since(f, since, now, cut)})"""
 
 
-def cost_since(f: Filters, since: datetime, until: datetime) -> str:
-    """Priced spend and unpriced calls from ``since`` on (analytics table)."""
+def _cost_parts(f: Filters, cut: datetime | None, bucket: str | None = None) -> str:
+    """Priced cost in the window (per time bucket when given): the per-minute rollup for the
+    minutes it covers, the analytics span_costs for the rest."""
+    rolled, raw = split(f, cut)
+    by = (lambda column: f"time_bucket(INTERVAL '{bucket}', {column}) AS bucket, ") if bucket else (lambda _: "")
+    group = " GROUP BY ALL" if bucket else ""
+    parts = [f"SELECT {by('minute')}sum(cost_usd) AS cost_usd FROM minute_rollup WHERE {minute_where(rolled)}{group}"
+             ] if rolled else []
+    parts += [f"SELECT {by('start_time')}sum(cost_usd) AS cost_usd FROM {COSTS} WHERE {span_where(w)}{group}"
+              for w in raw]
+    return " UNION ALL ".join(parts)
+
+
+def cost_since(f: Filters, since: datetime, until: datetime, cut: datetime | None = None) -> str:
+    """Priced spend and unpriced calls from ``since`` on (analytics tables)."""
     day = Filters(since, until, f.service, f.agent)
-    return f"""SELECT sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
-FROM {COSTS} WHERE {span_where(day)}"""
+    return f"""SELECT (SELECT sum(cost_usd) FROM ({_cost_parts(day, cut)})) AS cost_usd,
+       (SELECT count(*) FROM {COSTS} WHERE {span_where(day)} AND {UNPRICED}) AS unpriced_calls"""
 
 
 def overview_series(f: Filters) -> str:
@@ -190,9 +203,9 @@ def overview_series(f: Filters) -> str:
 FROM traces WHERE {trace_where(f)} GROUP BY ALL ORDER BY bucket"""
 
 
-def cost_series(f: Filters) -> str:
-    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, sum(cost_usd) AS cost_usd
-FROM {COSTS} WHERE {span_where(f)} GROUP BY ALL ORDER BY bucket"""
+def cost_series(f: Filters, cut: datetime | None = None) -> str:
+    return f"""SELECT bucket, sum(cost_usd) AS cost_usd FROM ({_cost_parts(f, cut, bucket_for(f))})
+GROUP BY ALL ORDER BY bucket"""
 
 
 ERROR_KEY = "coalesce(error_type, left({0}, 160), 'error without message')"
@@ -207,7 +220,7 @@ FROM spans WHERE {span_where(f)} AND status = 'error'
 GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
 
 
-def _minute_where(f: Filters) -> str:
+def minute_where(f: Filters) -> str:
     """span_where for the analytics per-minute tables (keyed by ``minute``, not start_time)."""
     minute = Filters(_floor_minute(f.start), f.end, f.service, f.agent)
     return span_where(minute).replace("start_time", "minute")
@@ -222,7 +235,7 @@ def top_errors_split(f: Filters, cut: datetime | None, limit: int = 10) -> str:
     parts = [f"""SELECT {ERROR_KEY.format("sample_message")} AS error, kind, sum(errors) AS count,
        arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen,
        arg_max(sample_trace_id, minute) AS example_trace
-FROM error_minutes WHERE {_minute_where(rolled)} GROUP BY ALL"""]
+FROM error_minutes WHERE {minute_where(rolled)} GROUP BY ALL"""]
     parts += [f"""SELECT {ERROR_KEY.format("status_message")} AS error, kind, count(*) AS count,
        arg_max(status_message, start_time) AS last_message, max(start_time) AS last_seen,
        arg_max(trace_id, start_time) AS example_trace
@@ -264,129 +277,6 @@ GROUP BY session_id ORDER BY last_seen DESC LIMIT {int(limit)}"""
 
 def session_count(f: Filters) -> str:
     return f"""SELECT approx_count_distinct(session_id) AS sessions FROM traces WHERE {trace_where(f)}"""
-
-
-# What the agents page groups each kind of call by: (column, from call_minutes, from spans).
-_CALL_KEYS = {
-    "agent": (("agent", "name", "agent_name"),),
-    "tool": (("tool", "name", "coalesce(tool_name, name)"),),
-    "guardrail": (("guardrail", "name", "name"), ("agent", "coalesce(agent_name, '')", "coalesce(agent_name, '')")),
-    "handoff": (("source", "name", "coalesce(handoff_from, agent_name, '?')"),
-                ("target", "target", "coalesce(handoff_to, '?')")),
-}
-_HIST_BUCKET = "CAST(floor(ln(greatest(duration_ms, 1.0)) / ln(1.1)) AS SMALLINT)"  # analytics/rollups.py
-
-
-def _calls(f: Filters, cut: datetime | None, kind: str) -> str | None:
-    """Per-group counts, failures, guardrail trips, failed runs, mean and p95 latency of one kind of
-    call: the analytics call_minutes for the minutes they cover, the spans for the rest. The p95
-    comes from the merged latency histograms (within 5 %). None without rollups."""
-    rolled, raw = split(f, cut)
-    if rolled is None:
-        return None
-    keys = _CALL_KEYS[kind]
-    handoff = kind == "handoff"
-    scope = Filters(f.start, f.end, f.service, None if handoff else f.agent)
-
-    def who(exprs: list[str]) -> str:  # a handoff is the agent's when it hands off or is handed to
-        return f" AND {lit(f.agent)} IN ({', '.join(exprs)})" if handoff and f.agent else ""
-
-    rolled_scope = Filters(rolled.start, rolled.end, scope.service, scope.agent)
-    parts = [f"""SELECT {", ".join(f"{r} AS {a}" for a, r, _ in keys)}, calls, errors, trips, run_failures,
-       duration_sum_ms, last_error, last_error_at, latency_hist
-FROM call_minutes WHERE {_minute_where(rolled_scope)} AND kind = {lit(kind)}{who([r for _, r, _ in keys])}"""]
-    failed = "(trace_id IN (SELECT trace_id FROM traces WHERE status = 'error'))::BIGINT" if handoff else "0"
-    named = " AND agent_name IS NOT NULL" if kind == "agent" else ""
-    for w in raw:
-        window = Filters(w.start, w.end, scope.service, scope.agent)
-        parts.append(f"""SELECT {", ".join(f"{x} AS {a}" for a, _, x in keys)}, 1 AS calls,
-       (status = 'error')::BIGINT AS errors, coalesce(guardrail_triggered, false)::BIGINT AS trips,
-       {failed} AS run_failures, duration_ms AS duration_sum_ms,
-       CASE WHEN status = 'error' THEN status_message END AS last_error,
-       CASE WHEN status = 'error' THEN start_time END AS last_error_at,
-       [{{'b': {_HIST_BUCKET}, 'n': 1}}] AS latency_hist
-FROM spans WHERE {span_where(window)} AND kind = {lit(kind)}{named}{who([x for _, _, x in keys])}""")
-    cols = ", ".join(a for a, _, _ in keys)
-    return f"""WITH u AS ({" UNION ALL BY NAME ".join(parts)}),
-h AS (SELECT {cols}, e.b AS b, sum(e.n) AS n FROM (SELECT {cols}, unnest(latency_hist) AS e FROM u) GROUP BY ALL),
-q AS (SELECT {cols}, b, sum(n) OVER (PARTITION BY {cols} ORDER BY b) AS cum, sum(n) OVER (PARTITION BY {cols}) AS total FROM h),
-p AS (SELECT {cols}, min(b) FILTER (WHERE cum >= 0.95 * total) AS b95 FROM q GROUP BY ALL)
-SELECT {cols}, sum(calls) AS calls, sum(errors) AS errors, sum(trips) AS trips, sum(run_failures) AS run_failures,
-       sum(duration_sum_ms) / sum(calls) AS avg_ms,
-       CASE WHEN any_value(p.b95) > 0 THEN pow(1.1, any_value(p.b95) + 0.5) ELSE 1.0 END AS p95_ms,
-       arg_max(last_error, last_error_at) AS last_error
-FROM u LEFT JOIN p USING ({cols}) GROUP BY ALL"""
-
-
-def agent_runs(f: Filters, cut: datetime | None = None) -> str:
-    """Per agent: its runs (agent spans), their latency and how often they failed."""
-    calls = _calls(f, cut, "agent")
-    if calls is not None:
-        return f"""SELECT agent, calls AS runs, avg_ms, p95_ms, errors / calls AS error_rate
-FROM ({calls}) ORDER BY runs DESC, agent"""
-    return f"""SELECT agent_name AS agent, count(*) AS runs, avg(duration_ms) AS avg_ms,
-       approx_quantile(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') / count(*) AS error_rate
-FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
-GROUP BY ALL ORDER BY runs DESC, agent"""
-
-
-def agent_usage(f: Filters, cut: datetime | None = None) -> str:
-    """Per agent: LLM and tool calls, tokens and cost: the analytics per-minute rollup for the
-    minutes it covers (one row per agent-minute), the spans themselves for the rest."""
-    rolled, raw = split(f, cut)
-    parts = [f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
-       sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd
-FROM minute_rollup WHERE {_minute_where(rolled)} AND agent_name IS NOT NULL GROUP BY ALL"""] if rolled else []
-    parts += [f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
-       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-       coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) FILTER (WHERE kind = 'llm'), 0) AS tokens,
-       sum(cost_usd) AS cost_usd
-FROM spans WHERE {span_where(w)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
-GROUP BY ALL""" for w in raw]
-    return f"""SELECT agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(tokens) AS tokens,
-       sum(cost_usd) AS cost_usd FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL"""
-
-
-def handoffs(f: Filters, cut: datetime | None = None) -> str:
-    """Who hands off to whom; a handoff 'fails' when its run (trace) ends in error."""
-    calls = _calls(f, cut, "handoff")
-    if calls is not None:
-        return f"""SELECT source, target, calls AS count, errors AS handoff_errors,
-       run_failures / calls AS run_failure_rate FROM ({calls}) ORDER BY count DESC, source, target"""
-    return f"""WITH h AS (SELECT trace_id, coalesce(handoff_from, agent_name, '?') AS source,
-                  coalesce(handoff_to, '?') AS target, status
-           FROM spans WHERE {span_where(f, agent_on_span=False)} AND kind = 'handoff'
-           {f"AND (handoff_from = {lit(f.agent)} OR handoff_to = {lit(f.agent)})" if f.agent else ""})
-SELECT source, target, count(*) AS count,
-       count(*) FILTER (WHERE h.status = 'error') AS handoff_errors,
-       count(*) FILTER (WHERE t.status = 'error') / count(*) AS run_failure_rate
-FROM h LEFT JOIN traces t USING (trace_id) GROUP BY ALL ORDER BY count DESC, source, target"""
-
-
-def guardrails(f: Filters, cut: datetime | None = None) -> str:
-    calls = _calls(f, cut, "guardrail")
-    if calls is not None:
-        return f"""SELECT guardrail, agent, calls AS checks, trips, trips / calls AS trip_rate
-FROM ({calls}) ORDER BY trip_rate DESC, checks DESC"""
-    return f"""SELECT name AS guardrail, coalesce(agent_name, '') AS agent, count(*) AS checks,
-       count(*) FILTER (WHERE guardrail_triggered) AS trips,
-       count(*) FILTER (WHERE guardrail_triggered) / count(*) AS trip_rate
-FROM spans WHERE {span_where(f)} AND kind = 'guardrail'
-GROUP BY ALL ORDER BY trip_rate DESC, checks DESC"""
-
-
-def tool_stats(f: Filters, cut: datetime | None = None) -> str:
-    calls = _calls(f, cut, "tool")
-    if calls is not None:
-        return f"""SELECT tool, calls, errors AS failures, errors / calls AS failure_rate, avg_ms, p95_ms, last_error
-FROM ({calls}) ORDER BY failure_rate DESC, calls DESC"""
-    return f"""SELECT coalesce(tool_name, name) AS tool, count(*) AS calls,
-       count(*) FILTER (WHERE status = 'error') AS failures,
-       count(*) FILTER (WHERE status = 'error') / count(*) AS failure_rate,
-       avg(duration_ms) AS avg_ms, approx_quantile(duration_ms, 0.95) AS p95_ms,
-       arg_max(status_message, start_time) FILTER (WHERE status = 'error') AS last_error
-FROM spans WHERE {span_where(f)} AND kind = 'tool'
-GROUP BY ALL ORDER BY failure_rate DESC, calls DESC"""
 
 
 def cost_by(f: Filters, dimension: str) -> str:

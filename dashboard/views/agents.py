@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, fmt, queries, ui
+from dashboard import agent_queries, charts, fmt, queries, ui
 
 
 def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
@@ -13,9 +13,9 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     # rollups up to where they are complete, from the spans after it; from spans without analytics.
     cut = ui.rollup_cut(f)
     return ui.fetch(
-        {"runs": queries.agent_runs(f, cut), "handoffs": queries.handoffs(f, cut),
-         "guardrails": queries.guardrails(f, cut), "tools": queries.tool_stats(f, cut),
-         "usage": queries.agent_usage(f, cut)},
+        {"runs": agent_queries.agent_runs(f, cut), "handoffs": agent_queries.handoffs(f, cut),
+         "guardrails": agent_queries.guardrails(f, cut), "tools": agent_queries.tool_stats(f, cut),
+         "usage": agent_queries.agent_usage(f, cut)},
     )
 
 

@@ -26,7 +26,7 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     data = ui.fetch(
         {"numbers": queries.overview_numbers(f, now, midnight, cut), "series": queries.overview_series(f),
          "errors": queries.top_errors_split(f, cut)},
-        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f)},
+        {"spend": queries.cost_since(f, midnight, until, cut), "cost_series": queries.cost_series(f, cut)},
     )
     return data
 

@@ -52,6 +52,8 @@ def test_overview_adds_the_spans_the_rollup_has_not_seen(live: tuple[SeededColle
     (tokens,) = api.sql("SELECT sum(input_tokens + output_tokens) FROM spans WHERE kind = 'llm'")[0]
     assert tokens == api.seeded.tokens + recent.tokens
     assert shown["Tokens today"] == fmt.count(tokens)
+    (priced,) = api.sql("SELECT sum(cost_usd) FROM span_costs")[0]  # what the cost job has priced so far
+    assert shown["Cost today"] == fmt.money(priced)
     (failed, traces) = api.sql("SELECT count(*) FILTER (WHERE status = 'error'), count(*) FROM traces")[0]
     assert shown["Success rate"] == fmt.percent((traces - failed) / traces)
     errors = frames(at)[0]
