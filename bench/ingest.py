@@ -6,12 +6,15 @@ to show in /api/sql, and, in the same run, the in-process floor (parse + normali
 no network) so the network figure reads as a ratio of it.
 
     python -m bench.ingest --duration 60 --senders 6
+
+Figures go into bench/RESULTS.md by hand, with the machine line this prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import multiprocessing.synchronize
 import os
 import signal
 import socket
@@ -24,10 +27,12 @@ from pathlib import Path
 
 import grpc
 import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TextColumn
 
 from bench.workload import RequestFactory
+from bench.writer_floor import floor_summary, measure_floor, stage_table
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -40,13 +45,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sender(worker: int, target: str, deadline: float, traces_per_request: int, results: mp.Queue) -> None:
-    """Send pre-built requests until the deadline; a request counts once it is acknowledged."""
+def sender(worker: int, target: str, traces_per_request: int, start: mp.synchronize.Barrier, duration: float,
+           results: mp.Queue) -> None:
+    """Send pre-built requests for ``duration`` after the common start; a request counts once acknowledged."""
     factory = RequestFactory(traces_per_request=traces_per_request, worker=worker, seed=worker)
     channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)])
     export = channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
     acked = retries = 0
     latencies: list[float] = []
+    start.wait()  # every sender has built its requests: all begin together
+    deadline = time.time() + duration
     while time.time() < deadline:
         body = factory.next()
         while time.time() < deadline + 10:
@@ -66,23 +74,36 @@ def sender(worker: int, target: str, deadline: float, traces_per_request: int, r
     results.put((acked, retries, latencies))
 
 
-class RssWatcher(threading.Thread):
+class ProcessWatcher(threading.Thread):
+    """Samples the collector's RSS and CPU time (user + system) from /proc every 0.2 s."""
+
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak_kb, self.samples = pid, 0, []
+        self.pid, self.peak_kb = pid, 0
+        self.samples: list[tuple[float, int, float]] = []  # (time, RSS kB, CPU seconds)
         self.stopped = threading.Event()
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
 
     def run(self) -> None:
         while not self.stopped.wait(0.2):
             try:
                 text = Path(f"/proc/{self.pid}/status").read_text()
+                cpu = self.cpu_seconds()
             except OSError:
                 return
             for line in text.splitlines():
                 if line.startswith("VmRSS:"):
                     kb = int(line.split()[1])
                     self.peak_kb = max(self.peak_kb, kb)
-                    self.samples.append((time.time(), kb))
+                    self.samples.append((time.time(), kb, cpu))
+
+    def cpu_between(self, start: float, end: float) -> float:
+        inside = [cpu for t, _, cpu in self.samples if start <= t <= end]
+        return inside[-1] - inside[0] if len(inside) > 1 else float("nan")
 
 
 def sql(client: httpx.Client, query: str) -> list[list[object]]:
@@ -106,29 +127,68 @@ def start_collector(db: Path, grpc_port: int, http_port: int) -> subprocess.Pope
     raise SystemExit("collector did not become healthy within 30 s")
 
 
-def visibility_probe(target: str, client: httpx.Client) -> float:
-    """Seconds from the acknowledgement of one span to its first appearance in /api/sql."""
-    factory = RequestFactory(traces_per_request=1, templates=1, worker=60_000, seed=99)
-    body = factory.next()
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+class VisibilityProbe(threading.Thread):
+    """Every ``every_s`` during the load: send one span, time from its ack to its first /api/sql hit."""
 
-    span = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0]
-    with grpc.insecure_channel(target) as channel:
-        channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)(body, timeout=10)
-    acked = time.perf_counter()
-    query = f"SELECT count(*) FROM spans WHERE trace_id = '{span.trace_id.hex()}' AND span_id = '{span.span_id.hex()}'"
-    while time.perf_counter() - acked < 10:
-        if sql(client, query)[0][0]:
-            return time.perf_counter() - acked
-        time.sleep(0.005)
-    return float("inf")
+    def __init__(self, target: str, base_url: str, deadline: float, every_s: float = 3.0) -> None:
+        super().__init__(daemon=True)
+        self.target, self.base_url, self.deadline, self.every_s = target, base_url, deadline, every_s
+        self.delays: list[float] = []
+        self.sent = 0  # spans the probe added (acknowledged, so they count as persisted too)
+
+    def run(self) -> None:
+        factory = RequestFactory(traces_per_request=1, templates=1, worker=60_000, seed=99)
+        with grpc.insecure_channel(self.target) as channel, httpx.Client(base_url=self.base_url) as client:
+            export = channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
+            while time.time() + self.every_s < self.deadline:
+                time.sleep(self.every_s)
+                body = factory.next()
+                span = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[-1]
+                try:
+                    export(body, timeout=30)
+                except grpc.RpcError:
+                    continue  # queue full: the senders' figures show it; probe again later
+                acked = time.perf_counter()
+                self.sent += factory.spans_per_request
+                query = (f"SELECT count(*) FROM spans WHERE trace_id = '{span.trace_id.hex()}' "
+                         f"AND span_id = '{span.span_id.hex()}'")
+                while time.perf_counter() - acked < 30:
+                    if sql(client, query)[0][0]:
+                        self.delays.append(time.perf_counter() - acked)
+                        break
+                    time.sleep(0.01)
 
 
-def in_process_floor(seconds: float = 5.0) -> float:
-    """Spans/s for parse + decode + normalize + arrow append into DuckDB, one thread, no network."""
-    from collector.floor import measure_floor
+def commit_histogram(metrics: str) -> tuple[int, float, list[tuple[float, int]]] | None:
+    """(commits, seconds in total, [(limit, commits slower than it)]) from the collector's /metrics."""
+    buckets: dict[float, float] = {}
+    count = total = None
+    for line in metrics.splitlines():
+        if line.startswith("tracehouse_batch_commit_seconds_bucket"):
+            limit = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(limit)] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("tracehouse_batch_commit_seconds_count"):
+            count = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("tracehouse_batch_commit_seconds_sum"):
+            total = float(line.rsplit(" ", 1)[1])
+    if count is None or total is None:
+        return None
+    return count, total, [(limit, count - int(buckets[limit])) for limit in (0.25, 1.0, 2.5) if limit in buckets]
 
-    return measure_floor(RequestFactory(), seconds)
+
+def machine() -> str:
+    """nproc, memory, CPU model and load: what the figures were measured on."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
+    memory_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    load = os.getloadavg()
+    return (f"{os.cpu_count()} CPUs ({model}), {memory_kb / 1024**2:.1f} GiB RAM, "
+            f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
 def main() -> int:
@@ -136,67 +196,93 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--senders", type=int, default=6)
     parser.add_argument("--traces-per-request", type=int, default=50)
+    parser.add_argument("--floor-seconds", type=float, default=10.0)
     args = parser.parse_args()
+    console.print(f"machine: {machine()}")
 
-    floor = in_process_floor()
-    console.print(f"in-process floor: {floor:,.0f} spans/s (parse + normalize + append, 1 thread)")
+    with console.status("measuring the in-process floor"):
+        floor = measure_floor(RequestFactory(traces_per_request=args.traces_per_request), args.floor_seconds)
+    console.print(stage_table(floor))
+    console.print(floor_summary(floor))
 
     workdir = Path(tempfile.mkdtemp(prefix="tracehouse-bench-"))
     db = workdir / "bench.duckdb"
     grpc_port, http_port = free_port(), free_port()
     collector = start_collector(db, grpc_port, http_port)
     target = f"127.0.0.1:{grpc_port}"
-    client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}")
-    watcher = RssWatcher(collector.pid)
+    base_url = f"http://127.0.0.1:{http_port}"
+    client = httpx.Client(base_url=base_url)
+    watcher = ProcessWatcher(collector.pid)
     watcher.start()
     try:
-        results: mp.Queue = mp.get_context("spawn").Queue()
-        started = time.time()
-        deadline = started + args.duration
         ctx = mp.get_context("spawn")
-        senders = [ctx.Process(target=sender, args=(n, target, deadline, args.traces_per_request, results))
+        results: mp.Queue = ctx.Queue()
+        barrier = ctx.Barrier(args.senders + 1)
+        senders = [ctx.Process(target=sender, args=(n, target, args.traces_per_request, barrier, args.duration, results))
                    for n in range(args.senders)]
         for process in senders:
             process.start()
-        persisted_series: list[tuple[float, int]] = []
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("sending", total=args.duration)
+        with console.status(f"{args.senders} senders building their requests"):
+            barrier.wait(timeout=300)
+        started = time.time()
+        deadline = started + args.duration
+        probe = VisibilityProbe(target, base_url, deadline)
+        probe.start()
+        series: list[tuple[float, int]] = []  # (seconds since start, spans persisted)
+        with Progress(*Progress.get_default_columns(), TextColumn("{task.fields[rate]}"), console=console) as progress:
+            task = progress.add_task("sending", total=args.duration, rate="")
             while time.time() < deadline:
-                time.sleep(1.0)
-                persisted_series.append((time.time() - started, sql(client, "SELECT count(*) FROM spans")[0][0]))
-                progress.update(task, completed=min(args.duration, time.time() - started))
+                time.sleep(min(1.0, max(0.0, deadline - time.time())))
+                series.append((time.time() - started, sql(client, "SELECT count(*) FROM spans")[0][0]))
+                rate = series[-1][1] / max(series[-1][0], 1e-9)
+                progress.update(task, completed=min(args.duration, time.time() - started),
+                                rate=f"{series[-1][1]:,} persisted · {rate:,.0f} spans/s")
+        window_end = time.time()
         outcomes = [results.get(timeout=120) for _ in senders]
         for process in senders:
             process.join(timeout=30)
-        elapsed = time.time() - started
-        acked = sum(o[0] for o in outcomes)
+        probe.join(timeout=60)
+        acked = sum(o[0] for o in outcomes) + probe.sent
         retries = sum(o[1] for o in outcomes)
-        latencies = sorted(x for o in outcomes for x in o[2])
+        latencies = [x for o in outcomes for x in o[2]]
         persisted = sql(client, "SELECT count(*) FROM spans")[0][0]
-        visible_s = visibility_probe(target, client)
-        # Sustained persisted rate: count at the end of the sending window over that window.
-        in_window = [c for t, c in persisted_series if t <= args.duration]
-        persisted_rate = (in_window[-1] if in_window else persisted) / args.duration
+        commits = commit_histogram(client.get("/metrics", timeout=30).text)
+        cpu = watcher.cpu_between(started, window_end)
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=120)
         watcher.stopped.set()
-    size = db.stat().st_size + (db.with_suffix(".duckdb.wal").stat().st_size if db.with_suffix(".duckdb.wal").exists() else 0)
+    size = sum(f.stat().st_size for f in workdir.iterdir() if f.name.startswith("bench.duckdb"))
 
-    p50 = latencies[len(latencies) // 2] * 1000 if latencies else float("nan")
-    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
-    console.print(f"senders: {args.senders} × {args.traces_per_request * 10} spans/request, {elapsed:.0f} s")
-    console.print(f"acknowledged: {acked:,} spans = {acked / args.duration:,.0f} spans/s (retries: {retries})")
-    console.print(f"persisted:    {persisted:,} spans; sustained {persisted_rate:,.0f} spans/s; "
-                  f"acknowledged - persisted = {acked - persisted + 1:,} (the +1 is the visibility probe)")
-    console.print(f"export latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    console.print(f"collector peak RSS: {watcher.peak_kb / 1024:.0f} MB")
+    in_window = series[-1][1] if series else persisted
+    persisted_rate = in_window / args.duration
+    # Sustained: the slowest 10-second stretch of the window, so a burst cannot hide a stall.
+    stretches = [(c2 - c1) / (t2 - t1) for (t1, c1) in series for (t2, c2) in series if 9.5 <= t2 - t1 <= 10.5]
+    console.print(f"senders: {args.senders} processes × {args.traces_per_request * 10} spans/request over gRPC, "
+                  f"{args.duration:.0f} s")
+    console.print(f"acknowledged: {acked:,} spans = {acked / args.duration:,.0f} spans/s (retries after UNAVAILABLE: {retries:,})")
+    console.print(f"persisted:    {persisted:,} spans; {persisted_rate:,.0f} spans/s over the window, "
+                  f"slowest 10 s {min(stretches, default=float('nan')):,.0f} spans/s; "
+                  f"acknowledged - persisted = {acked - persisted:,}")
+    console.print(f"export latency: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms")
+    window_peak = max((kb for t, kb, _ in watcher.samples if started <= t <= window_end), default=0)
+    console.print(f"collector peak RSS: {window_peak / 1024:.0f} MB in the sending window, {watcher.peak_kb / 1024:.0f} MB "
+                  "overall (the analytics jobs run inside the collector every TRACEHOUSE_ANALYTICS_INTERVAL_S)")
+    console.print(f"collector CPU {cpu:.1f} s in the window = "
+                  f"{cpu / max(in_window, 1) * 1e6:.0f} µs per persisted span "
+                  f"(CPU-bound capacity on 2 idle cores ≈ {2 * in_window / cpu if cpu else float('nan'):,.0f} spans/s)")
+    if commits:
+        count, total, slow = commits
+        console.print(f"batch commits: {count:,}, mean {total / max(count, 1) * 1000:.0f} ms, "
+                      + ", ".join(f"{n} over {limit:g} s" for limit, n in slow))
     console.print(f"on disk: {size / 1e6:.1f} MB = {size / max(persisted, 1):.0f} bytes/span")
-    console.print(f"ack → visible in /api/sql: {visible_s * 1000:.1f} ms")
-    console.print(f"ratio persisted / in-process floor: {persisted_rate / floor:.2f}")
-    if len(watcher.samples) > 2:
-        console.print("RSS over time (MB): " + ", ".join(
-            f"{t - watcher.samples[0][0]:.0f}s={kb / 1024:.0f}" for t, kb in watcher.samples[:: max(1, len(watcher.samples) // 10)]))
+    console.print(f"ack → visible in /api/sql under load: {len(probe.delays)} probes, median "
+                  f"{percentile(probe.delays, 0.5) * 1000:.0f} ms, max {max(probe.delays, default=float('nan')) * 1000:.0f} ms")
+    console.print(f"ratio persisted / in-process floor: {persisted_rate / floor.rate:.2f} "
+                  f"({persisted_rate:,.0f} / {floor.rate:,.0f} spans/s)")
+    samples = watcher.samples[:: max(1, len(watcher.samples) // 12)]
+    if samples:
+        console.print("RSS over time (MB): " + ", ".join(f"{t - started:.0f}s={kb / 1024:.0f}" for t, kb, _ in samples))
     return 0
 
 

@@ -13,7 +13,6 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from collector.decode import DecodedSpan
@@ -66,8 +65,6 @@ def _span(name: str, attributes: dict[str, Any], kind: str = "internal") -> Deco
         parent_span_id="00f067aa0ba902b7",
         name=name,
         span_kind=kind,
-        start_time=datetime(2025, 11, 21, 4, 40),
-        end_time=datetime(2025, 11, 21, 4, 40, 1),
         start_unix_nano=_START,
         end_unix_nano=_START + 812_000_000,
         status_code="ok",

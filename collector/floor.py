@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -26,21 +27,38 @@ class BodySource(Protocol):
     def next(self) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class FloorRun:
+    """What one floor run committed, in how long, for how much CPU (every thread, DuckDB's too)."""
+
+    spans: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.spans / self.seconds
+
+    @property
+    def cpu_us_per_span(self) -> float:
+        return self.cpu_seconds / max(self.spans, 1) * 1e6
+
+
 def measure_floor(
     source: BodySource,
     seconds: float,
     settings: Settings | None = None,
     progress: Callable[[int], None] | None = None,
-) -> float:
-    """Spans/s committed when requests from ``source`` are submitted as fast as the writer takes them."""
+) -> FloorRun:
+    """Spans committed when requests from ``source`` are submitted as fast as the writer takes them."""
     base = settings or Settings()
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "floor.duckdb")
+        store = Store(Path(folder) / "floor.duckdb", memory_limit=base.duckdb_memory_limit)
         metrics = IngestMetrics()
         writer = BatchWriter(store, base, resolver=AgentResolver(), observer=metrics.observe_commit)
         pipeline = Pipeline(base, writer, metrics)
         futures: list[Future[int]] = []
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         deadline = started + seconds
         try:
             while time.perf_counter() < deadline:
@@ -55,7 +73,8 @@ def measure_floor(
                     progress(len(futures))
             committed = sum(future.result() for future in futures)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         finally:
             writer.close()
             store.close()
-    return committed / elapsed
+    return FloorRun(committed, elapsed, cpu)

@@ -34,7 +34,11 @@ class Status(StrEnum):
 
 @dataclass(slots=True)
 class SpanRow:
-    """One span as stored. Times are naive UTC datetimes; JSON columns hold JSON text.
+    """One span as stored. JSON columns hold JSON text.
+
+    Times are UTC: the ingest path fills microseconds since the Unix epoch (an int is ~15x cheaper
+    to build and ~40x cheaper to turn into an Arrow timestamp than a datetime, measured per span);
+    a naive UTC datetime is accepted as well (tools, tests). Queries return datetimes.
 
     Not frozen on purpose: a frozen dataclass costs ~4 µs more per row on the ingest hot path
     (measured), and rows are never shared across threads before the writer owns them.
@@ -48,8 +52,8 @@ class SpanRow:
     span_kind: str  # OTel SpanKind: internal, server, client, producer, consumer, unspecified
     status: str  # a Status value
     status_message: str | None
-    start_time: datetime
-    end_time: datetime
+    start_time: datetime | int  # int: microseconds since the Unix epoch, UTC
+    end_time: datetime | int
     duration_ms: float
     service_name: str | None
     scope_name: str | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Format = Literal["protobuf", "json"]
 _MAX_REASONS = 3  # reasons quoted in partial_success.error_message
+DECODE_THREADS = 2
 INFLIGHT_REQUESTS_OF_MAX_SIZE = 4  # request bytes in progress: 4 x TRACEHOUSE_MAX_REQUEST_BYTES
 RETRY_AFTER_S = 1  # told to clients on a transient error (HTTP Retry-After, gRPC RetryInfo)
 
@@ -67,6 +68,9 @@ class Pipeline:
         self._max_payload = settings.max_payload_bytes
         self._writer = writer
         self._metrics = metrics
+        # Decoding is pure Python under the GIL: more threads than this only contend for it
+        # (asyncio's default pool has 6 on 2 cores), and each holds a decoded request in memory.
+        self._executor = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="tracehouse-decode")
         # The span queue bounds rows; this bounds the request bodies being decoded or awaiting
         # commit, whose decoded form is several times their size. One request is always let in.
         self._inflight_limit = INFLIGHT_REQUESTS_OF_MAX_SIZE * settings.max_request_bytes
@@ -89,13 +93,18 @@ class Pipeline:
     async def _ingest(self, body: bytes, fmt: Format) -> IngestResult:
         # Decoding and normalizing a large request takes tens of milliseconds of Python: off the
         # event loop, so /api and /healthz stay responsive while ingest is busy.
-        future, accepted, rejected = await asyncio.to_thread(self.submit, body, fmt)
+        loop = asyncio.get_running_loop()
+        future, accepted, rejected = await loop.run_in_executor(self._executor, self.submit, body, fmt)
         try:
             stored = await asyncio.wrap_future(future)
         except Exception as exc:  # the batch failed to commit: nothing of it is acknowledged
             self._metrics.rejected.labels("write_failed").inc(accepted)
             raise TransientIngestError(str(exc), "write_failed") from exc
         return IngestResult(accepted, len(rejected), _message(rejected), stored)
+
+    def close(self) -> None:
+        """Stop the decode threads once the receivers have stopped (requests in flight finish)."""
+        self._executor.shutdown(wait=True)
 
     def count_rejected_request(self, reason: str) -> None:
         """Count a request refused before decoding (too large, bad encoding)."""

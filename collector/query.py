@@ -20,6 +20,7 @@ import duckdb
 
 from collector import rollup
 from collector.jsonvalues import jsonable
+from collector.normalize.lift import restore_attributes
 from collector.store import Store
 
 TRACE_SORTS = {
@@ -204,6 +205,9 @@ def get_trace(store: Store, timeout_s: float, trace_id: str) -> list[dict[str, A
         for column in JSON_COLUMNS:
             if isinstance(span.get(column), str):
                 span[column] = json.loads(span[column])
+        # The API shows attributes as received: payloads lifted into input/output go back in.
+        if isinstance(span.get("attributes"), dict):
+            span["attributes"] = restore_attributes(span["attributes"], span.get("input"), span.get("output"))
     return tree_order(spans)
 
 

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 
 import duckdb
+import pyarrow
 import uvicorn
 
 from analytics.pricing import PriceFileError, load_prices
@@ -167,6 +168,8 @@ class CollectorServer:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("server shutdown: %s", result)
+        if self.pipeline is not None:
+            await asyncio.to_thread(self.pipeline.close)
         if self.analytics is not None:  # before the writer closes: a run in progress still writes
             await asyncio.to_thread(self.analytics.stop)
         if self.writer is not None:
@@ -206,6 +209,10 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Arrow's default pool (mimalloc) keeps the segments of every batch conversion: ~30 MB more
+    # peak RSS than malloc for the same work (measured over 150,000 bench spans). This process owns
+    # all Arrow use in it, so it picks the pool.
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     server = CollectorServer(settings)
     try:
         asyncio.run(

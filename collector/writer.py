@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.agent_resolver import AgentResolver
 from collector.arrow_rows import rows_to_arrow
@@ -309,21 +310,21 @@ class BatchWriter:
         if not rows:
             return set()
         con = self._con
+        starts = pa.array([r.start_time for r in rows], pa.timestamp("us"))
+        bounds = pc.min_max(starts)
         keys = pa.table(
             {
                 "trace_id": pa.array([r.trace_id for r in rows], pa.string()),
                 "span_id": pa.array([r.span_id for r in rows], pa.string()),
             }
         )
-        low = min(r.start_time for r in rows)
-        high = max(r.start_time for r in rows)
         con.register("_th_keys", keys)
         try:
             found = con.execute(
                 "SELECT s.trace_id, s.span_id FROM spans s SEMI JOIN _th_keys k "
                 "ON s.trace_id = k.trace_id AND s.span_id = k.span_id "
                 "WHERE s.start_time BETWEEN ? AND ?",
-                [low, high],
+                [bounds["min"].as_py(), bounds["max"].as_py()],
             ).fetchall()
         finally:
             con.unregister("_th_keys")

@@ -4,7 +4,7 @@ Each convention module (openinference, genai, traceloop, openai_agents) holds it
 what kind a span is and where its fields are. This module decides, in one place, which
 convention a span follows (``convention_of``), then fills what every convention shares:
 model/provider/tokens on model-call spans, session, user, error type, the payload limit and
-the JSON columns. See README.md, "Conventions".
+the JSON columns, where payload text lifted into input/output is kept once (``lift``). See README.md, "Conventions".
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collector.decode import DecodedSpan
 from collector.model import SpanKind, SpanRow
 from collector.normalize import genai, openai_agents, openinference, traceloop
 from collector.normalize.common import dumps, first_int, first_str, payload, truncate
+from collector.normalize.lift import lift
 
 OTEL = "otel"
 
@@ -32,6 +33,7 @@ DEFAULT_PROJECT = "default"
 # Kinds whose spans are model calls: only these get model, provider and tokens.
 _MODEL_KINDS = frozenset({SpanKind.LLM.value, SpanKind.EMBEDDING.value})
 _KINDS = {kind.value: kind.value for kind in SpanKind}
+_SPAN = SpanKind.SPAN.value  # an enum's .value is a property call: ~0.5 µs per span on the hot path
 
 # A span with these keys besides openinference.span.kind is dual-emitted; gen_ai.* fills the gaps.
 _DUAL_MARKERS = (
@@ -66,7 +68,7 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
     attributes = span.attributes
     convention = convention_of(span)
     fields: dict[str, Any] = {}
-    kind = SpanKind.SPAN.value
+    kind = _SPAN
     model_keys: tuple[str, ...] = ()
     provider_keys: tuple[str, ...] = ()
     token_keys: tuple[tuple[str, ...], ...] = ()
@@ -83,7 +85,7 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
             model_keys += genai.MODEL_KEYS
             provider_keys += genai.PROVIDER_KEYS
             token_keys = tuple(a + b for a, b in zip(token_keys, genai.TOKEN_KEYS, strict=True))
-    kind = _KINDS.get(kind, SpanKind.SPAN.value)
+    kind = _KINDS.get(kind, _SPAN)
 
     model = provider = None
     tokens: list[int | None] = [None] * 5
@@ -93,9 +95,17 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
         tokens = [first_int(attributes, keys) or 0 for keys in token_keys]
 
     limit = max_payload_bytes
-    input_text, input_cut = payload(fields.get("input"), limit)
-    output_text, output_cut = payload(fields.get("output"), limit)
-    attributes_json, attributes_cut = dumps(attributes, limit)
+    raw_input, raw_output = fields.get("input"), fields.get("output")
+    input_text, input_cut = payload(raw_input, limit)
+    output_text, output_cut = payload(raw_output, limit)
+    stored_attributes = lift(
+        attributes,
+        (
+            ("input", raw_input, fields.get("input_flat", False), input_cut),
+            ("output", raw_output, fields.get("output_flat", False), output_cut),
+        ),
+    )
+    attributes_json, attributes_cut = dumps(stored_attributes, limit)
     events_json, events_cut = dumps(span.events, limit) if span.events else ("[]", False)
     links_json, links_cut = dumps(span.links, limit) if span.links else ("[]", False)
     status_message, message_cut = (
@@ -112,8 +122,8 @@ def normalize(span: DecodedSpan, *, max_payload_bytes: int) -> SpanRow:
         span_kind=span.span_kind,
         status=span.status_code,
         status_message=status_message,
-        start_time=span.start_time,
-        end_time=span.end_time,
+        start_time=span.start_unix_nano // 1000,
+        end_time=span.end_unix_nano // 1000,
         duration_ms=(span.end_unix_nano - span.start_unix_nano) / 1e6,
         service_name=resource.service_name,
         scope_name=span.scope_name or None,

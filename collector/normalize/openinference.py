@@ -96,9 +96,9 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     if kind == SpanKind.LLM and (fields["input"] is None or fields["output"] is None):
         messages_in, messages_out = flattened_messages(attributes)
         if fields["input"] is None:
-            fields["input"] = messages_in
+            fields["input"], fields["input_flat"] = messages_in, True
         if fields["output"] is None:
-            fields["output"] = messages_out
+            fields["output"], fields["output_flat"] = messages_out, True
     return fields
 
 

@@ -16,6 +16,7 @@ import pytest
 from collector.decode import decode_request, parse_json
 from collector.model import SpanRow
 from collector.normalize import normalize
+from collector.normalize.lift import restore_attributes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "otlp"
 CONVENTIONS = ("openinference", "genai-contrib", "genai-traceloop", "sdk-processor")
@@ -243,7 +244,7 @@ def test_every_attribute_kept(convention: str, scenario: str) -> None:
     request = decode_request(parse_json((FIXTURES / convention / f"{scenario}.json").read_bytes()))
     for span in request.spans:
         row = normalize(span, max_payload_bytes=LIMIT)
-        assert json.loads(row.attributes) == span.attributes
+        assert restore_attributes(json.loads(row.attributes), row.input, row.output) == span.attributes
         assert json.loads(row.resource) == span.resource
         assert json.loads(row.events) == span.events
         assert row.duration_ms >= 0
@@ -263,3 +264,39 @@ def test_truncation_on_real_spans() -> None:
     for value in attributes.values():
         assert not isinstance(value, str) or len(value.encode()) <= 64
     assert not of_kind(rows, "agent")[0].payload_truncated
+
+
+def test_payload_text_stored_once() -> None:
+    """A prompt lifted into input/output is a reference in attributes, and restores exactly."""
+    lifted = 0
+    for convention in CONVENTIONS:
+        for scenario in SCENARIOS:
+            request = decode_request(parse_json((FIXTURES / convention / f"{scenario}.json").read_bytes()))
+            for span in request.spans:
+                row = normalize(span, max_payload_bytes=LIMIT)
+                stored = json.loads(row.attributes)
+                refs = [key for key, value in stored.items() if value in ({"$ref": "input"}, {"$ref": "output"})]
+                lifted += len(refs)
+                for key in refs:
+                    assert len(span.attributes[key]) >= 64
+                    assert span.attributes[key] not in row.attributes  # the text is not stored twice
+    assert lifted > 20  # every convention has long payloads
+
+
+def test_truncated_payload_still_restores() -> None:
+    """A cut message list cannot give values back, so its keys keep their (cut) values; every
+    attribute still restores to the cut value a row without lifting would have stored."""
+    request = decode_request(parse_json((FIXTURES / "openinference" / "handoff.json").read_bytes()))
+    checked = 0
+    for span in request.spans:
+        row = normalize(span, max_payload_bytes=64)
+        stored = json.loads(row.attributes)
+        restored = restore_attributes(stored, row.input, row.output)
+        assert restored.keys() == span.attributes.keys()
+        for key, value in restored.items():
+            original = span.attributes[key]
+            assert value == original or (isinstance(original, str) and original.startswith(value))
+        if row.kind == "llm" and row.payload_truncated:
+            assert not any(isinstance(stored[k], dict) for k in stored if k.startswith("llm.input_messages."))
+            checked += 1
+    assert checked

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -34,8 +33,6 @@ def span(
         parent_span_id=parent,
         name=name,
         span_kind="internal",
-        start_time=datetime(2025, 11, 21, 4, 40),
-        end_time=datetime(2025, 11, 21, 4, 40, 1),
         start_unix_nano=START,
         end_unix_nano=START + 1_500_000,
         status_code=status,

@@ -106,3 +106,18 @@ def test_spans_sent_by_the_sdk_come_back_as_traces(
         "/api/sql", json={"sql": "SELECT count(*) FROM traces WHERE session_id = 'conv-1'"}
     ).json()
     assert rows["rows"] == [[2]]
+
+
+def test_trace_api_shows_attributes_as_received(collector: RunningCollector, api: httpx.Client) -> None:
+    """Payload text is stored once (a reference in `attributes`); the API puts it back."""
+    question = "My order 8812 arrived damaged and the replacement never shipped, what now?"
+    trace_id = emit_agent_run(collector, "conv-lift", question)
+    stored = collector.sql(
+        "SELECT attributes->>'$.\"gen_ai.input.messages\"', input FROM spans "
+        "WHERE trace_id = ? AND name = 'chat gpt-4o'",
+        [trace_id],
+    )
+    assert stored[0][0] != stored[0][1] and question in stored[0][1]  # lifted, kept once
+    spans = api.get(f"/api/traces/{trace_id}").json()["spans"]
+    llm = next(s for s in spans if s["name"] == "chat gpt-4o")
+    assert llm["attributes"]["gen_ai.input.messages"] == f'[{{"role": "user", "content": "{question}"}}]'
