@@ -140,12 +140,6 @@ def split(f: Filters, cut: datetime | None) -> tuple[Filters | None, list[Filter
     return Filters(lo, hi, f.service, f.agent), raw
 
 
-def overview_kpis(f: Filters) -> str:
-    return f"""SELECT count(*) AS requests, avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') AS failed
-FROM traces WHERE {trace_where(f)}"""
-
-
 LIVE_WINDOW = timedelta(minutes=5)
 
 
@@ -170,10 +164,9 @@ FROM spans WHERE {span_where(w)} AND kind = 'llm'""" for w in raw]
 
 
 def overview_numbers(f: Filters, now: datetime, since: datetime, cut: datetime | None) -> str:
-    """The overview's trace KPIs, live counts and tokens since ``since`` as one row: one request
-    and one statement instead of three (each pays the sandbox's parse and the summary catch-up)."""
-    return f"""SELECT * FROM ({overview_kpis(f)}) CROSS JOIN ({live_kpis(f, now)})
-CROSS JOIN ({tokens_since(f, since, now, cut)})"""
+    """The overview's live counts and tokens since ``since`` as one row: one request and one
+    statement instead of two (each pays the sandbox's parse)."""
+    return f"SELECT * FROM ({live_kpis(f, now)}) CROSS JOIN ({tokens_since(f, since, now, cut)})"
 
 
 def _cost_parts(f: Filters, cut: datetime | None, bucket: str | None = None) -> str:
@@ -197,10 +190,13 @@ def cost_since(f: Filters, since: datetime, until: datetime, cut: datetime | Non
 
 
 def overview_series(f: Filters) -> str:
-    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, count(*) AS requests,
+    """Traces started, failed, mean and exact p95 duration per time bucket, and over the whole
+    window in the row where ``total`` is 1: both from one scan of ``traces`` (grouping sets)."""
+    bucket = f"time_bucket(INTERVAL '{bucket_for(f)}', start_time)"
+    return f"""SELECT {bucket} AS bucket, count(*) AS requests,
        count(*) FILTER (WHERE status = 'error') AS errors, avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms
-FROM traces WHERE {trace_where(f)} GROUP BY ALL ORDER BY bucket"""
+       quantile_cont(duration_ms, 0.95) AS p95_ms, grouping({bucket}) AS total
+FROM traces WHERE {trace_where(f)} GROUP BY GROUPING SETS (({bucket}), ()) ORDER BY total DESC, bucket"""
 
 
 def cost_series(f: Filters, cut: datetime | None = None) -> str:

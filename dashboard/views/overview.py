@@ -32,13 +32,15 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
 
 
 def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
-    kpi = live = data["numbers"].iloc[0]
+    live = data["numbers"].iloc[0]
+    totals = data["series"][data["series"]["total"] == 1]
+    kpi = totals.iloc[0] if not totals.empty else pd.Series({"requests": 0, "errors": 0, "avg_ms": None, "p95_ms": None})
     minutes = queries.LIVE_WINDOW.total_seconds() / 60
-    tokens = kpi["tokens"]
+    tokens = live["tokens"]
     spend = data["spend"]
     cost, unpriced = (None, None) if spend is None else spend.iloc[0][["cost_usd", "unpriced_calls"]]
     requests = int(kpi["requests"] or 0)
-    failed = int(kpi["failed"] or 0)
+    failed = int(kpi["errors"] or 0)
     success = (requests - failed) / requests if requests else None
     ui.kpis(
         [
@@ -57,7 +59,7 @@ def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
 
 
 def _series(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
-    series, spend = data["series"], data["cost_series"]
+    series, spend = data["series"][data["series"]["total"] == 0], data["cost_series"]
     window = charts.TimeAxis(None if f.start <= ui.EPOCH else f.start, f.end, queries.bucket_ms(f))
     left, right = st.columns(2)
     left.plotly_chart(charts.traffic(series, window), key="traffic")
