@@ -90,3 +90,19 @@ def test_agents_runs_handoffs_and_tools_count_the_spans_the_rollup_has_not_seen(
     refund = tool_table.set_index("tool").loc["issue_refund"]
     assert (refund["calls"], refund["failures"], refund["failure_rate"]) == (2, 2, 1.0)
     assert refund["last_error"] == seed.TOOL_ERROR
+
+
+def test_agent_filter_applies_to_the_rollup_and_the_tail_alike(live: tuple[SeededCollector, seed.Seeded]) -> None:
+    api, _ = live
+    (agent,) = sorted(api.seeded.agents)[:1]
+    at = open_page("overview", state={"range": "Last 24 hours", "agent": agent})
+    (tokens,) = api.sql(f"SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM spans "
+                        f"WHERE kind = 'llm' AND agent_name = '{agent}'")[0]
+    assert metrics(at)["Tokens today"] == fmt.count(tokens)
+    at = open_page("agents", state={"range": "Last 24 hours", "agent": agent})
+    shown = frames(at)
+    assert list(shown[0]["agent"]) == [agent]
+    (calls,) = api.sql(f"SELECT count(*) FROM spans WHERE kind = 'tool' AND agent_name = '{agent}'")[0]
+    assert calls > 0
+    (tools,) = [f for f in shown if "tool" in f.columns]
+    assert tools["calls"].sum() == calls
