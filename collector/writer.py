@@ -1,6 +1,7 @@
 """The single writer: one thread owns the DuckDB write connection and group-commits spans.
 
-Receivers ``submit`` the rows of one request and get a Future that resolves only after the
+Receivers ``submit`` the spans of one request (an Arrow table from collector.prepare, made in
+a worker process or a decode thread) and get a Future that resolves only after the
 transaction holding those rows has committed (DESIGN.md decision 3). Memory is bounded: rows
 are counted from submit until their batch commits, and a submit that would pass
 ``queue_max_spans`` raises :class:`QueueFull` at once (the receivers answer UNAVAILABLE / 503).
