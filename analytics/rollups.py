@@ -118,10 +118,53 @@ SELECT minute, service_name, agent_name,
 FROM parts GROUP BY ALL
 """
 
+# Agent runs, tool calls, guardrail checks and handoffs per minute (of span start), service,
+# agent and what was called: the dashboard's agents page without scanning every span.
+# ``run_failures`` counts calls whose trace failed (trace_features is written before this runs).
+CALL_MINUTES_SQL = f"""
+WITH s AS (
+    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
+           CASE kind WHEN 'tool' THEN coalesce(tool_name, name)
+                     WHEN 'handoff' THEN coalesce(handoff_from, agent_name, '?')
+                     WHEN 'agent' THEN agent_name ELSE name END AS name,
+           CASE WHEN kind = 'handoff' THEN coalesce(handoff_to, '?') END AS target,
+           trace_id, start_time, status, status_message, duration_ms, guardrail_triggered,
+           CAST(floor(ln(greatest(duration_ms, 1.0)) / ln({HIST_BASE})) AS SMALLINT) AS b
+    FROM spans
+    WHERE start_time >= $lo AND start_time < $hi AND kind IN ('agent', 'tool', 'guardrail', 'handoff')
+      AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
+      AND (kind <> 'agent' OR agent_name IS NOT NULL)
+), calls AS (
+    SELECT minute, service_name, agent_name, kind, name, target, count(*) AS calls,
+           count(*) FILTER (WHERE status = 'error') AS errors,
+           count(*) FILTER (WHERE guardrail_triggered) AS trips,
+           sum(duration_ms) AS duration_sum_ms,
+           arg_max(status_message, start_time) FILTER (WHERE status = 'error') AS last_error,
+           max(start_time) FILTER (WHERE status = 'error') AS last_error_at
+    FROM s GROUP BY ALL
+), failed AS (
+    SELECT minute, service_name, agent_name, kind, name, target, count(*) AS run_failures
+    FROM s WHERE kind = 'handoff'
+      AND trace_id IN (SELECT trace_id FROM trace_features WHERE status = 'error'
+                       AND start_time < $hi)
+    GROUP BY ALL
+), hist AS (
+    SELECT minute, service_name, agent_name, kind, name, target, list({{'b': b, 'n': n}} ORDER BY b) AS latency_hist
+    FROM (SELECT minute, service_name, agent_name, kind, name, target, b, CAST(count(*) AS INTEGER) AS n
+          FROM s GROUP BY ALL)
+    GROUP BY ALL
+)
+SELECT c.*, coalesce(f.run_failures, 0) AS run_failures, h.latency_hist
+FROM calls c
+LEFT JOIN failed f USING (minute, service_name, agent_name, kind, name, target)
+LEFT JOIN hist h USING (minute, service_name, agent_name, kind, name, target)
+"""
+
 ERROR_MINUTES_SQL = """
 SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
        coalesce(tool_name, name) AS name, error_type, count(*) AS errors,
-       first(status_message ORDER BY start_time DESC) AS sample_message
+       first(status_message ORDER BY start_time DESC) AS sample_message,
+       first(trace_id ORDER BY start_time DESC) AS sample_trace_id
 FROM spans
 WHERE status = 'error' AND start_time >= $lo AND start_time < $hi
   AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
@@ -195,18 +238,20 @@ def trace_features(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.D
 
 def minute_rollups(
     cur: duckdb.DuckDBPyConnection, minutes: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of minute_rollup and error_minutes for the given minutes."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Rows of minute_rollup, error_minutes and call_minutes for the given minutes."""
     if minutes.empty:
-        return pd.DataFrame(), pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     lo = minutes["minute"].min()
     hi = minutes["minute"].max() + pd.Timedelta(minutes=1)
     cur.register("_minutes", minutes[["minute"]])
     try:
         params = {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
-        return cur.execute(MINUTE_ROLLUP_SQL, params).df(), cur.execute(
-            ERROR_MINUTES_SQL, params
-        ).df()
+        return (
+            cur.execute(MINUTE_ROLLUP_SQL, params).df(),
+            cur.execute(ERROR_MINUTES_SQL, params).df(),
+            cur.execute(CALL_MINUTES_SQL, params).df(),
+        )
     finally:
         cur.unregister("_minutes")
 

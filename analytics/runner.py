@@ -41,7 +41,10 @@ from collector.store import Store
 
 logger = logging.getLogger(__name__)
 
-JOB = "spans"  # watermark of the per-span steps; fingerprint = price table version
+JOB = "spans"  # watermark of the per-span steps; fingerprint = price table + rollup versions
+# Bumped when a job writes a new derived table or changes one: the next run then recomputes
+# everything, so a file written by an older version gets the new table for its past spans too.
+ROLLUP_VERSION = "2"  # 2: call_minutes, error_minutes.sample_trace_id
 WINDOW_JOB = "windows"  # end of the last judged window
 CHUNK_SPANS = 250_000
 EPOCH = datetime(1970, 1, 1)
@@ -171,14 +174,17 @@ class AnalyticsRunner:
         self.prices, self.rules = prices, rules
         logger.info("analytics: reloaded prices and rules")
 
+    def _fingerprint(self) -> str:
+        return f"{self.prices.fingerprint}/rollups-{ROLLUP_VERSION}"
+
     def _run(self, now: datetime, progress: Progress | None) -> RunReport:
         self._reload_changed_files()
         report = RunReport()
         cur = self.store.cursor()
         try:
             watermark, fingerprint = queries.read_state(cur, JOB)
-            if watermark is not None and fingerprint != self.prices.fingerprint:
-                logger.info("price table changed: recomputing all costs")
+            if watermark is not None and fingerprint != self._fingerprint():
+                logger.info("price table or rollup version changed: recomputing all analytics")
                 watermark, report.backfill = None, True
             total, hi = rollups.new_span_range(cur, watermark)
             lo = watermark or EPOCH
@@ -224,16 +230,17 @@ class AnalyticsRunner:
             lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)
         )
         clock.lap("trace_features")
-        rollup, errors = rollups.minute_rollups(cur, minutes)
+        rollup, errors, calls = rollups.minute_rollups(cur, minutes)
 
         def write_minutes(con: duckdb.DuckDBPyConnection) -> None:
             rollups.replace_rows(con, "minute_rollup", rollup, ["minute"], minutes)
             rollups.replace_rows(con, "error_minutes", errors, ["minute"], minutes)
+            rollups.replace_rows(con, "call_minutes", calls, ["minute"], minutes)
 
         self._write(write_minutes)
         clock.lap("minute_rollups")
         found = self._trace_anomalies(cur, summaries, now)
-        fingerprint = self.prices.fingerprint
+        fingerprint = self._fingerprint()
 
         def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             new = queries.insert_anomalies(con, found)

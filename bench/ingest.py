@@ -75,7 +75,9 @@ def sender(worker: int, target: str, traces_per_request: int, start: mp.synchron
 
 
 class ProcessWatcher(threading.Thread):
-    """Samples the collector's RSS and CPU time (user + system) from /proc every 0.2 s."""
+    """Samples RSS and CPU time (user + system) of the collector and its worker processes
+    (TRACEHOUSE_INGEST_WORKERS) from /proc every 0.2 s; RSS is their sum (shared pages counted
+    in each, so an upper bound)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -84,22 +86,35 @@ class ProcessWatcher(threading.Thread):
         self.stopped = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
 
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    def pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *map(int, children)]
+
+    def cpu_seconds(self, pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
+
+    @staticmethod
+    def rss_kb(pid: int) -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
 
     def run(self) -> None:
         while not self.stopped.wait(0.2):
             try:
-                text = Path(f"/proc/{self.pid}/status").read_text()
-                cpu = self.cpu_seconds()
+                pids = self.pids()
             except OSError:
                 return
-            for line in text.splitlines():
-                if line.startswith("VmRSS:"):
-                    kb = int(line.split()[1])
-                    self.peak_kb = max(self.peak_kb, kb)
-                    self.samples.append((time.time(), kb, cpu))
+            kb = cpu = 0.0
+            for pid in pids:
+                try:
+                    kb, cpu = kb + self.rss_kb(pid), cpu + self.cpu_seconds(pid)
+                except OSError:
+                    continue  # a worker that just ended
+            self.peak_kb = max(self.peak_kb, int(kb))
+            self.samples.append((time.time(), int(kb), cpu))
 
     def cpu_between(self, start: float, end: float) -> float:
         inside = [cpu for t, _, cpu in self.samples if start <= t <= end]
@@ -266,9 +281,9 @@ def main() -> int:
                   f"acknowledged - persisted = {acked - persisted:,}")
     console.print(f"export latency: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms")
     window_peak = max((kb for t, kb, _ in watcher.samples if started <= t <= window_end), default=0)
-    console.print(f"collector peak RSS: {window_peak / 1024:.0f} MB in the sending window, {watcher.peak_kb / 1024:.0f} MB "
+    console.print(f"collector peak RSS (with its worker processes): {window_peak / 1024:.0f} MB in the sending window, {watcher.peak_kb / 1024:.0f} MB "
                   "overall (the analytics jobs run inside the collector every TRACEHOUSE_ANALYTICS_INTERVAL_S)")
-    console.print(f"collector CPU {cpu:.1f} s in the window = "
+    console.print(f"collector CPU (with its worker processes) {cpu:.1f} s in the window = "
                   f"{cpu / max(in_window, 1) * 1e6:.0f} µs per persisted span "
                   f"(CPU-bound capacity on 2 idle cores ≈ {2 * in_window / cpu if cpu else float('nan'):,.0f} spans/s)")
     if commits:

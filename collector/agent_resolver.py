@@ -26,7 +26,8 @@ from collector.model import SpanKind, SpanRow
 _AGENT = SpanKind.AGENT.value
 _MAX_DEPTH = 256  # guards against parent cycles in malformed traces
 
-Update = tuple[str, str, datetime, str]  # trace_id, span_id, start_time, agent_name
+StartTime = int | datetime  # microseconds since the epoch (SpanRow, the writer's columns) or a datetime
+Update = tuple[str, str, StartTime, str]  # trace_id, span_id, start_time, agent_name
 
 
 @dataclass(slots=True)
@@ -39,7 +40,7 @@ class _Known:
 @dataclass(slots=True)
 class _Waiter:
     span_id: str
-    start_time: datetime
+    start_time: StartTime
     since: float  # monotonic arrival time
 
 
@@ -70,32 +71,49 @@ class AgentResolver:
 
     def process(self, rows: Sequence[SpanRow]) -> tuple[list[str | None] | None, list[Update]]:
         """For a batch about to be inserted: agent names to store (None if unchanged) and updates."""
+        return self.process_columns(
+            [r.trace_id for r in rows],
+            [r.span_id for r in rows],
+            [r.parent_span_id for r in rows],
+            [r.kind for r in rows],
+            [r.agent_name for r in rows],
+            [r.start_time for r in rows],
+        )
+
+    def process_columns(
+        self,
+        trace_ids: Sequence[str],
+        span_ids: Sequence[str],
+        parents: Sequence[str | None],
+        kinds: Sequence[str],
+        agents: Sequence[str | None],
+        starts: Sequence[StartTime],
+    ) -> tuple[list[str | None] | None, list[Update]]:
+        """:meth:`process` over a batch's columns (the writer's Arrow columns as lists)."""
         now = time.monotonic()
         known = self._known
-        for row in rows:
-            known[(row.trace_id, row.span_id)] = _Known(
-                row.parent_span_id, row.agent_name, row.kind == _AGENT
-            )
+        for trace_id, span_id, parent, agent, kind in zip(trace_ids, span_ids, parents, agents, kinds):
+            known[(trace_id, span_id)] = _Known(parent, agent, kind == _AGENT)
         names: list[str | None] | None = None
-        for i, row in enumerate(rows):
-            if row.agent_name is not None:
-                continue
-            agent = self._resolve(row.trace_id, row.span_id, row.start_time, now)
+        for i, agent in enumerate(agents):
             if agent is not None:
+                continue
+            found = self._resolve(trace_ids[i], span_ids[i], starts[i], now)
+            if found is not None:
                 if names is None:
-                    names = [r.agent_name for r in rows]
-                names[i] = agent
+                    names = list(agents)
+                names[i] = found
         updates: list[Update] = []
         if self._pending:
-            for row in rows:
-                waiters = self._pending.pop((row.trace_id, row.span_id), None)
+            for trace_id, span_id in zip(trace_ids, span_ids):
+                waiters = self._pending.pop((trace_id, span_id), None)
                 if waiters:
                     self._pending_count -= len(waiters)
-                    self._release(row.trace_id, row.span_id, waiters, updates)
+                    self._release(trace_id, span_id, waiters, updates)
         self._trim(now)
         return names, updates
 
-    def _resolve(self, trace_id: str, span_id: str, start_time: datetime, now: float) -> str | None:
+    def _resolve(self, trace_id: str, span_id: str, start_time: StartTime, now: float) -> str | None:
         """Walk up from a span; cache the answer, or queue the span on the first missing link."""
         agent, gap = self._walk(trace_id, span_id)
         if agent is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -51,7 +51,8 @@ def measure_floor(
     progress: Callable[[int], None] | None = None,
 ) -> FloorRun:
     """Spans committed when requests from ``source`` are submitted as fast as the writer takes them."""
-    base = settings or Settings()
+    # One submitting thread in this process (pipeline.submit): no worker processes to start.
+    base = replace(settings or Settings(), ingest_workers=0)
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "floor.duckdb", memory_limit=base.duckdb_memory_limit)
         metrics = IngestMetrics()

@@ -9,22 +9,19 @@ counted in the result and reported through OTLP ``partial_success``.
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
 
-from collector.decode import DecodeFailed, Rejected, decode_request, parse_json, parse_protobuf
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collector.decode import DecodeFailed, Rejected
+from collector.ingest_pool import create_pool
 from collector.metrics import IngestMetrics
-from collector.model import SpanRow
-from collector.normalize import normalize
-from collector.redaction import load_redactor
+from collector.prepare import Format, prepare_request
 from collector.settings import Settings
 from collector.writer import BatchWriter, QueueFull, WriterClosed
 
-log = logging.getLogger(__name__)
-
-Format = Literal["protobuf", "json"]
 _MAX_REASONS = 3  # reasons quoted in partial_success.error_message
 DECODE_THREADS = 2
 INFLIGHT_REQUESTS_OF_MAX_SIZE = 4  # request bytes in progress: 4 x TRACEHOUSE_MAX_REQUEST_BYTES
@@ -67,12 +64,16 @@ class Pipeline:
 
     def __init__(self, settings: Settings, writer: BatchWriter, metrics: IngestMetrics) -> None:
         self._max_payload = settings.max_payload_bytes
-        self._redactor = load_redactor(settings.redaction_file)  # None: no rules, no cost
+        # Redaction runs where spans are normalized (a worker loads the rules once, by path).
+        self._redaction_file = settings.redaction_file
         self._writer = writer
         self._metrics = metrics
         # Decoding is pure Python under the GIL: more threads than this only contend for it
         # (asyncio's default pool has 6 on 2 cores), and each holds a decoded request in memory.
         self._executor = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="tracehouse-decode")
+        # With workers, that Python runs in other processes and the GIL here is left to the
+        # receivers, the writer and DuckDB (collector.ingest_pool).
+        self._pool = create_pool(settings.ingest_workers) if settings.ingest_workers else None
         # The span queue bounds rows; this bounds the request bodies being decoded or awaiting
         # commit, whose decoded form is several times their size. One request is always let in.
         self._inflight_limit = INFLIGHT_REQUESTS_OF_MAX_SIZE * settings.max_request_bytes
@@ -99,7 +100,19 @@ class Pipeline:
         # Decoding and normalizing a large request takes tens of milliseconds of Python: off the
         # event loop, so /api and /healthz stay responsive while ingest is busy.
         loop = asyncio.get_running_loop()
-        future, accepted, rejected = await loop.run_in_executor(self._executor, self.submit, body, fmt, project)
+        if self._pool is None:
+            future, accepted, rejected = await loop.run_in_executor(
+                self._executor, self.submit, body, fmt, project
+            )
+        else:
+            try:
+                table, rejected = await loop.run_in_executor(
+                    self._pool, prepare_request, body, fmt, self._max_payload, self._redaction_file, project
+                )
+            except DecodeFailed as exc:
+                self._metrics.rejected.labels("malformed_request").inc()
+                raise PermanentIngestError(str(exc)) from exc
+            future, accepted = self._queue(table, rejected)
         try:
             stored = await asyncio.wrap_future(future)
         except Exception as exc:  # the batch failed to commit: nothing of it is acknowledged
@@ -108,7 +121,10 @@ class Pipeline:
         return IngestResult(accepted, len(rejected), _message(rejected), stored)
 
     def close(self) -> None:
-        """Stop the decode threads once the receivers have stopped (requests in flight finish)."""
+        """Stop the decode threads and workers once the receivers have stopped (requests in
+        flight finish); before the writer drains."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 
     def count_rejected_request(self, reason: str) -> None:
@@ -118,40 +134,28 @@ class Pipeline:
     def submit(self, body: bytes, fmt: Format, project: str | None = None) -> tuple[Future[int], int, list[Rejected]]:
         """Decode, normalize and queue a request (synchronously); the future resolves at commit."""
         try:
-            request = parse_protobuf(body) if fmt == "protobuf" else parse_json(body)
+            table, rejected = prepare_request(body, fmt, self._max_payload, self._redaction_file, project)
         except DecodeFailed as exc:
             self._metrics.rejected.labels("malformed_request").inc()
             raise PermanentIngestError(str(exc)) from exc
-        decoded = decode_request(request)
-        rejected = decoded.rejected
-        rows: list[SpanRow] = []
-        max_payload = self._max_payload
-        redactor = self._redactor
-        for index, span in enumerate(decoded.spans):
-            try:
-                if redactor is not None:  # before normalize: derived columns see redacted values
-                    redactor.span(span)
-                rows.append(normalize(span, max_payload_bytes=max_payload))
-            except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
-                log.warning("span %r could not be normalized: %s", span.name, exc)
-                rejected.append(
-                    Rejected(index, f"span {span.name!r}: could not be normalized: {exc}")
-                )
-        if project is not None:
-            for row in rows:
-                row.project = project
-        self._metrics.received.inc(len(rows) + len(rejected))
+        future, accepted = self._queue(table, rejected)
+        return future, accepted, rejected
+
+    def _queue(self, table: pa.Table, rejected: list[Rejected]) -> tuple[Future[int], int]:
+        """Count a prepared request and hand its rows to the writer."""
+        accepted = table.num_rows
+        self._metrics.received.inc(accepted + len(rejected))
         if rejected:
             self._metrics.rejected.labels("invalid_span").inc(len(rejected))
-        truncated = sum(1 for row in rows if row.payload_truncated)
+        truncated = pc.sum(table["payload_truncated"]).as_py() if accepted else 0
         if truncated:
             self._metrics.truncated.inc(truncated)
         try:
-            future = self._writer.submit(rows)
+            future = self._writer.submit(table)
         except (QueueFull, WriterClosed) as exc:
-            self._metrics.rejected.labels("queue_full").inc(len(rows))
+            self._metrics.rejected.labels("queue_full").inc(accepted)
             raise TransientIngestError(str(exc), "queue_full") from exc
-        return future, len(rows), rejected
+        return future, accepted
 
 
 def _message(rejected: list[Rejected]) -> str | None:

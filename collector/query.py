@@ -35,15 +35,17 @@ TRACE_SORTS = {
     "output_tokens": "output_tokens",
     "cost_usd": "cost_usd",
 }
+# Sort key of each session column, as one aggregate over its trace summaries: the page's ids are
+# picked with this aggregate alone, and whole rows are built for those ids only.
 SESSION_SORTS = {
-    "last_seen": "last_seen",
-    "first_seen": "first_seen",
-    "trace_count": "trace_count",
-    "span_count": "span_count",
-    "error_count": "error_count",
-    "cost_usd": "cost_usd",
-    "input_tokens": "input_tokens",
-    "output_tokens": "output_tokens",
+    "last_seen": "max(end_time)",
+    "first_seen": "min(start_time)",
+    "trace_count": "count(*)",
+    "span_count": "sum(span_count)",
+    "error_count": "sum(error_count)",
+    "cost_usd": "sum(cost_usd)",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
 }
 ORDERS = {"asc": "ASC", "desc": "DESC"}
 JSON_COLUMNS = ("attributes", "resource", "events", "links")
@@ -83,6 +85,7 @@ class TraceFilter:
     model: str | None = None
     status: str | None = None  # "ok" or "error"
     session: str | None = None
+    workflow: str | None = None  # the trace's workflow name (else its root span's name)
     min_duration_ms: float | None = None
     q: str | None = None  # text in a span's name, input, output or status message
 
@@ -116,6 +119,8 @@ def _trace_where(f: TraceFilter) -> tuple[str, list[Any]]:
         add("error_count = 0")
     if f.session is not None:
         add("session_id = ?", f.session)
+    if f.workflow is not None:
+        add("coalesce(workflow_name, root_name) = ?", f.workflow)
     if f.min_duration_ms is not None:
         add("duration_ms >= ?", f.min_duration_ms)
     if f.q:
@@ -250,38 +255,42 @@ def list_sessions(
     sort: str = "last_seen",
     order: str = "desc",
 ) -> tuple[list[dict[str, Any]], int]:
-    """Sessions with a trace starting in [start, end), one page, and how many there are."""
+    """Sessions with a trace starting in [start, end), one page, and how many there are.
+
+    The ``sessions`` view groups every trace summary with list aggregates (~15 µs a session:
+    over 3 s at 200,000 sessions). Here the sessions in range are counted and ranked from
+    trace_summary with the sort column's aggregate alone, then whole rows are built from the
+    view for the page's ids only; the view's filter on its group key reaches the table scan.
+    """
     rollup.catch_up(store)
-    clauses: list[str] = []
+    scope: list[str] = ["session_id IS NOT NULL"]
     params: list[Any] = []
-    window = []
     if start is not None:
-        window.append("start_time >= ?")
+        scope.append("start_time >= ?")
         params.append(start)
     if end is not None:
-        window.append("start_time < ?")
+        scope.append("start_time < ?")
         params.append(end)
-    if window:
-        clauses.append(
-            f"session_id IN (SELECT session_id FROM trace_summary WHERE {' AND '.join(window)})"
-        )
     if user is not None:
-        clauses.append("user_id = ?")
+        scope.append("user_id = ?")
         params.append(user)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    order_by = f"{SESSION_SORTS[sort]} {ORDERS[order]} NULLS LAST, session_id"
-    # Two steps: the page's ids first, which needs only cheap aggregates (DuckDB drops the unused
-    # ones), then whole rows for those ids alone. The agents/services lists cost ~10 µs per session;
-    # computing them for every session to show fifty took over a second at 125,000 sessions.
+    in_scope = f"SELECT DISTINCT session_id FROM trace_summary WHERE {' AND '.join(scope)}"
+    key = SESSION_SORTS[sort]
     with timed_cursor(store, timeout_s) as cur:
-        total = cur.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()[0]
+        total = cur.execute(f"SELECT count(*) FROM ({in_scope})", params).fetchone()[0]
+        # Windowed, the whole session is ranked (its traces outside the window count too).
+        ranked = f"session_id IN ({in_scope})" if len(scope) > 1 else "session_id IS NOT NULL"
         ids = [
             r[0]
             for r in cur.execute(
-                f"SELECT session_id FROM sessions{where} ORDER BY {order_by} LIMIT ? OFFSET ?",
-                [*params, limit, offset],
+                f"SELECT session_id FROM trace_summary WHERE {ranked} GROUP BY session_id "
+                f"ORDER BY {key} {ORDERS[order]} NULLS LAST, session_id LIMIT ? OFFSET ?",
+                [*(params if len(scope) > 1 else []), limit, offset],
             ).fetchall()
         ]
+        if not ids:
+            return [], int(total)
+        # list_contains on the group key is pushed below the view's GROUP BY; IN (subquery) is not.
         cur.execute("SELECT * FROM sessions WHERE list_contains(?, session_id)", [ids])
         rows = {r["session_id"]: r for r in _records(cur)}
     return [rows[i] for i in ids if i in rows], int(total)

@@ -85,6 +85,7 @@ async def list_traces(
     model: str | None = None,
     status: Literal["ok", "error"] | None = None,
     session: str | None = None,
+    workflow: str | None = None,
     min_duration_ms: Annotated[float | None, Query(ge=0)] = None,
     q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -101,6 +102,7 @@ async def list_traces(
         model=model,
         status=status,
         session=session,
+        workflow=workflow,
         min_duration_ms=min_duration_ms,
         q=q or None,
     )

@@ -10,6 +10,7 @@ All patterns run as one alternation: one pass over each string.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import tomllib
 from dataclasses import dataclass
@@ -113,6 +114,12 @@ class Redactor:
 
 def _is_glob(key: str) -> bool:
     return any(c in key for c in "*?[")
+
+
+@functools.lru_cache(maxsize=4)
+def cached_redactor(path: str) -> Redactor | None:
+    """load_redactor, once per process (ingest workers call it per request)."""
+    return load_redactor(path)
 
 
 def load_redactor(path: str | None) -> Redactor | None:

@@ -234,7 +234,30 @@ CREATE TABLE IF NOT EXISTS error_minutes (
     name VARCHAR NOT NULL,
     error_type VARCHAR,
     errors BIGINT NOT NULL,
-    sample_message VARCHAR
+    sample_message VARCHAR,  -- of the latest failure in the minute
+    sample_trace_id VARCHAR  -- the trace of that failure
+);
+ALTER TABLE error_minutes ADD COLUMN IF NOT EXISTS sample_trace_id VARCHAR;
+
+-- Agent runs, tool calls, guardrail checks and handoffs per minute (of span start), service, agent
+-- and what was called (name: the agent for runs, the tool, the guardrail span's name, the handoff's
+-- source; target: the handoff's target): the dashboard's agents page. run_failures counts calls
+-- whose trace failed; latency_hist as in minute_rollup, of the calls' durations.
+CREATE TABLE IF NOT EXISTS call_minutes (
+    minute TIMESTAMP NOT NULL,
+    service_name VARCHAR,
+    agent_name VARCHAR,
+    kind VARCHAR NOT NULL,
+    name VARCHAR,
+    target VARCHAR,
+    calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    trips BIGINT NOT NULL,
+    run_failures BIGINT NOT NULL,
+    duration_sum_ms DOUBLE NOT NULL,
+    last_error VARCHAR,
+    last_error_at TIMESTAMP,
+    latency_hist STRUCT(b SMALLINT, n INTEGER)[]
 );
 
 -- What the detectors found (analytics/anomaly.py). anomaly_id is a hash of (kind, subject,

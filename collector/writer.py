@@ -1,6 +1,7 @@
 """The single writer: one thread owns the DuckDB write connection and group-commits spans.
 
-Receivers ``submit`` the rows of one request and get a Future that resolves only after the
+Receivers ``submit`` the spans of one request (an Arrow table from collector.prepare, made in
+a worker process or a decode thread) and get a Future that resolves only after the
 transaction holding those rows has committed (DESIGN.md decision 3). Memory is bounded: rows
 are counted from submit until their batch commits, and a submit that would pass
 ``queue_max_spans`` raises :class:`QueueFull` at once (the receivers answer UNAVAILABLE / 503).
@@ -55,7 +56,7 @@ class WriterClosed(Exception):
 
 @dataclass(slots=True)
 class _Spans:
-    rows: list[SpanRow]
+    table: pa.Table  # the spans schema of collector.arrow_rows, without received_at
     future: Future[int]
     queued_at: float  # monotonic; the group-commit window counts from the oldest submission
 
@@ -120,22 +121,25 @@ class BatchWriter:
         """Spans submitted and not yet committed."""
         return self._pending_spans
 
-    def submit(self, rows: list[SpanRow]) -> Future[int]:
-        """Queue rows; the Future gives how many were newly stored, after commit."""
+    def submit(self, spans: pa.Table | list[SpanRow]) -> Future[int]:
+        """Queue spans (an Arrow table from collector.prepare, or rows); the Future gives how
+        many were newly stored, after commit."""
+        table = spans if isinstance(spans, pa.Table) else rows_to_arrow(spans)
+        count = table.num_rows
         future: Future[int] = Future()
         with self._cond:
             if self._closing:
                 raise WriterClosed("the collector is shutting down")
-            if self._pending_spans + len(rows) > self._max_queued:
+            if self._pending_spans + count > self._max_queued:
                 raise QueueFull(
                     f"ingest queue is full ({self._pending_spans} spans waiting, limit {self._max_queued})"
                 )
-            self.stats.received += len(rows)
-            if not rows:
+            self.stats.received += count
+            if not count:
                 future.set_result(0)
                 return future
-            self._pending_spans += len(rows)
-            self._queue.append(_Spans(rows, future, time.monotonic()))
+            self._pending_spans += count
+            self._queue.append(_Spans(table, future, time.monotonic()))
             self._cond.notify()
         return future
 
@@ -179,19 +183,19 @@ class BatchWriter:
             count = 0
             while self._queue and isinstance(self._queue[0], _Spans):
                 item = self._queue[0]
-                if batch and count + len(item.rows) > self._max_batch:  # type: ignore[union-attr]
+                if batch and count + item.table.num_rows > self._max_batch:  # type: ignore[union-attr]
                     break
                 self._queue.popleft()
                 if not item.future.set_running_or_notify_cancel():
                     # The caller gave up (client went away) before commit: nothing to acknowledge.
-                    self._pending_spans -= len(item.rows)  # type: ignore[union-attr]
+                    self._pending_spans -= item.table.num_rows  # type: ignore[union-attr]
                     continue
                 batch.append(item)  # type: ignore[arg-type]
-                count += len(item.rows)  # type: ignore[union-attr]
+                count += item.table.num_rows  # type: ignore[union-attr]
             return batch, None
 
     def _queued_spans(self) -> int:
-        return sum(len(item.rows) for item in self._queue if isinstance(item, _Spans))
+        return sum(item.table.num_rows for item in self._queue if isinstance(item, _Spans))
 
     def _run(self) -> None:
         try:
@@ -229,7 +233,7 @@ class BatchWriter:
             task.future.set_result(result)
 
     def _commit_batch(self, batch: list[_Spans], *, isolate: bool = True) -> None:
-        total = sum(len(item.rows) for item in batch)
+        total = sum(item.table.num_rows for item in batch)
         started = time.perf_counter()
         try:
             counts, duplicates, updates = self._write(batch)
@@ -275,29 +279,51 @@ class BatchWriter:
                 self.stats.failed += total
 
     def _write(self, batch: list[_Spans]) -> tuple[list[int], int, int]:
-        """One transaction: skip stored and repeated spans, insert the rest, apply agent updates."""
+        """One transaction: skip stored and repeated spans, insert the rest, apply agent updates.
+
+        Works on the batch's Arrow columns; Python touches only the key columns (one set lookup
+        per span) and, for attribution, the resolver's six columns.
+        """
         con = self._con
         con.execute("BEGIN")
-        existing = self._stored_keys([row for item in batch for row in item.rows])
-        seen: set[tuple[str, str]] = existing
-        fresh: list[SpanRow] = []
+        tables = [item.table for item in batch]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        keys = list(zip(table.column("trace_id").to_pylist(), table.column("span_id").to_pylist()))
+        seen = self._stored_keys(table)
+        keep: list[int] = []
         counts: list[int] = []
+        position = 0
         for item in batch:
-            before = len(fresh)
-            for row in item.rows:
-                key = (row.trace_id, row.span_id)
+            before = len(keep)
+            for index in range(position, position + item.table.num_rows):
+                key = keys[index]
                 if key in seen:
                     continue
                 seen.add(key)
-                fresh.append(row)
-            counts.append(len(fresh) - before)
-        duplicates = sum(len(item.rows) for item in batch) - len(fresh)
-        updates: list[tuple[str, str, datetime, str]] = []
-        agent_names = None
-        if self._resolver is not None and fresh:
-            agent_names, updates = self._resolver.process(fresh)
-        if fresh:
-            con.register("_th_batch", rows_to_arrow(fresh, agent_names))
+                keep.append(index)
+            position += item.table.num_rows
+            counts.append(len(keep) - before)
+        duplicates = len(keys) - len(keep)
+        if duplicates:
+            table = table.take(pa.array(keep, pa.int64()))
+            keys = [keys[index] for index in keep]
+        updates: list[tuple[str, str, Any, str]] = []
+        if self._resolver is not None and keys:
+            agent_names, updates = self._resolver.process_columns(
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                table.column("parent_span_id").to_pylist(),
+                table.column("kind").to_pylist(),
+                table.column("agent_name").to_pylist(),
+                pc.cast(table.column("start_time"), pa.int64()).to_pylist(),
+            )
+            if agent_names is not None:
+                column = table.schema.get_field_index("agent_name")
+                table = table.set_column(
+                    column, table.schema.field(column), pa.array(agent_names, pa.string())
+                )
+        if keys:
+            con.register("_th_batch", table)
             try:
                 con.execute(
                     "INSERT INTO spans BY NAME SELECT *, ?::TIMESTAMP AS received_at FROM _th_batch",
@@ -319,20 +345,13 @@ class BatchWriter:
         self._last_stamp = now
         return now
 
-    def _stored_keys(self, rows: list[SpanRow]) -> set[tuple[str, str]]:
-        """(trace_id, span_id) of these rows that are already stored."""
-        if not rows:
+    def _stored_keys(self, table: pa.Table) -> set[tuple[str, str]]:
+        """(trace_id, span_id) of these spans that are already stored."""
+        if not table.num_rows:
             return set()
         con = self._con
-        starts = pa.array([r.start_time for r in rows], pa.timestamp("us"))
-        bounds = pc.min_max(starts)
-        keys = pa.table(
-            {
-                "trace_id": pa.array([r.trace_id for r in rows], pa.string()),
-                "span_id": pa.array([r.span_id for r in rows], pa.string()),
-            }
-        )
-        con.register("_th_keys", keys)
+        bounds = pc.min_max(table.column("start_time"))
+        con.register("_th_keys", table.select(["trace_id", "span_id"]))
         try:
             found = con.execute(
                 "SELECT s.trace_id, s.span_id FROM spans s SEMI JOIN _th_keys k "
@@ -344,7 +363,7 @@ class BatchWriter:
             con.unregister("_th_keys")
         return set(found)
 
-    def _apply_agent_updates(self, updates: list[tuple[str, str, datetime, str]]) -> None:
+    def _apply_agent_updates(self, updates: list[tuple[str, str, Any, str]]) -> None:
         trace_ids, span_ids, starts, agents = zip(*updates)
         table = pa.table(
             {

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pandas as pd
+
 # Per-span costs are written by the analytics jobs into span_costs (one row per LLM/embedding
 # span, with its start_time, service, agent and model copied), cost_usd NULL when unpriced.
 COSTS = "span_costs"
@@ -89,14 +91,56 @@ def trace_where(f: Filters) -> str:
     return " AND ".join(parts)
 
 
-def overview_kpis(f: Filters) -> str:
-    return f"""SELECT count(*) AS requests, avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') AS failed
-FROM traces WHERE {trace_where(f)}"""
+def _floor_minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(at: datetime) -> datetime:
+    floor = _floor_minute(at)
+    return floor if floor == at else floor + timedelta(minutes=1)
+
+
+def rollup_state() -> str:
+    """How far the analytics rollups are complete: the jobs' watermark (on received_at), and the
+    earliest start of a span received since then or of the trace it belongs to (its minute and
+    every later one may still change). Both NULL while the jobs have not run."""
+    return """WITH w AS (SELECT max(watermark) AS w FROM analytics_state WHERE job = 'spans'),
+pending AS (SELECT trace_id, start_time FROM spans
+            WHERE received_at > (SELECT coalesce(w, TIMESTAMP '1970-01-01') FROM w))
+SELECT (SELECT w FROM w) AS watermark,
+       least((SELECT min(start_time) FROM pending),
+             (SELECT min(start_time) FROM traces WHERE trace_id IN (SELECT trace_id FROM pending))) AS pending_from"""
+
+
+def rollup_cut(watermark: datetime | None, pending_from: datetime | None, end: datetime) -> datetime | None:
+    """The minute before which minute_rollup/error_minutes hold every stored span (None: no rollups).
+
+    Minutes from the cut on are read from the spans, so live numbers stay live; with nothing
+    pending the rollup covers the whole window.
+    """
+    if watermark is None or pd.isna(watermark):
+        return None
+    if pending_from is None or pd.isna(pending_from):
+        return _ceil_minute(end)
+    return _floor_minute(pd.Timestamp(pending_from).to_pydatetime())
+
+
+def split(f: Filters, cut: datetime | None) -> tuple[Filters | None, list[Filters]]:
+    """The window as whole minutes the rollup covers, plus the raw edges: the partial first
+    minute, and everything from ``cut`` (at the latest the current minute) on. Without a cut,
+    all raw."""
+    if cut is None:
+        return None, [f]
+    lo, hi = _ceil_minute(f.start), min(cut, _floor_minute(f.end))
+    if hi <= lo:
+        return None, [f]
+    raw = [Filters(f.start, lo, f.service, f.agent)] if f.start < lo else []
+    if hi < f.end:
+        raw.append(Filters(hi, f.end, f.service, f.agent))
+    return Filters(lo, hi, f.service, f.agent), raw
 
 
 LIVE_WINDOW = timedelta(minutes=5)
-RAW_WINDOW_MINUTES = 6 * 60  # up to this window, read spans rather than the (slightly behind) rollups
 
 
 def live_kpis(f: Filters, now: datetime) -> str:
@@ -108,34 +152,63 @@ def live_kpis(f: Filters, now: datetime) -> str:
   (SELECT count(*) FROM spans WHERE {_trace_scope(live)}) AS recent_requests"""
 
 
-def tokens_since(f: Filters, since: datetime, until: datetime) -> str:
-    """Input + output tokens of LLM calls from ``since`` (e.g. UTC midnight) on."""
+def tokens_since(f: Filters, since: datetime, until: datetime, cut: datetime | None = None) -> str:
+    """Input + output tokens of LLM calls from ``since`` (e.g. UTC midnight) on: the analytics
+    per-minute rollup for whole minutes before ``cut``, the spans themselves for the rest."""
     day = Filters(since, until, f.service, f.agent)
-    return f"""SELECT coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens
-FROM spans WHERE {span_where(day)} AND kind IN ('llm', 'embedding')"""
+    rolled, raw = split(day, cut)
+    parts = [f"SELECT sum(total_tokens) AS tokens FROM minute_rollup WHERE {minute_where(rolled)}"] if rolled else []
+    parts += [f"""SELECT sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
+FROM spans WHERE {span_where(w)} AND kind = 'llm'""" for w in raw]
+    return f"SELECT coalesce(sum(tokens), 0) AS tokens FROM ({' UNION ALL '.join(parts)})"
 
 
-def cost_since(f: Filters, since: datetime, until: datetime) -> str:
-    """Priced spend and unpriced calls from ``since`` on (analytics table)."""
+def overview_numbers(f: Filters, now: datetime, since: datetime, cut: datetime | None) -> str:
+    """The overview's live counts and tokens since ``since`` as one row: one request and one
+    statement instead of two (each pays the sandbox's parse)."""
+    return f"SELECT * FROM ({live_kpis(f, now)}) CROSS JOIN ({tokens_since(f, since, now, cut)})"
+
+
+def _cost_parts(f: Filters, cut: datetime | None, bucket: str | None = None) -> str:
+    """Priced cost in the window (per time bucket when given): the per-minute rollup for the
+    minutes it covers, the analytics span_costs for the rest."""
+    rolled, raw = split(f, cut)
+    by = (lambda column: f"time_bucket(INTERVAL '{bucket}', {column}) AS bucket, ") if bucket else (lambda _: "")
+    group = " GROUP BY ALL" if bucket else ""
+    parts = [f"SELECT {by('minute')}sum(cost_usd) AS cost_usd FROM minute_rollup WHERE {minute_where(rolled)}{group}"
+             ] if rolled else []
+    parts += [f"SELECT {by('start_time')}sum(cost_usd) AS cost_usd FROM {COSTS} WHERE {span_where(w)}{group}"
+              for w in raw]
+    return " UNION ALL ".join(parts)
+
+
+def cost_since(f: Filters, since: datetime, until: datetime, cut: datetime | None = None) -> str:
+    """Priced spend and unpriced calls from ``since`` on (analytics tables)."""
     day = Filters(since, until, f.service, f.agent)
-    return f"""SELECT sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls
-FROM {COSTS} WHERE {span_where(day)}"""
+    return f"""SELECT (SELECT sum(cost_usd) FROM ({_cost_parts(day, cut)})) AS cost_usd,
+       (SELECT count(*) FROM {COSTS} WHERE {span_where(day)} AND {UNPRICED}) AS unpriced_calls"""
 
 
 def overview_series(f: Filters) -> str:
-    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, count(*) AS requests,
+    """Traces started, failed, mean and exact p95 duration per time bucket, and over the whole
+    window in the row where ``total`` is 1: both from one scan of ``traces`` (grouping sets)."""
+    bucket = f"time_bucket(INTERVAL '{bucket_for(f)}', start_time)"
+    return f"""SELECT {bucket} AS bucket, count(*) AS requests,
        count(*) FILTER (WHERE status = 'error') AS errors, avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms
-FROM traces WHERE {trace_where(f)} GROUP BY ALL ORDER BY bucket"""
+       quantile_cont(duration_ms, 0.95) AS p95_ms, grouping({bucket}) AS total
+FROM traces WHERE {trace_where(f)} GROUP BY GROUPING SETS (({bucket}), ()) ORDER BY total DESC, bucket"""
 
 
-def cost_series(f: Filters) -> str:
-    return f"""SELECT time_bucket(INTERVAL '{bucket_for(f)}', start_time) AS bucket, sum(cost_usd) AS cost_usd
-FROM {COSTS} WHERE {span_where(f)} GROUP BY ALL ORDER BY bucket"""
+def cost_series(f: Filters, cut: datetime | None = None) -> str:
+    return f"""SELECT bucket, sum(cost_usd) AS cost_usd FROM ({_cost_parts(f, cut, bucket_for(f))})
+GROUP BY ALL ORDER BY bucket"""
+
+
+ERROR_KEY = "coalesce(error_type, left({0}, 160), 'error without message')"
 
 
 def top_errors(f: Filters, limit: int = 10) -> str:
-    return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error,
+    return f"""SELECT {ERROR_KEY.format("status_message")} AS error,
        kind, count(*) AS count, count(DISTINCT trace_id) AS traces,
        arg_max(status_message, start_time) AS last_message,
        max(start_time) AS last_seen, arg_max(trace_id, start_time) AS example_trace
@@ -143,33 +216,41 @@ FROM spans WHERE {span_where(f)} AND status = 'error'
 GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
 
 
-def _minute_where(f: Filters) -> str:
+def minute_where(f: Filters) -> str:
     """span_where for the analytics per-minute tables (keyed by ``minute``, not start_time)."""
-    minute = Filters(f.start.replace(second=0, microsecond=0), f.end, f.service, f.agent)
+    minute = Filters(_floor_minute(f.start), f.end, f.service, f.agent)
     return span_where(minute).replace("start_time", "minute")
 
 
-def top_errors_rollup(f: Filters, limit: int = 10) -> str:
-    """top_errors from the analytics per-minute error counts: a few thousand rows, not every span."""
-    return f"""SELECT coalesce(error_type, left(sample_message, 160), 'error without message') AS error, kind,
-       sum(errors) AS count, arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen
-FROM error_minutes WHERE {_minute_where(f)}
-GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
-
-
-def error_examples(f: Filters, since: datetime) -> str:
-    """The latest failing trace per (error, kind) since ``since``: the links of the rollup's rows."""
-    recent = Filters(max(since, f.start), f.end, f.service, f.agent)
-    return f"""SELECT coalesce(error_type, left(status_message, 160), 'error without message') AS error, kind,
+def top_errors_split(f: Filters, cut: datetime | None, limit: int = 10) -> str:
+    """top_errors from the analytics per-minute error counts for the minutes they cover (a few
+    thousand rows, not every span) plus the failed spans of the rest of the window."""
+    rolled, raw = split(f, cut)
+    if rolled is None:
+        return top_errors(f, limit)
+    parts = [f"""SELECT {ERROR_KEY.format("sample_message")} AS error, kind, sum(errors) AS count,
+       arg_max(sample_message, minute) AS last_message, max(minute) AS last_seen,
+       arg_max(sample_trace_id, minute) AS example_trace
+FROM error_minutes WHERE {minute_where(rolled)} GROUP BY ALL"""]
+    parts += [f"""SELECT {ERROR_KEY.format("status_message")} AS error, kind, count(*) AS count,
+       arg_max(status_message, start_time) AS last_message, max(start_time) AS last_seen,
        arg_max(trace_id, start_time) AS example_trace
-FROM spans WHERE {span_where(recent)} AND status = 'error' GROUP BY ALL"""
+FROM spans WHERE {span_where(w)} AND status = 'error' GROUP BY ALL""" for w in raw]
+    return f"""SELECT error, kind, sum(count) AS count, arg_max(last_message, last_seen) AS last_message,
+       max(last_seen) AS last_seen, arg_max(example_trace, last_seen) AS example_trace
+FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL ORDER BY count DESC, last_seen DESC LIMIT {int(limit)}"""
+
+
+# Filter values come from the one-row-per-trace summary (a tenth of the spans' rows).
+_TRACE_VALUES = {"service_name": "service_name", "agent_name": "unnest(agents)", "model": "unnest(models)",
+                 "workflow": "coalesce(workflow_name, root_name)"}
 
 
 def distinct_values(column: str, since: datetime) -> str:
-    if column not in {"service_name", "agent_name", "model"}:
+    if column not in _TRACE_VALUES:
         raise ValueError(f"no filter on {column}")
-    return f"""SELECT DISTINCT {column} AS value FROM spans
-WHERE start_time >= {lit(since)} AND {column} IS NOT NULL ORDER BY value LIMIT 500"""
+    return f"""SELECT DISTINCT value FROM (SELECT {_TRACE_VALUES[column]} AS value FROM traces
+WHERE start_time >= {lit(since)}) WHERE value IS NOT NULL ORDER BY value LIMIT 500"""
 
 
 def recent_sessions(f: Filters, limit: int = 200) -> str:
@@ -192,60 +273,6 @@ GROUP BY session_id ORDER BY last_seen DESC LIMIT {int(limit)}"""
 
 def session_count(f: Filters) -> str:
     return f"""SELECT approx_count_distinct(session_id) AS sessions FROM traces WHERE {trace_where(f)}"""
-
-
-def agent_runs(f: Filters) -> str:
-    """Per agent: its runs (agent spans), their latency and how often they failed."""
-    return f"""SELECT agent_name AS agent, count(*) AS runs, avg(duration_ms) AS avg_ms,
-       approx_quantile(duration_ms, 0.95) AS p95_ms, count(*) FILTER (WHERE status = 'error') / count(*) AS error_rate
-FROM spans WHERE {span_where(f)} AND kind = 'agent' AND agent_name IS NOT NULL
-GROUP BY ALL ORDER BY runs DESC, agent"""
-
-
-def agent_usage(f: Filters) -> str:
-    """Per agent: LLM and tool calls, tokens and cost, from the analytics per-minute rollup."""
-    return f"""SELECT agent_name AS agent, sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
-       sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd
-FROM minute_rollup WHERE {_minute_where(f)} AND agent_name IS NOT NULL GROUP BY ALL"""
-
-
-def agent_usage_raw(f: Filters) -> str:
-    """agent_usage from the spans themselves, for a collector without the analytics jobs."""
-    return f"""SELECT agent_name AS agent, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
-       count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens, sum(cost_usd) AS cost_usd
-FROM spans WHERE {span_where(f)} AND kind IN ('llm', 'tool', 'embedding') AND agent_name IS NOT NULL
-GROUP BY ALL"""
-
-
-def handoffs(f: Filters) -> str:
-    """Who hands off to whom; a handoff 'fails' when its run (trace) ends in error."""
-    return f"""WITH h AS (SELECT trace_id, coalesce(handoff_from, agent_name, '?') AS source,
-                  coalesce(handoff_to, '?') AS target, status
-           FROM spans WHERE {span_where(f, agent_on_span=False)} AND kind = 'handoff'
-           {f"AND (handoff_from = {lit(f.agent)} OR handoff_to = {lit(f.agent)})" if f.agent else ""})
-SELECT source, target, count(*) AS count,
-       count(*) FILTER (WHERE h.status = 'error') AS handoff_errors,
-       count(*) FILTER (WHERE t.status = 'error') / count(*) AS run_failure_rate
-FROM h LEFT JOIN traces t USING (trace_id) GROUP BY ALL ORDER BY count DESC"""
-
-
-def guardrails(f: Filters) -> str:
-    return f"""SELECT name AS guardrail, coalesce(agent_name, '') AS agent, count(*) AS checks,
-       count(*) FILTER (WHERE guardrail_triggered) AS trips,
-       count(*) FILTER (WHERE guardrail_triggered) / count(*) AS trip_rate
-FROM spans WHERE {span_where(f)} AND kind = 'guardrail'
-GROUP BY ALL ORDER BY trip_rate DESC, checks DESC"""
-
-
-def tool_stats(f: Filters) -> str:
-    return f"""SELECT coalesce(tool_name, name) AS tool, count(*) AS calls,
-       count(*) FILTER (WHERE status = 'error') AS failures,
-       count(*) FILTER (WHERE status = 'error') / count(*) AS failure_rate,
-       avg(duration_ms) AS avg_ms, approx_quantile(duration_ms, 0.95) AS p95_ms,
-       arg_max(status_message, start_time) FILTER (WHERE status = 'error') AS last_error
-FROM spans WHERE {span_where(f)} AND kind = 'tool'
-GROUP BY ALL ORDER BY failure_rate DESC, calls DESC"""
 
 
 def cost_by(f: Filters, dimension: str) -> str:

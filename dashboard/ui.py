@@ -132,6 +132,16 @@ def optional(sql: str) -> pd.DataFrame | None:
     return fetch({}, {"result": sql})["result"]
 
 
+def rollup_cut(f: Filters) -> datetime | None:
+    """Where the analytics rollups stop being complete for the window ending ``f.end`` (see
+    queries.rollup_cut); None while the analytics jobs have not run: pages then read spans."""
+    state = optional(queries.rollup_state())
+    if state is None or state.empty:
+        return None
+    row = state.iloc[0]
+    return queries.rollup_cut(row["watermark"], row["pending_from"], f.end)
+
+
 NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."
 
 

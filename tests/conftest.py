@@ -63,7 +63,12 @@ class RunningCollector:
 def collector_settings(db_path: Path, **overrides: Any) -> Settings:
     """Settings for a test collector: loopback, ephemeral ports, the given DB file."""
     base = Settings(
-        host="127.0.0.1", grpc_port=0, http_port=0, db=str(db_path), batch_interval_ms=5.0
+        host="127.0.0.1",
+        grpc_port=0,
+        http_port=0,
+        db=str(db_path),
+        batch_interval_ms=5.0,
+        ingest_workers=0,  # in-process: no spawn per test; the worker path has its own tests
     )
     return replace(base, **overrides)
 

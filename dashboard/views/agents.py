@@ -5,21 +5,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, queries, ui
+from dashboard import agent_queries, charts, fmt, queries, ui
 
 
 def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
-    # Long windows read usage from the analytics rollup (one row per agent-minute); short ones
-    # read the spans themselves, which are always current.
-    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
-    data = ui.fetch(
-        {"runs": queries.agent_runs(f), "handoffs": queries.handoffs(f), "guardrails": queries.guardrails(f),
-         "tools": queries.tool_stats(f), **({} if long_window else {"usage": queries.agent_usage_raw(f)})},
-        {"usage": queries.agent_usage(f)} if long_window else {},
+    # Runs, calls, tokens, cost, handoffs, guardrails and tools from the analytics per-minute
+    # rollups up to where they are complete, from the spans after it; from spans without analytics.
+    cut = ui.rollup_cut(f)
+    return ui.fetch(
+        {"runs": agent_queries.agent_runs(f, cut), "handoffs": agent_queries.handoffs(f, cut),
+         "guardrails": agent_queries.guardrails(f, cut), "tools": agent_queries.tool_stats(f, cut),
+         "usage": agent_queries.agent_usage(f, cut)},
     )
-    if data["usage"] is None or data["usage"].empty:  # the rollup is missing or not filled yet
-        data["usage"] = client.query(queries.agent_usage_raw(f))
-    return data
 
 
 def _agents(data: dict[str, pd.DataFrame]) -> None:

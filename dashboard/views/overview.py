@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, client, fmt, queries, ui
+from dashboard import charts, fmt, queries, ui
 
 REFRESH_S = 5
 
@@ -19,32 +19,28 @@ def _load(f: queries.Filters) -> dict[str, pd.DataFrame | None]:
     # identical (and served from cache) for every refresh within those seconds.
     now = until = f.end
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    # Long windows count errors from the analytics per-minute table instead of scanning every span.
-    long_window = f.minutes > queries.RAW_WINDOW_MINUTES
-    errors = {"errors_rollup": queries.top_errors_rollup(f)} if long_window else {}
+    # Tokens and top errors (linked to the latest failing trace) come from the analytics
+    # per-minute tables up to where they are complete, and from the spans after it (the last
+    # minute or so): live, without a day's scan.
+    cut = ui.rollup_cut(f)
     data = ui.fetch(
-        {"kpi": queries.overview_kpis(f), "live": queries.live_kpis(f, now),
-         "tokens": queries.tokens_since(f, midnight, until), "series": queries.overview_series(f),
-         **({} if long_window else {"errors": queries.top_errors(f)})},
-        {"spend": queries.cost_since(f, midnight, until), "cost_series": queries.cost_series(f), **errors},
+        {"numbers": queries.overview_numbers(f, now, midnight, cut), "series": queries.overview_series(f),
+         "errors": queries.top_errors_split(f, cut)},
+        {"spend": queries.cost_since(f, midnight, until, cut), "cost_series": queries.cost_series(f, cut)},
     )
-    rollup = data.pop("errors_rollup", None)
-    if long_window and rollup is not None and not rollup.empty:
-        examples = client.query(queries.error_examples(f, rollup["last_seen"].min()))
-        data["errors"] = rollup.merge(examples, on=["error", "kind"], how="left")
-    elif "errors" not in data:  # the rollup is missing or not filled yet
-        data["errors"] = client.query(queries.top_errors(f))
     return data
 
 
 def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
-    kpi, live = data["kpi"].iloc[0], data["live"].iloc[0]
+    live = data["numbers"].iloc[0]
+    totals = data["series"][data["series"]["total"] == 1]
+    kpi = totals.iloc[0] if not totals.empty else pd.Series({"requests": 0, "errors": 0, "avg_ms": None, "p95_ms": None})
     minutes = queries.LIVE_WINDOW.total_seconds() / 60
-    tokens = data["tokens"].iloc[0]["tokens"]
+    tokens = live["tokens"]
     spend = data["spend"]
     cost, unpriced = (None, None) if spend is None else spend.iloc[0][["cost_usd", "unpriced_calls"]]
     requests = int(kpi["requests"] or 0)
-    failed = int(kpi["failed"] or 0)
+    failed = int(kpi["errors"] or 0)
     success = (requests - failed) / requests if requests else None
     ui.kpis(
         [
@@ -57,13 +53,13 @@ def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
             ("Success rate", fmt.percent(success), f"{fmt.count(failed)} traces had an error"),
             ("Cost today", fmt.money(cost), f"Since 00:00 UTC; {fmt.count(unpriced)} LLM calls have no price"
              if spend is not None else ui.NO_ANALYTICS),
-            ("Tokens today", fmt.count(tokens), "Input + output tokens since 00:00 UTC"),
+            ("Tokens today", fmt.count(tokens), "Input + output tokens of LLM calls since 00:00 UTC"),
         ]
     )
 
 
 def _series(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
-    series, spend = data["series"], data["cost_series"]
+    series, spend = data["series"][data["series"]["total"] == 0], data["cost_series"]
     window = charts.TimeAxis(None if f.start <= ui.EPOCH else f.start, f.end, queries.bucket_ms(f))
     left, right = st.columns(2)
     left.plotly_chart(charts.traffic(series, window), key="traffic")

@@ -16,15 +16,17 @@ PAGE_SIZES = (25, 50, 100, 250)
 
 
 def _controls() -> dict[str, object]:
-    top = st.columns([2.4, 1.4, 1, 1.4, 1.1, 1.4])
+    top = st.columns([2.2, 1.3, 1.4, 0.9, 1.3, 1.1, 1.4])
     text = top[0].text_input("Search", placeholder="text in names, inputs or outputs", key="tr_q")
     session = top[1].text_input("Session", placeholder="session id", key="tr_session")
-    status = top[2].selectbox("Status", ["All", "ok", "error"], key="tr_status")
-    models = ["All", *ui.options("model")["model"]]
-    model = top[3].selectbox("Model", models, key="tr_model")
-    min_ms = top[4].number_input("Min duration (ms)", min_value=0, step=100, value=0, key="tr_min")
-    sort = top[5].selectbox("Sort", list(SORTS), key="tr_sort")
+    seen = ui.options("workflow", "model")
+    workflow = top[2].selectbox("Workflow", ["All", *seen["workflow"]], key="tr_workflow")
+    status = top[3].selectbox("Status", ["All", "ok", "error"], key="tr_status")
+    model = top[4].selectbox("Model", ["All", *seen["model"]], key="tr_model")
+    min_ms = top[5].number_input("Min duration (ms)", min_value=0, step=100, value=0, key="tr_min")
+    sort = top[6].selectbox("Sort", list(SORTS), key="tr_sort")
     return {"q": text.strip() or None, "status": None if status == "All" else status,
+            "workflow": None if workflow == "All" else workflow,
             "model": None if model == "All" else model, "min_duration_ms": min_ms or None,
             "session": session.strip() or None, "sort": SORTS[sort][0], "order": SORTS[sort][1]}
 

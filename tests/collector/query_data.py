@@ -38,6 +38,7 @@ def agent_trace(
     tool: str = "lookup_order",
     tool_fails: bool = False,
     question: str = "Where is my order 1234?",
+    workflow: str = "Customer support",
     seconds: float = 4.0,
 ) -> list[SpanRow]:
     """One workflow: root → agent per name, each with an LLM call and a tool; handoffs between."""
@@ -48,7 +49,7 @@ def agent_trace(
         "convention": "openai_agents",
         "session_id": session,
         "user_id": user,
-        "workflow_name": "Customer support",
+        "workflow_name": workflow,
     }
 
     def span(
@@ -76,7 +77,7 @@ def agent_trace(
     root = span(
         ("root",),
         None,
-        "Customer support",
+        workflow,
         "workflow",
         start,
         seconds,
@@ -192,6 +193,7 @@ def standard_traces() -> list[list[SpanRow]]:
             agents=("sales",),
             model="claude-sonnet-4",
             tool="quote",
+            workflow="Sales quote",
         ),
         agent_trace(
             4,
@@ -211,6 +213,7 @@ def standard_traces() -> list[list[SpanRow]]:
             agents=("sales", "billing"),
             model="claude-sonnet-4",
             tool="quote",
+            workflow="Sales quote",
         ),
     ]
 

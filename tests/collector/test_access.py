@@ -288,3 +288,9 @@ def test_generated_keys_work_from_the_environment(make_collector, capsys: pytest
     collector: RunningCollector = make_collector(ingest_keys=f"gamma={key}")
     assert post(collector, claiming("x"), **{"x-api-key": key}).status_code == 200
     assert collector.sql("SELECT DISTINCT project FROM spans") == [("gamma",)]
+
+
+def test_key_project_wins_in_ingest_worker_processes(make_collector) -> None:  # type: ignore[no-untyped-def]
+    collector: RunningCollector = make_collector(ingest_keys=f"alpha={INGEST_A}", ingest_workers=1)
+    assert post(collector, claiming("beta"), authorization=f"Bearer {INGEST_A}").status_code == 200
+    assert dict(collector.sql("SELECT project, count(*) FROM spans GROUP BY ALL")) == {"alpha": 5}

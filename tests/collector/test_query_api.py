@@ -76,6 +76,9 @@ def test_trace_row_summarizes_its_spans(client: TestClient) -> None:
         ({"status": "error"}, {4}),
         ({"status": "ok"}, {1, 2, 3, 5, 6}),
         ({"session": "sess-1"}, {1, 2}),
+        ({"workflow": "Sales quote"}, {3, 6}),
+        ({"workflow": "Customer support", "service": "support-bot"}, {1, 2, 4, 5}),
+        ({"workflow": "customer support"}, set()),  # exact name
         ({"min_duration_ms": 10000}, {5}),
         ({"q": "refund"}, {2, 4}),  # a question in one trace, a tool name in another
         ({"q": "DID NOT ANSWER"}, {4}),  # status message, case-insensitive

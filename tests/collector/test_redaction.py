@@ -59,8 +59,9 @@ def plant_secrets(tracer) -> None:  # type: ignore[no-untyped-def]
         span.set_status(Status(StatusCode.ERROR, f"card {CARD} declined"))
 
 
-def test_builtin_rules_leave_no_secret_in_any_column(make_collector) -> None:  # type: ignore[no-untyped-def]
-    collector: RunningCollector = make_collector(redaction_file="builtin")
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
+def test_builtin_rules_leave_no_secret_in_any_column(make_collector, workers: int) -> None:  # type: ignore[no-untyped-def]
+    collector: RunningCollector = make_collector(redaction_file="builtin", ingest_workers=workers)
     export(collector, plant_secrets, {"enduser.email": EMAIL})
     stored = everything_stored(collector)
     assert stored, "nothing was stored"

@@ -81,6 +81,10 @@ def test_traces_lists_filters_and_pages(api: SeededCollector) -> None:
     table = frames(at)[0]
     assert list(table["trace_id"]) == [api.seeded.traces["refund_failed"]]
     at.selectbox(key="tr_status").set_value("All").run()
+    assert {"refund-flow", "research-run", "bulk-crawl"} <= set(at.selectbox(key="tr_workflow").options)
+    at.selectbox(key="tr_workflow").set_value("refund-flow").run()
+    assert set(frames(at)[0]["trace_id"]) == {api.seeded.traces["refund"], api.seeded.traces["refund_failed"]}
+    at.selectbox(key="tr_workflow").set_value("All").run()
     at.selectbox(key="tr_sort").set_value("Most spans first").run()
     assert frames(at)[0]["trace_id"].iloc[0] == api.seeded.traces["big"]
     assert frames(at)[0]["spans"].iloc[0] == seed.BIG_TRACE_SPANS

@@ -98,3 +98,21 @@ def test_handoff_flow_layout_puts_chains_left_to_right_and_stacks_workflows() ->
     assert pos["billing"][1] != pos["tech"][1]  # siblings on separate rows
     assert pos["writer"][1] < min(pos[n][1] for n in ("triage", "billing", "tech"))  # next chain below
     assert set(pos) == {"triage", "billing", "refunds", "tech", "writer", "editor"}
+
+
+def test_rollup_cut_is_the_first_minute_still_pending() -> None:
+    end = T0 + timedelta(minutes=30, seconds=5)
+    assert queries.rollup_cut(None, None, end) is None  # analytics never ran: all from spans
+    assert queries.rollup_cut(T0, None, end) == T0 + timedelta(minutes=31)  # nothing pending
+    assert queries.rollup_cut(T0, T0 + timedelta(minutes=12, seconds=40), end) == T0 + timedelta(minutes=12)
+
+
+def test_split_reads_whole_covered_minutes_from_the_rollup_and_the_edges_raw() -> None:
+    f = queries.Filters(T0 + timedelta(seconds=20), T0 + timedelta(minutes=30, seconds=5), "svc", "a")
+    rolled, raw = queries.split(f, T0 + timedelta(minutes=12))
+    assert (rolled.start, rolled.end, rolled.service, rolled.agent) == (T0 + timedelta(minutes=1), T0 + timedelta(minutes=12), "svc", "a")
+    assert [(w.start, w.end) for w in raw] == [(f.start, T0 + timedelta(minutes=1)), (T0 + timedelta(minutes=12), f.end)]
+    rolled, raw = queries.split(f, T0 + timedelta(minutes=31))  # nothing pending: only the current minute raw
+    assert rolled.end == T0 + timedelta(minutes=30) and raw[-1].start == T0 + timedelta(minutes=30)
+    assert queries.split(f, None) == (None, [f])
+    assert queries.split(f, T0 + timedelta(seconds=30)) == (None, [f])  # the rollup covers no whole minute
