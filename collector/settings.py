@@ -122,10 +122,11 @@ class Settings:
     )
     ingest_workers: int = _setting(
         "INGEST_WORKERS",
-        1,
+        0,
         "Worker processes that parse and normalize OTLP requests into Arrow rows, off the collector's GIL "
-        "(they never open the database; ~100 MB each). One prepares ~20,000 spans/s, about what 2 cores can "
-        "store; add more with more cores. 0: in the collector process, on two threads.",
+        "(they never open the database; ~120 MB each). 0: in the collector process, on two threads (best on "
+        "2 cores, where workers only compete for the same CPU); one worker prepares ~20,000 spans/s, so use "
+        "1 or more with more cores.",
         _non_negative_int,
     )
     duckdb_memory_limit: str = _setting(
