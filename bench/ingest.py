@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -45,6 +46,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def send_until_acked(export: Callable[..., object], body: bytes, give_up_at: float, backoff_s: float) -> tuple[bool, int]:
+    """Send one request, retrying transient refusals like an OTLP exporter: (acknowledged, retries)."""
+    retries = 0
+    while time.time() < give_up_at:
+        try:
+            export(body, timeout=10)
+        except grpc.RpcError as exc:
+            if exc.code() not in RETRYABLE:
+                raise
+            retries += 1
+            time.sleep(backoff_s)
+            continue
+        return True, retries
+    return False, retries
+
+
 def sender(worker: int, target: str, traces_per_request: int, start: mp.synchronize.Barrier, duration: float,
            results: mp.Queue) -> None:
     """Send pre-built requests for ``duration`` after the common start; a request counts once acknowledged."""
@@ -56,20 +73,12 @@ def sender(worker: int, target: str, traces_per_request: int, start: mp.synchron
     start.wait()  # every sender has built its requests: all begin together
     deadline = time.time() + duration
     while time.time() < deadline:
-        body = factory.next()
-        while time.time() < deadline + 10:
-            started = time.perf_counter()
-            try:
-                export(body, timeout=10)
-            except grpc.RpcError as exc:
-                if exc.code() not in RETRYABLE:
-                    raise
-                retries += 1
-                time.sleep(0.05)
-                continue
+        started = time.perf_counter()
+        delivered, tries = send_until_acked(export, factory.next(), deadline + 10, backoff_s=0.05)
+        retries += tries
+        if delivered:
             latencies.append(time.perf_counter() - started)
             acked += factory.spans_per_request
-            break
     channel.close()
     results.put((acked, retries, latencies))
 

@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
-from bench.ingest import EXPORT_METHOD, RETRYABLE, RssWatcher, free_port, sender, sql, start_collector
+from bench.ingest import EXPORT_METHOD, ProcessWatcher, free_port, send_until_acked, sender, sql, start_collector
 from bench.workload import RequestFactory
 
 console = Console()
@@ -42,18 +42,9 @@ def paced_sender(worker: int, target: str, deadline: float, traces_per_request: 
             time.sleep(pause)
         else:
             late += 1
-        body = factory.next()
-        while time.time() < deadline + 30:
-            try:
-                export(body, timeout=10)
-            except grpc.RpcError as exc:
-                if exc.code() not in RETRYABLE:
-                    raise
-                retries += 1
-                time.sleep(0.1)
-                continue
-            acked += factory.spans_per_request
-            break
+        delivered, tries = send_until_acked(export, factory.next(), deadline + 30, backoff_s=0.1)
+        retries += tries
+        acked += factory.spans_per_request if delivered else 0
         next_at += period
     channel.close()
     results.put((acked, retries, late))
@@ -73,11 +64,14 @@ def calibrate(seconds: float, senders: int, traces_per_request: int) -> float:
     try:
         ctx = mp.get_context("spawn")
         results: mp.Queue = ctx.Queue()
-        deadline = time.time() + warmup + seconds
-        procs = [ctx.Process(target=sender, args=(n, f"127.0.0.1:{grpc_port}", deadline, traces_per_request, results))
+        barrier = ctx.Barrier(senders + 1)
+        procs = [ctx.Process(target=sender, args=(n, f"127.0.0.1:{grpc_port}", traces_per_request, barrier,
+                                                   warmup + seconds, results))
                  for n in range(senders)]
         for proc in procs:
             proc.start()
+        barrier.wait()  # every sender has built its requests
+        deadline = time.time() + warmup + seconds
         time.sleep(warmup)
         first, opened = sql(client, "SELECT count(*) FROM spans")[0][0], time.time()
         time.sleep(max(0.0, deadline - time.time()))
@@ -118,7 +112,7 @@ def main() -> int:
     grpc_port, http_port = free_port(), free_port()
     collector = start_collector(db, grpc_port, http_port)
     client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}")
-    watcher = RssWatcher(collector.pid)
+    watcher = ProcessWatcher(collector.pid)
     watcher.start()
     minutes: list[tuple[float, int, float]] = []  # (elapsed s, persisted, RSS MB)
     try:
@@ -155,9 +149,9 @@ def main() -> int:
         collector.wait(timeout=120)
         watcher.stopped.set()
 
-    samples = [kb / 1024 for _, kb in watcher.samples]
-    first_minute = [kb / 1024 for t, kb in watcher.samples if t - watcher.samples[0][0] <= 60]
-    last_minute = [kb / 1024 for t, kb in watcher.samples if watcher.samples[-1][0] - t <= 60]
+    samples = [kb / 1024 for _, kb, _ in watcher.samples]
+    first_minute = [kb / 1024 for t, kb, _ in watcher.samples if t - watcher.samples[0][0] <= 60]
+    last_minute = [kb / 1024 for t, kb, _ in watcher.samples if watcher.samples[-1][0] - t <= 60]
     print()
     print("## Soak")
     print()

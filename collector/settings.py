@@ -62,13 +62,6 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be a whole number, 0 or more")
-    return value
-
-
 def _retention_pairs(raw: str) -> str:
     from collector.retention import parse_overrides
 
