@@ -253,7 +253,10 @@ def distinct_values(column: str, since: datetime) -> str:
 WHERE start_time >= {lit(since)}) WHERE value IS NOT NULL ORDER BY value LIMIT 500"""
 
 
-def recent_sessions(f: Filters, limit: int = 200) -> str:
+RECENT_SESSIONS = 200  # sessions the sessions page lists
+
+
+def recent_sessions(f: Filters, limit: int = RECENT_SESSIONS) -> str:
     """The most recently active sessions in the window, with their totals.
 
     Grouping every session of a busy day is slow (hundreds of thousands of groups), so the

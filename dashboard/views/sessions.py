@@ -44,8 +44,11 @@ def _list(f: queries.Filters) -> str | None:
                 "`session.id` or `gen_ai.conversation.id` (the Agents SDK group id).", icon=":material/info:")
         return None
     total = client.query(queries.session_count(f)).iloc[0]["sessions"]
-    st.caption(f"about {fmt.count(total)} sessions in this time range · the {len(frame)} most recent first · "
-               "select one to read it")
+    # The count is approximate (HyperLogLog) and may come out just under a page that is complete.
+    shown_all = len(frame) >= total and len(frame) < queries.RECENT_SESSIONS
+    st.caption((f"{len(frame)} sessions in this time range, most recent first" if shown_all else
+                f"about {fmt.count(total)} sessions in this time range · the {len(frame)} most recent first")
+               + " · select one to read it")
     shown = [c for c in ("session_id", "user_id", "first_seen", "last_seen", "trace_count", "error_traces",
                          "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd") if c in frame]
     event = ui.table(
