@@ -18,6 +18,8 @@ from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 
+from analytics.userfiles import read_user_file
+
 ACCOUNTING = ("cached_in_input", "cache_separate")
 COLUMNS = (
     "provider", "model", "pattern", "input", "cached_input", "cache_write", "output", "reasoning",
@@ -200,12 +202,5 @@ def load_prices(user_file: str | Path | None = None) -> PriceTable:
     text = resources.files("analytics").joinpath("pricing.csv").read_text(encoding="utf-8")
     prices = parse_prices(text, "analytics/pricing.csv")
     if user_file:
-        path = Path(user_file)
-        try:
-            user_text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PriceFileError(
-                f"price file {path}: cannot read ({exc.strerror or exc})"
-            ) from None
-        prices += parse_prices(user_text, str(path))
+        prices += parse_prices(*read_user_file(user_file, "price file", PriceFileError))
     return PriceTable(prices)

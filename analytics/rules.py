@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from analytics.userfiles import read_user_file
+
 METRICS = (
     "traces", "traces_failed", "error_rate", "errors", "cost_usd", "avg_latency_ms", "llm_calls",
     "tool_calls", "tokens",
@@ -182,14 +184,8 @@ def load_rules(user_file: str | Path | None = None) -> Rules:
     rules = _apply(Rules(Detection(), Notify(), ()), _read(shipped, "analytics/alert_rules.toml"),
                    "analytics/alert_rules.toml", errors)  # fmt: skip
     if user_file:
-        path = Path(user_file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RulesFileError(
-                f"rules file {path}: cannot read ({exc.strerror or exc})"
-            ) from None
-        rules = _apply(rules, _read(text, str(path)), str(path), errors)
+        text, name = read_user_file(user_file, "rules file", RulesFileError)
+        rules = _apply(rules, _read(text, name), name, errors)
     if errors:
         raise RulesFileError("\n".join(errors))
     return Rules(rules.detection, rules.notify, tuple(a for a in rules.alerts if a.enabled))

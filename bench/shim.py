@@ -4,9 +4,8 @@ run time with the collector down.
     python -m bench.shim                 # against a collector child process when one can start
     python -m bench.shim --spans 100000 --runs 150
 
-The spans are exported over OTLP/gRPC to a receiver in another process (the real collector when
-``python -m collector`` serves on this branch, else a minimal OTLP sink that acknowledges), so
-the figures include the shim's protobuf encoding and export thread, as an agent pays them.
+The spans are exported over OTLP/gRPC to a real collector in another process, so the figures
+include the shim's protobuf encoding and export thread, as an agent pays them.
 Cost per span is CPU time of the agent process (all its threads), so waiting for the
 collector's acknowledgements does not count and a busy machine inflates it less than wall time.
 """
@@ -16,11 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import multiprocessing as mp
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +26,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
+from bench.ingest import free_port, start_collector
+
 import sdk_shim
 from sdk_shim.runtime import Agent, Reply, Runner, ScriptedModel, function_tool
 
@@ -37,77 +35,16 @@ console = Console()
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
 
 
-def _sink(port: int) -> None:
-    """A minimal OTLP/gRPC receiver that acknowledges every request (fallback only)."""
-    from concurrent import futures
-
-    import grpc
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-    class Sink(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request, context):
-            return trace_service_pb2.ExportTraceServiceResponse()
-
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Sink(), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    server.wait_for_termination()
-
-
 def start_receiver(tmp: Path) -> tuple[str, str, Callable[[], None]]:
-    """(endpoint, what it is, stop). Prefers the real collector in a child process."""
+    """(endpoint, what it is, stop): the real collector in a child process."""
     grpc_port, http_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        TRACEHOUSE_GRPC_PORT=str(grpc_port),
-        TRACEHOUSE_HTTP_PORT=str(http_port),
-        TRACEHOUSE_DB=str(tmp / "bench.duckdb"),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "collector"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", grpc_port), timeout=0.2).close()
-            return (
-                f"http://127.0.0.1:{grpc_port}",
-                "collector (child process)",
-                lambda: (proc.terminate(), proc.wait(60)),
-            )
-        except OSError:
-            time.sleep(0.1)
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(10)
-    sink = mp.get_context("spawn").Process(target=_sink, args=(grpc_port,), daemon=True)
-    sink.start()
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", grpc_port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return (
-        f"http://127.0.0.1:{grpc_port}",
-        "minimal OTLP sink (collector not runnable here)",
-        lambda: (sink.terminate(), sink.join()),
-    )
+    proc = start_collector(tmp / "bench.duckdb", grpc_port, http_port)
+    return f"http://127.0.0.1:{grpc_port}", "collector (child process)", lambda: (proc.terminate(), proc.wait(60))
 
 
 USAGE = sdk_shim.Usage(1800, 120, 1536, 0)
