@@ -235,3 +235,29 @@ def test_a_file_from_before_per_project_analytics_is_brought_over(tmp_path: Path
     assert snapshot() == before
     runner.stop()
     store.close()
+
+
+@pytest.mark.parametrize("key, tokens, success, alerts, anomalies", [
+    (READ_A, "3,300", "100.0%", "1", "1"), (READ_B, "100.2k", "50.0%", "1", "0")])  # fmt: skip
+def test_the_dashboard_pages_show_each_project_its_own_figures(
+    two_projects: RunningCollector, monkeypatch: pytest.MonkeyPatch,
+    key: str, tokens: str, success: str, alerts: str, anomalies: str,
+) -> None:  # fmt: skip
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import APP
+
+    collector = two_projects
+    assert _api(collector, "POST", "/api/analytics/run", key).status_code == 200
+    monkeypatch.setenv("TRACEHOUSE_API_URL", collector.http_url)
+    monkeypatch.setenv("TRACEHOUSE_API_KEY", key)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Tokens today"], shown["Success rate"]) == (tokens, success), shown
+    at.switch_page("views/anomalies.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Alerts firing"], shown["Anomalies"]) == (alerts, anomalies), shown
