@@ -351,8 +351,9 @@ FROM span_costs WHERE session_id IS NOT NULL GROUP BY session_id;
 
 -- API keys (collector/keys.py, `tracehouse keys`). Only a SHA-256 of the secret part is stored;
 -- key_id (public, part of the key) finds the row, the hash is compared in constant time.
--- kind: 'ingest' (OTLP export) or 'read' (query API, SQL, dashboard). Internal: not queryable
--- through /api/sql.
+-- kind: 'ingest' (OTLP export) or 'read' (query API, SQL, dashboard), of one project; 'admin'
+-- (key management, every project, /metrics) or 'metrics' (/metrics only), project '*'.
+-- Internal: not queryable through /api/sql (GET /api/keys lists keys).
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id VARCHAR NOT NULL,
     project VARCHAR NOT NULL,
