@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -21,7 +22,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode, use_span
 
+from analytics import anomaly
 from analytics.offline import DirectWriter
+from analytics.rules import Detection
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
 from collector.settings import Settings
@@ -261,3 +264,26 @@ def test_the_dashboard_pages_show_each_project_its_own_figures(
     assert not at.exception, [e.value for e in at.exception]
     shown = {m.label: m.value for m in at.metric}
     assert (shown["Alerts firing"], shown["Anomalies"]) == (alerts, anomalies), shown
+
+
+def _features(project: str, n: int, duration_ms: float, first: int = 0) -> pd.DataFrame:
+    start = datetime(2026, 1, 1)
+    rows = [{"trace_id": f"{project}-{first + i}", "project": project, "service_name": "agents", "agent_name": "planner",
+             "workflow_name": "support", "start_time": start, "end_time": start,
+             "duration_ms": duration_ms * (1 + 0.05 * (i % 5)), "cost_usd": 0.01, "total_tokens": 1000,
+             "llm_calls": 2, "max_repeated_tool_calls": 1, "tool_calls": 1, "errors": 0, "handoffs": 0}
+            for i in range(n)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_trace_is_judged_against_its_own_projects_baseline() -> None:
+    """alpha's agents take 60 s, beta's (same workflow and agent names) 1 s: a 60 s trace is normal
+    for alpha; judged against beta's traffic it would be a 60x latency outlier."""
+    alpha, beta = _features("alpha", 80, 60_000.0), _features("beta", 80, 1_000.0)
+    candidate = _features("alpha", 1, 60_000.0, first=1000)
+    found = anomaly.trace_outliers(candidate, pd.concat([alpha, beta], ignore_index=True), Detection(),
+                                   datetime(2026, 1, 2))  # fmt: skip
+    assert found.empty, found[["project", "kind", "reason"]].to_string()
+    mixed = anomaly.trace_outliers(candidate.assign(project="beta"), pd.concat([alpha, beta], ignore_index=True),
+                                   Detection(), datetime(2026, 1, 2))  # fmt: skip
+    assert list(mixed["kind"]) == ["latency_outlier"] and list(mixed["project"]) == ["beta"]
