@@ -121,11 +121,13 @@ class KeyVerifier:
     def configured(self) -> bool:
         return bool(self._keys)
 
-    def load(self, con: duckdb.DuckDBPyConnection, ingest_env: str = "", read_env: str = "") -> None:
+    def load(self, con: duckdb.DuckDBPyConnection | None, ingest_env: str = "", read_env: str = "") -> None:
+        """The stored keys (``con`` None: none) and the environment's."""
         keys: dict[str, tuple[str, str, str]] = {}
-        for key_id, project, kind, digest in con.execute(
+        stored = con.execute(
             "SELECT key_id, project, kind, secret_sha256 FROM api_keys WHERE revoked_at IS NULL"
-        ).fetchall():
+        ).fetchall() if con is not None else []
+        for key_id, project, kind, digest in stored:
             keys[key_id] = (project, kind, digest)
         for kind, text in (("ingest", ingest_env), ("read", read_env)):
             for project, key in parse_env_keys(text, kind):
