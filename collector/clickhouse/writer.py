@@ -115,8 +115,9 @@ class ClickHouseWriter(BatchWriter):
             "INSERT INTO span_store SELECT * REPLACE ("
             "CAST(transform(concat(trace_id, ':', span_id), {keys:Array(String)}, {agents:Array(String)}, '') "
             "AS LowCardinality(Nullable(String))) AS agent_name, {stamp:DateTime64(6, 'UTC')} AS received_at) "
-            "FROM spans WHERE trace_id IN {traces:Array(String)} AND agent_name IS NULL "
-            "AND concat(trace_id, ':', span_id) IN {keys:Array(String)}",
+            # Qualified names: a bare agent_name here would be the REPLACE alias, not the column.
+            "FROM spans WHERE spans.trace_id IN {traces:Array(String)} AND spans.agent_name IS NULL "
+            "AND concat(spans.trace_id, ':', spans.span_id) IN {keys:Array(String)}",
             parameters={"keys": keys, "agents": agents, "stamp": self._stamp(), "traces": trace_ids},
         )
         return len(keys)
