@@ -116,13 +116,12 @@ def _check_table(node: exp.Table, store: ClickHouseStore, relations: dict[str, b
     if store.project is not None:
         if not relations[name]:
             raise SQLRefused(f"{name} is not split by project: a project's key cannot read it")
-        scoped = (
-            exp.select("*")
-            .from_(exp.table_(name, db=store.database))
-            .where(exp.column("project").eq(exp.Literal.string(store.project)))
-        )
         alias = node.alias or name
-        node.replace(exp.Subquery(this=scoped, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+        table = exp.table_(name, db=store.database)
+        # FINAL wraps the table in sqlglot's tree; it moves inside, onto the table itself.
+        target, source = (node.parent, exp.Final(this=table)) if isinstance(node.parent, exp.Final) else (node, table)
+        scoped = exp.select("*").from_(source).where(exp.column("project").eq(exp.Literal.string(store.project)))
+        target.replace(exp.Subquery(this=scoped, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     return name
 
 
