@@ -9,6 +9,7 @@ process, as chdb allows).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from importlib import resources
@@ -100,7 +101,10 @@ class ClickHouseStore:
     def _connect(self, database: str) -> Any:
         import clickhouse_connect
 
-        url = self.url
+        with _Quiet():  # the driver's retry warnings would repeat our one line
+            return self._client(clickhouse_connect, self.url, database)
+
+    def _client(self, clickhouse_connect: Any, url: StoreURL, database: str) -> Any:
         try:
             if url.engine == "chdb":
                 return clickhouse_connect.get_client(dsn=f"chdb://{url.path}", database=database)
@@ -182,6 +186,29 @@ class ClickHouseStore:
                 pass
 
 
+class _Quiet:
+    """Hold the HTTP driver's warnings back while connecting; a failure is reported once, by us."""
+
+    _NAMES = ("urllib3.connectionpool", "clickhouse_connect.driver._backend.http_sync", "clickhouse_connect.driver.httpclient")
+
+    def __enter__(self) -> None:
+        self._levels = [(logging.getLogger(n), logging.getLogger(n).level) for n in self._NAMES]
+        for logger, _ in self._levels:
+            logger.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        for logger, level in self._levels:
+            logger.setLevel(level)
+
+
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    """The reason, in one line: an OS error's own words when the driver wraps one."""
+    text = str(exc).strip()
+    os_error = _OS_ERROR.search(text)
+    if os_error:
+        return os_error.group(1).strip()
+    lines = text.splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
