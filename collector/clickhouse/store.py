@@ -86,6 +86,12 @@ class ClickHouseStore:
         return "span_store_local" if self.cluster else "span_store"
 
     @property
+    def insert_settings(self) -> dict[str, Any]:
+        """On a cluster, an insert returns once every shard has its rows (not when the Distributed
+        table has queued them): the writer acknowledges only what is stored."""
+        return {"distributed_foreground_insert": 1} if self.cluster else {}
+
+    @property
     def on_cluster(self) -> str:
         return f" ON CLUSTER {self.cluster}" if self.cluster else ""
 

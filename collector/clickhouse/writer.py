@@ -84,7 +84,7 @@ class ClickHouseWriter(BatchWriter):
             link["agent_name"] = names
         stamp = self._stamp()
         table = table.append_column("received_at", pa.array([stamp] * table.num_rows, pa.timestamp("us")))
-        store.client().insert_arrow("span_store", table)
+        store.client().insert_arrow("span_store", table, settings=store.insert_settings)
         updates = 0
         if any(a is not None for a in link["agent_name"]) or any(p is not None for p in link["parent_span_id"]):
             updates = self._fill_agents(store, sorted(set(link["trace_id"])))
@@ -119,5 +119,6 @@ class ClickHouseWriter(BatchWriter):
             "FROM spans WHERE spans.trace_id IN {traces:Array(String)} AND spans.agent_name IS NULL "
             "AND concat(spans.trace_id, ':', spans.span_id) IN {keys:Array(String)}",
             parameters={"keys": keys, "agents": agents, "stamp": self._stamp(), "traces": trace_ids},
+            settings=store.insert_settings,
         )
         return len(keys)
