@@ -101,6 +101,8 @@ def _sql_runner(module: ModuleType) -> SQLRunner:
     def run(store: Any, sql: str, *, timeout_s: float, max_rows: int, max_bytes: int | None = None,
             dialect: str | None = None) -> Any:
         # DuckDB reads its own dialect only: the dashboard's "duckdb" is the identity here.
+        if dialect not in (None, "duckdb"):
+            raise module.SQLRefused(f"this collector stores spans in DuckDB: write DuckDB SQL, not {dialect}")
         return module.run(store, sql, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes)
 
     return run

@@ -123,3 +123,24 @@ def test_export_is_the_same(clients: tuple[TestClient, TestClient]) -> None:
     assert set(a.column_names) == set(b.column_names)
     keys = ["trace_id", "span_id", "name", "input_tokens", "attributes"]
     assert a.select(keys).to_pylist() == b.select(keys).to_pylist()  # same order: start_time, ids
+
+
+DUCKDB_SQL = [
+    "SELECT service_name, count(*) AS n FROM spans GROUP BY 1 ORDER BY 1",
+    "SELECT count(*) FILTER (WHERE status = 'error') AS failed, count(DISTINCT trace_id) AS traces FROM spans",
+    "SELECT session_id, trace_count FROM sessions ORDER BY session_id",
+    "SELECT trace_id, span_count, llm_calls FROM traces WHERE duration_ms > 1000 ORDER BY trace_id",
+]
+
+
+@pytest.mark.parametrize("text", DUCKDB_SQL)
+def test_dashboard_duckdb_sql_answers_the_same(clients: tuple[TestClient, TestClient], text: str) -> None:
+    duck, house = (c.post("/api/sql", json={"sql": text, "dialect": "duckdb"}) for c in clients)
+    assert duck.status_code == house.status_code == 200, (duck.text, house.text)
+    assert duck.json()["rows"] == house.json()["rows"] and duck.json()["rows"]
+
+
+def test_duckdb_store_refuses_clickhouse_sql_in_one_line(clients: tuple[TestClient, TestClient]) -> None:
+    response = clients[0].post("/api/sql", json={"sql": "SELECT count() FROM spans", "dialect": "clickhouse"})
+    assert response.status_code == 400 and "DuckDB" in response.json()["detail"]
+    assert clients[1].post("/api/sql", json={"sql": "SELECT count() FROM spans", "dialect": "clickhouse"}).json()["rows"] == [[36 + 8]]
