@@ -1,7 +1,8 @@
 """Query API under /api: traces, one trace, sessions, read-only SQL, and a span export stream.
 
-Handlers are thin: parse and validate parameters (one-line 400s), then run the named query
-from collector.query / collector.sql_sandbox in the thread pool, never on the event loop.
+Handlers are thin: parse and validate parameters (one-line 400s), then run the named query of
+the store's backend (collector.backend: collector.query / collector.sql_sandbox on DuckDB,
+collector/clickhouse/ on ClickHouse) in the thread pool, never on the event loop.
 """
 
 from __future__ import annotations
