@@ -33,7 +33,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "generate":  # no database: the key lives in the environment
         print(keys.generate(args.kind))
         return 0
-    store = Store(args.db or Settings.from_env().db)  # StoreLockedError while a collector runs
+    settings = Settings.from_env()
+    if settings.store and not args.db:
+        # Keys made here would go to the DuckDB file, which a ClickHouse collector never reads.
+        raise UserError(
+            "TRACEHOUSE_STORE is a ClickHouse store: its collectors take keys from TRACEHOUSE_INGEST_KEYS / "
+            "TRACEHOUSE_READ_KEYS; make one with 'tracehouse keys generate --kind ingest|read'"
+        )
+    store = Store(args.db or settings.db)  # StoreLockedError while a collector runs
     con = store.write_connection
     try:
         if args.action == "create":

@@ -276,6 +276,11 @@ class Settings:
                 f"{ENV_PREFIX}QUEUE_MAX_SPANS ({self.queue_max_spans}) must be at least "
                 f"{ENV_PREFIX}BATCH_MAX_SPANS ({self.batch_max_spans})"
             )
+        if self.clickhouse_cluster and not self.store.lower().startswith("clickhouse"):
+            errors.append(
+                f"{ENV_PREFIX}CLICKHOUSE_CLUSTER={self.clickhouse_cluster!r} needs a ClickHouse server: "
+                f"set {ENV_PREFIX}STORE=clickhouse://user:pass@host:8123/db"
+            )
         if errors:
             raise SettingsError("\n".join(errors))
 

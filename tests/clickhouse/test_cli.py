@@ -49,3 +49,16 @@ def test_bad_store_url_for_db_is_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert cli_main(["sql", "--db", "clickhouse://u:secret@:8123/x", "SELECT 1"]) != 0
     err = capsys.readouterr().err.strip()
     assert "must name a host" in err and "secret" not in err and "\n" not in err
+
+
+def test_keys_refuse_to_write_a_duckdb_file_a_clickhouse_collector_never_reads(
+    chdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACEHOUSE_STORE", chdb_url)
+    monkeypatch.setenv("TRACEHOUSE_DB", str(tmp_path / "keys.duckdb"))
+    assert cli_main(["keys", "create", "--project", "shop", "--kind", "ingest"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "TRACEHOUSE_INGEST_KEYS" in err and "\n" not in err
+    assert not (tmp_path / "keys.duckdb").exists()
+    assert cli_main(["keys", "generate", "--kind", "read"]) == 0
+    assert capsys.readouterr().out.startswith("th_read_")

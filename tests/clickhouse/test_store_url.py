@@ -69,3 +69,12 @@ def test_collector_with_an_unreachable_clickhouse_says_so_and_exits(tmp_path: Pa
     assert lines == ["tracehouse collector: error: cannot open the ClickHouse store "
                      "clickhouse://default@127.0.0.1:1/tracehouse: Connection refused"]
     assert "pw" not in done.stderr
+
+
+@pytest.mark.parametrize("store", ["", "chdb:///data/dir"])
+def test_a_cluster_needs_a_clickhouse_server(store: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({"TRACEHOUSE_STORE": store, "TRACEHOUSE_CLICKHOUSE_CLUSTER": "two_shards"})
+    assert str(excinfo.value).startswith("TRACEHOUSE_CLICKHOUSE_CLUSTER='two_shards' needs a ClickHouse server")
+    settings = Settings.from_env({"TRACEHOUSE_STORE": "clickhouse://h/db", "TRACEHOUSE_CLICKHOUSE_CLUSTER": "two_shards"})
+    assert settings.clickhouse_cluster == "two_shards"
