@@ -3,7 +3,7 @@
 Through the running collector's /api/sql by default (DESIGN.md decision 1: the collector owns
 the file); with --db, straight from a database file that no collector holds, opened read-only,
 or from a ClickHouse store (``--db clickhouse://...`` or ``chdb://...``: ClickHouse SQL, the
-same sandbox as the collector's; any number of readers may query it while collectors run).
+same sandbox as the collector's; a server may be queried while collectors run).
 """
 
 from __future__ import annotations
