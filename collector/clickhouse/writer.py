@@ -114,7 +114,9 @@ class ClickHouseWriter(BatchWriter):
         store.command(
             "INSERT INTO span_store SELECT * REPLACE ("
             "CAST(transform(concat(trace_id, ':', span_id), {keys:Array(String)}, {agents:Array(String)}, '') "
-            "AS LowCardinality(Nullable(String))) AS agent_name, {stamp:DateTime64(6, 'UTC')} AS received_at) "
+            "AS LowCardinality(Nullable(String))) AS agent_name, "
+            # Newer than the row it replaces even when the collector that stored it runs ahead.
+            "greatest({stamp:DateTime64(6, 'UTC')}, spans.received_at + toIntervalMicrosecond(1)) AS received_at) "
             # Qualified names: a bare agent_name here would be the REPLACE alias, not the column.
             "FROM spans WHERE spans.trace_id IN {traces:Array(String)} AND spans.agent_name IS NULL "
             "AND concat(spans.trace_id, ':', spans.span_id) IN {keys:Array(String)}",

@@ -125,3 +125,23 @@ def test_agents_are_attributed_across_collectors(
     stored = dict(rows(collectors[0], "SELECT span_id, agent_name FROM spans"))
     assert stored == expected
     assert len({name for name in expected.values() if name}) >= 2
+
+
+def test_agent_fill_wins_over_a_row_stamped_by_a_clock_running_ahead(chdb_url: str) -> None:
+    """Another collector's clock may be ahead: the filled row must still be the newer version."""
+    from datetime import datetime, timedelta
+
+    from collector.clickhouse.store import ClickHouseStore
+    from collector.clickhouse.writer import ClickHouseWriter
+    from collector.settings import Settings
+    from tests.collector.rows import span_row
+
+    store = ClickHouseStore(chdb_url)
+    ahead, ours = ClickHouseWriter(store, Settings.from_env({})), ClickHouseWriter(store, Settings.from_env({}))
+    ahead._last_stamp = datetime.now() + timedelta(hours=1)  # its next stamps are an hour ahead
+    trace = "ab" * 16
+    ahead.submit([span_row(trace, "c" * 16, parent="a" * 16, kind="llm")]).result(10)
+    ours.submit([span_row(trace, "a" * 16, kind="agent", agent="planner")]).result(10)
+    assert store.rows("SELECT span_id, agent_name FROM spans ORDER BY span_id") == [("a" * 16, "planner"), ("c" * 16, "planner")]
+    ahead.close()
+    ours.close()
