@@ -29,7 +29,7 @@ from analytics.runner import AnalyticsRunner
 from collector.agent_resolver import AgentResolver
 from collector.api import create_app
 from collector.auth import Access, load_access
-from collector.runtime import limit_arenas, tune_gc
+from collector.runtime import tune_gc
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
@@ -227,8 +227,7 @@ def run(args: argparse.Namespace) -> int:
     # peak RSS than malloc for the same work (measured over 150,000 bench spans). This process owns
     # all Arrow use in it, so it picks the pool.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    limit_arenas()  # before the collector's threads start (collector.runtime)
-    tune_gc()  # after the imports: their objects are frozen out of collection
+    tune_gc()  # after the imports: their objects are frozen out of collection (collector.runtime)
     server = CollectorServer(settings)
     try:
         asyncio.run(
