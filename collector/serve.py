@@ -127,9 +127,7 @@ class CollectorServer:
         rules = load_rules(settings.rules_file or None)
         load_redactor(settings.redaction_file)  # RedactionFileError before anything opens
         # StoreLockedError when another process has the file.
-        self.store = store = Store(
-            settings.db, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-        )
+        self.store = store = Store(settings.db, memory_limit=settings.duckdb_memory_limit)
         self.metrics = metrics = IngestMetrics()
         self.writer = writer = BatchWriter(
             store, settings, resolver=AgentResolver(), observer=metrics.observe_commit

@@ -129,14 +129,6 @@ class Settings:
         "disk). Bounds the collector's RSS: DuckDB's own default is 80% of the machine's RAM.",
         _size,
     )
-    duckdb_threads: int = _setting(
-        "DUCKDB_THREADS",
-        0,
-        "DuckDB's threads for the collector's database; 0: one per core (DuckDB's default). 1 runs the "
-        "writer's inserts, commits and checkpoints on the writer thread alone: on 2 shared cores ~6-10 % "
-        "more ingest (bench/RESULTS.md, \"Ingest round 3\"), but every query then runs on one core.",
-        _non_negative_int,
-    )
     sql_timeout_s: float = _setting(
         "SQL_TIMEOUT_S", 10.0, "Time limit of one `/api/sql` or API query, in seconds.", _positive_float
     )

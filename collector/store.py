@@ -35,9 +35,7 @@ def schema_sql() -> str:
 class Store:
     """The database of one collector process."""
 
-    def __init__(
-        self, path: str | Path, *, read_only: bool = False, memory_limit: str | None = None, threads: int = 0
-    ) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = str(path)
         self.read_only = read_only
         if self.path != ":memory:":
@@ -46,8 +44,6 @@ class Store:
             config: dict[str, str | bool] = dict(_CONNECT_CONFIG)
             if memory_limit:
                 config["memory_limit"] = memory_limit
-            if threads:
-                config["threads"] = threads
             self._con = duckdb.connect(self.path, read_only=read_only, config=config)
             self._config = config
         except duckdb.IOException as exc:

@@ -52,24 +52,3 @@ def test_ports_are_ephemeral_and_reported(make_collector) -> None:  # type: igno
     }
     assert len(ports) == 4 and 0 not in ports
     assert httpx.get(f"{second.http_url}/healthz", timeout=10).status_code == 200
-
-
-def test_duckdb_threads_and_memory_limit_come_from_the_settings(make_collector) -> None:  # type: ignore[no-untyped-def]
-    """TRACEHOUSE_DUCKDB_THREADS=1 (the ingest-heavy choice on 2 cores) reaches the database."""
-
-    def current(running) -> dict[str, str]:  # type: ignore[no-untyped-def]
-        cursor = running.server.store.cursor()
-        try:
-            rows = cursor.execute(
-                "SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', 'memory_limit')"
-            ).fetchall()
-        finally:
-            cursor.close()
-        return dict(rows)
-
-    single = current(make_collector(duckdb_threads=1, duckdb_memory_limit="96MB"))
-    assert single["threads"] == "1"
-    assert single["memory_limit"].startswith(("91.5 MiB", "96"))  # DuckDB prints MiB
-    default = current(make_collector())
-    assert int(default["threads"]) >= 1 and default["threads"] == str(duckdb.connect().execute(
-        "SELECT current_setting('threads')").fetchone()[0])
