@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.workload import RequestFactory
-from collector.arrow_rows import rows_to_arrow
+from collector.arrow_rows import values_to_arrow
 from collector.decode import decode_request, parse_protobuf
 from collector.floor import FloorRun
 from collector.floor import measure_floor as run_floor
-from collector.normalize import normalize
+from collector.normalize import normalize_values
 from collector.settings import Settings
 
 STAGE_REQUESTS = 40  # 20,000 spans: enough for stable per-span figures
@@ -47,17 +47,17 @@ def stage_times(factory: RequestFactory, requests: int = STAGE_REQUESTS) -> tupl
     """CPU µs per span of parse, decode, normalize and rows → Arrow (thread CPU time, not wall)."""
     bodies = [factory.next() for _ in range(requests)]
     limit = Settings().max_payload_bytes
-    rows_to_arrow([normalize(s, max_payload_bytes=limit) for s in decode_request(parse_protobuf(bodies[0])).spans])
+    values_to_arrow([normalize_values(s, max_payload_bytes=limit) for s in decode_request(parse_protobuf(bodies[0])).spans])
     clock = time.thread_time
     t0 = clock()
     parsed = [parse_protobuf(body) for body in bodies]
     t1 = clock()
     decoded = [decode_request(request) for request in parsed]
     t2 = clock()
-    rows = [normalize(span, max_payload_bytes=limit) for d in decoded for span in d.spans]
+    rows = [normalize_values(span, max_payload_bytes=limit) for d in decoded for span in d.spans]
     t3 = clock()
     batch = Settings().batch_max_spans
-    tables: list[pa.Table] = [rows_to_arrow(rows[i : i + batch]) for i in range(0, len(rows), batch)]
+    tables: list[pa.Table] = [values_to_arrow(rows[i : i + batch]) for i in range(0, len(rows), batch)]
     t4 = clock()
     assert sum(t.num_rows for t in tables) == len(rows)
     n = len(rows) / 1e6
@@ -76,8 +76,8 @@ def stage_table(floor: Floor) -> Table:
     for name, value in (
         ("protobuf parse", floor.parse_us),
         ("decode (→ Python values)", floor.decode_us),
-        ("normalize (→ SpanRow)", floor.normalize_us),
-        ("rows → Arrow", floor.arrow_us),
+        ("normalize (→ row values)", floor.normalize_us),
+        ("row values → Arrow", floor.arrow_us),
     ):
         table.add_row(name, f"{value:.1f}")
     table.add_row("whole floor run: + writer (dedup, attribution, insert, commit), all threads", f"{floor.run.cpu_us_per_span:.1f}")

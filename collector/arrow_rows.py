@@ -1,18 +1,20 @@
-"""SpanRow → Arrow: how the writer hands a batch to DuckDB (``con.register`` + INSERT BY NAME).
+"""Span rows → Arrow: how the writer hands a batch to DuckDB (``con.register`` + INSERT BY NAME).
 
-One C-level getter per row and one ``pa.array`` per column keep the per-span Python work to a
-few microseconds; the column types follow SpanRow's annotations, so a new column needs no edit.
+The ingest path builds each request's table from the value tuples of
+``collector.normalize.normalize_values`` (one ``zip`` into columns and one ``pa.array`` per
+column); SpanRows from tools and tests go through one C-level getter per row first. The column
+types follow SpanRow's annotations, so a new column needs no edit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from operator import attrgetter
 
 import pyarrow as pa
 
-from collector.model import SPAN_COLUMNS, SpanRow
+from collector.model import ROW_COLUMNS, RowValues, SpanRow
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -29,12 +31,12 @@ def _arrow_type(annotation: str) -> pa.DataType:
 
 
 # Every column but received_at, which the writer stamps once per batch.
-_INSERT_COLUMNS = tuple(c for c in SPAN_COLUMNS if c != "received_at")
 _ARROW_SCHEMA = pa.schema(
-    [(f.name, _arrow_type(str(f.type))) for f in fields(SpanRow) if f.name in _INSERT_COLUMNS]
+    [(f.name, _arrow_type(str(f.type))) for f in fields(SpanRow) if f.name in ROW_COLUMNS]
 )
-_row_values = attrgetter(*_INSERT_COLUMNS)
-_AGENT_COLUMN = _INSERT_COLUMNS.index("agent_name")
+_row_values = attrgetter(*ROW_COLUMNS)
+_AGENT_COLUMN = ROW_COLUMNS.index("agent_name")
+_PROJECT_COLUMN = ROW_COLUMNS.index("project")
 
 
 def rows_to_arrow(
@@ -44,10 +46,22 @@ def rows_to_arrow(
 
     ``agent_names``, when given, replaces the rows' agent_name (attribution from ancestors).
     """
-    if not rows:
-        return _ARROW_SCHEMA.empty_table()
     columns: list[Sequence[object]] = list(zip(*map(_row_values, rows)))
-    if agent_names is not None:
+    if columns and agent_names is not None:
         columns[_AGENT_COLUMN] = agent_names
+    return _table(columns)
+
+
+def values_to_arrow(values: Iterable[RowValues], project: str | None = None) -> pa.Table:
+    """Value tuples in ``ROW_COLUMNS`` order → an Arrow table; ``project`` replaces every row's."""
+    columns: list[Sequence[object]] = list(zip(*values))
+    if columns and project is not None:
+        columns[_PROJECT_COLUMN] = [project] * len(columns[0])
+    return _table(columns)
+
+
+def _table(columns: list[Sequence[object]]) -> pa.Table:
+    if not columns:
+        return _ARROW_SCHEMA.empty_table()
     arrays = [pa.array(col, type=field.type) for col, field in zip(columns, _ARROW_SCHEMA)]
     return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)

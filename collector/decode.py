@@ -128,76 +128,96 @@ def _convert_ids(obj: dict[str, Any]) -> None:
 
 
 def decode_request(request: ExportTraceServiceRequest) -> DecodedRequest:
-    """Flatten a request into spans; spans with invalid ids or times are rejected one by one."""
+    """Flatten a request into spans; spans with invalid ids or times are rejected one by one.
+
+    The hot path of ingest: every protobuf accessor costs 0.1-0.5 µs under upb, so each field
+    is read once (the validity checks and the decoding share the reads).
+    """
     spans: list[DecodedSpan] = []
     rejected: list[Rejected] = []
+    append = spans.append
     index = 0
     for resource_spans in request.resource_spans:
         resource = attributes_to_dict(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
+            scope_name, scope_version = scope.name, scope.version
             schema_url = scope_spans.schema_url or resource_spans.schema_url
             for span in scope_spans.spans:
-                reason = _invalid_reason(span)
-                if reason:
-                    rejected.append(Rejected(index, reason))
-                else:
-                    spans.append(_decode_span(span, resource, scope.name, scope.version, schema_url))
+                trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+                start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
+                if (
+                    len(trace_id) != 16
+                    or len(span_id) != 8
+                    or (parent and len(parent) != 8)
+                    or not start_ns
+                    or (end_ns and end_ns < start_ns)
+                    or trace_id == _ZERO_TRACE
+                    or span_id == _ZERO_SPAN
+                ):
+                    rejected.append(Rejected(index, _invalid_reason(span)))
+                    index += 1
+                    continue
+                status = span.status
+                code = status.code
+                kind = span.kind
+                events = span.events
+                links = span.links
+                append(
+                    DecodedSpan(
+                        trace_id.hex(),
+                        span_id.hex(),
+                        parent.hex() if parent and parent != _ZERO_SPAN else None,
+                        span.name,
+                        _SPAN_KINDS[kind] if 0 <= kind < 6 else "unspecified",
+                        start_ns,
+                        end_ns or start_ns,
+                        _STATUS_CODES[code] if 0 <= code < 3 else "unset",
+                        status.message or None,
+                        attributes_to_dict(span.attributes),
+                        resource,
+                        scope_name,
+                        scope_version,
+                        schema_url,
+                        [_event(event) for event in events] if events else [],
+                        [_link(link) for link in links] if links else [],
+                    )
+                )
                 index += 1
     return DecodedRequest(spans, rejected)
 
 
-def _invalid_reason(span: Any) -> str | None:
+_ZERO_TRACE = b"\x00" * 16
+_ZERO_SPAN = b"\x00" * 8
+
+
+def _invalid_reason(span: Any) -> str:
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-    if len(trace_id) != 16 or trace_id == b"\x00" * 16:
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
         return f"span {span.name!r}: invalid trace_id (must be 16 bytes / 32 hex digits, not all zero)"
-    if len(span_id) != 8 or span_id == b"\x00" * 8:
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
         return f"span {span.name!r}: invalid span_id (must be 8 bytes / 16 hex digits, not all zero)"
     if parent and len(parent) != 8:
         return f"span {span.name!r}: invalid parent_span_id (must be 8 bytes / 16 hex digits or empty)"
     if span.start_time_unix_nano == 0:
         return f"span {span.name!r}: start_time_unix_nano is missing"
-    if span.end_time_unix_nano and span.end_time_unix_nano < span.start_time_unix_nano:
-        return f"span {span.name!r}: end time is before start time"
-    return None
+    return f"span {span.name!r}: end time is before start time"
 
 
-def _decode_span(span: Any, resource: dict[str, Any], scope_name: str, scope_version: str, schema_url: str) -> DecodedSpan:
-    start_ns = span.start_time_unix_nano
-    end_ns = span.end_time_unix_nano or start_ns
-    parent = span.parent_span_id
-    return DecodedSpan(
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        parent_span_id=parent.hex() if parent and parent != b"\x00" * 8 else None,
-        name=span.name,
-        span_kind=_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else "unspecified",
-        start_unix_nano=start_ns,
-        end_unix_nano=end_ns,
-        status_code=_STATUS_CODES[span.status.code] if 0 <= span.status.code < 3 else "unset",
-        status_message=span.status.message or None,
-        attributes=attributes_to_dict(span.attributes),
-        resource=resource,
-        scope_name=scope_name,
-        scope_version=scope_version,
-        schema_url=schema_url,
-        events=[
-            {
-                "name": event.name,
-                "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
-                "attributes": attributes_to_dict(event.attributes),
-            }
-            for event in span.events
-        ],
-        links=[
-            {
-                "trace_id": link.trace_id.hex(),
-                "span_id": link.span_id.hex(),
-                "attributes": attributes_to_dict(link.attributes),
-            }
-            for link in span.links
-        ],
-    )
+def _event(event: Any) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
+        "attributes": attributes_to_dict(event.attributes),
+    }
+
+
+def _link(link: Any) -> dict[str, Any]:
+    return {
+        "trace_id": link.trace_id.hex(),
+        "span_id": link.span_id.hex(),
+        "attributes": attributes_to_dict(link.attributes),
+    }
 
 
 def nanos_to_datetime(nanos: int) -> datetime:
@@ -205,11 +225,25 @@ def nanos_to_datetime(nanos: int) -> datetime:
 
 
 def attributes_to_dict(attributes: Any) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in attributes}
+    """Strings (most attribute values) are read inline: a call to any_value costs more than the read."""
+    result: dict[str, Any] = {}
+    for kv in attributes:
+        value = kv.value
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            result[kv.key] = value.string_value
+        elif which == "int_value":
+            result[kv.key] = value.int_value
+        else:
+            result[kv.key] = _any_value(value, which)
+    return result
 
 
 def any_value(value: AnyValue) -> Any:
-    which = value.WhichOneof("value")
+    return _any_value(value, value.WhichOneof("value"))
+
+
+def _any_value(value: AnyValue, which: str | None) -> Any:
     if which == "string_value":
         return value.string_value
     if which == "int_value":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class SpanKind(StrEnum):
@@ -87,3 +88,7 @@ class SpanRow:
 
 
 SPAN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SpanRow))
+# What the ingest path produces per span (collector.normalize.normalize_values): SpanRow's
+# fields in this order, all but received_at, which the writer stamps at commit.
+ROW_COLUMNS: tuple[str, ...] = tuple(c for c in SPAN_COLUMNS if c != "received_at")
+RowValues = tuple[Any, ...]

@@ -13,10 +13,10 @@ from typing import Literal
 
 import pyarrow as pa
 
-from collector.arrow_rows import rows_to_arrow
+from collector.arrow_rows import values_to_arrow
 from collector.decode import Rejected, decode_request, parse_json, parse_protobuf
-from collector.model import SpanRow
-from collector.normalize import normalize
+from collector.model import RowValues
+from collector.normalize import normalize_values
 from collector.redaction import cached_redactor
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,14 @@ def prepare_request(
     request = parse_protobuf(body) if fmt == "protobuf" else parse_json(body)
     decoded = decode_request(request)
     rejected = decoded.rejected
-    rows: list[SpanRow] = []
+    rows: list[RowValues] = []
     redactor = cached_redactor(redaction_file) if redaction_file else None
     for index, span in enumerate(decoded.spans):
         try:
             if redactor is not None:  # before normalize: derived columns see redacted values
                 redactor.span(span)
-            rows.append(normalize(span, max_payload_bytes=max_payload_bytes))
+            rows.append(normalize_values(span, max_payload_bytes=max_payload_bytes))
         except Exception as exc:  # noqa: BLE001 - one bad span must not lose the request
             log.warning("span %r could not be normalized: %s", span.name, exc)
             rejected.append(Rejected(index, f"span {span.name!r}: could not be normalized: {exc}"))
-    if project is not None:
-        for row in rows:
-            row.project = project
-    return rows_to_arrow(rows), rejected
+    return values_to_arrow(rows, project), rejected
