@@ -115,8 +115,7 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
             self._database = self.ch.query("SELECT currentDatabase()").result_rows[0][0]
             yield
         finally:
-            self._ch.close()
-            self._ch = None
+            self._ch = None  # the factory's to close: a store may hand out its thread's client
 
     def _read_state(self, job: str) -> tuple[datetime | None, str | None]:
         return chsql.read_state(self.ch, job)
