@@ -80,11 +80,14 @@ def all_states(ch: Client) -> pa.Table:
 
 
 # ── what a run has to do ──────────────────────────────────────────────────────────────────────
+# Which spans arrived, and when, is read from span_store without FINAL: a re-sent copy of a span
+# only re-marks its trace as touched, which a run recomputes whole anyway (and FINAL would merge
+# the whole table for a filter on received_at, which is not in its sorting key).
 def new_span_range(ch: Client, after: datetime | None, upto: datetime) -> tuple[int, datetime | None]:
     """(count, newest received_at) of spans received after the watermark and at the latest ``upto``."""
     lo = after or datetime(1970, 1, 1)
     n, hi = ch.query(
-        f"SELECT count(), max(received_at) FROM spans "
+        f"SELECT count(), max(received_at) FROM span_store "
         f"WHERE received_at > {ts(lo)} AND received_at <= {ts(upto)}"
     ).result_rows[0]
     return int(n), (hi.replace(tzinfo=None) if n else None)
@@ -96,31 +99,32 @@ def chunk_bounds(ch: Client, lo: datetime, hi: datetime, chunks: int) -> list[da
         return [hi]
     levels = ", ".join(str(i / chunks) for i in range(1, chunks))
     (row,) = ch.query(
-        f"SELECT quantilesExactLow({levels})(received_at) FROM spans "
+        f"SELECT quantilesExactLow({levels})(received_at) FROM span_store "
         f"WHERE received_at > {ts(lo)} AND received_at <= {ts(hi)}"
     ).result_rows[0]
     bounds = sorted({b.replace(tzinfo=None) for b in row if b.replace(tzinfo=None) < hi})
     return [*bounds, hi]
 
 
-def _touched(lo: datetime, hi: datetime) -> tuple[str, str]:
-    traces = f"SELECT trace_id FROM spans WHERE received_at > {ts(lo)} AND received_at <= {ts(hi)}"
-    minutes = f"SELECT DISTINCT toStartOfMinute(start_time) FROM spans WHERE trace_id IN ({traces})"
-    return traces, minutes
-
-
 def chunk_slice(ch: Client, columns: Sequence[str], lo: datetime, hi: datetime) -> dict[str, pa.Table]:
     """What the jobs of spans received in (lo, hi] read: every span of their traces and of the
     minutes those traces touch, the span costs of those minutes, and the features of every trace
     with a span in them (the minute rollups count traces by their start minute)."""
-    traces, minutes = _touched(lo, hi)
-    in_minutes = f"toStartOfMinute(start_time) IN ({minutes})"
+    traces = f"SELECT trace_id FROM span_store WHERE received_at > {ts(lo)} AND received_at <= {ts(hi)}"
+    minutes = f"SELECT DISTINCT toStartOfMinute(start_time) FROM span_store WHERE trace_id IN ({traces})"
+    first, last = ch.query(f"SELECT minOrNull(m), maxOrNull(m) FROM ({minutes}) AS t(m)").result_rows[0]
+    if first is None:  # the spans of the range were dropped meanwhile (retention)
+        return {}
+    # Every span read starts in the touched minutes: the range lets ClickHouse skip other days.
+    in_minutes = (f"start_time >= {ts(first)} AND start_time < {ts(last)} + INTERVAL 1 MINUTE "
+                  f"AND toStartOfMinute(start_time) IN ({minutes})")  # fmt: skip
     picked = ", ".join(c for c in columns if c not in _SLICE_SKIP)
     spans = arrow(ch, f"""SELECT {picked}, if(kind = 'tool', input, NULL) AS input FROM spans
-        WHERE trace_id IN ({traces}) OR {in_minutes}""")
+        WHERE start_time >= {ts(first)} AND start_time < {ts(last)} + INTERVAL 1 MINUTE
+          AND (trace_id IN ({traces}) OR toStartOfMinute(start_time) IN ({minutes}))""")
     costs = arrow(ch, f"SELECT * FROM span_costs WHERE {in_minutes}")
     features = arrow(ch, f"""SELECT * FROM trace_features WHERE trace_id IN (
-        SELECT trace_id FROM spans WHERE {in_minutes}) AND trace_id NOT IN ({traces})""")
+        SELECT trace_id FROM span_store WHERE {in_minutes}) AND trace_id NOT IN ({traces})""")
     return {"spans": spans, "span_costs": costs, "trace_features": features}
 
 
