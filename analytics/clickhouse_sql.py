@@ -9,8 +9,10 @@ watermark must not lose precision) through :func:`ts`, strings through :func:`qu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -186,3 +188,23 @@ def update_span_costs(ch: Client, database: str, changed: pa.Table) -> None:
         settings={"mutations_sync": 2},
     )
 
+
+
+def duckdb_sql_rows(ch: Client) -> Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]:
+    """Run DuckDB SQL with ``$name`` parameters on ClickHouse (values inlined, then translated by
+    collector.clickhouse.dialect): how analytics.rollups.overview reads a ClickHouse store."""
+    from collector.clickhouse.dialect import from_duckdb
+
+    def literal(value: Any) -> str:
+        if isinstance(value, datetime):
+            return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return repr(value)
+        raise TypeError(f"no literal for {type(value).__name__}")
+
+    def rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        inlined = re.sub(r"\$([a-z_]+)", lambda m: literal(params[m.group(1)]), sql)
+        return [tuple(v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
+                for row in ch.query(from_duckdb(inlined)).result_rows]  # fmt: skip
+
+    return rows

@@ -10,8 +10,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
+from analytics.clickhouse_sql import duckdb_sql_rows
 from analytics.offline import DirectWriter
 from analytics.pricing import load_prices
+from analytics.rollups import overview
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
 from collector.settings import Settings
@@ -145,3 +147,21 @@ def test_price_change_recomputes_past_costs(pair: Pair, tmp_path: Path) -> None:
         "SELECT countIf(cost_usd IS NULL) FROM spans WHERE model = 'llama-3.3-70b' AND kind = 'llm'"
     ).result_rows[0][0]
     assert on_spans == 0
+
+
+def test_overview_numbers_same_as_duckdb(pair: Pair) -> None:
+    """/api/analytics/overview's numbers, read from ClickHouse's rollups through the dialect."""
+    pair.add(FIRST)
+    pair.add(SECOND)
+    pair.duck.run_now(now=NOW)
+    pair.click.run_now(now=NOW)
+    at = datetime(2026, 1, 5, 10, 15)
+    duck = overview(pair.store.cursor(), at, window_minutes=45)
+    click = overview(duckdb_sql_rows(pair.ch), at, window_minutes=45)
+    assert duck["traces"] > 0 and duck["top_errors"] and duck["cost_today_usd"]
+    assert click.keys() == duck.keys()
+    for key, value in duck.items():
+        if isinstance(value, float):
+            assert click[key] == pytest.approx(value, rel=1e-9), key
+        else:
+            assert click[key] == value, key
