@@ -1,6 +1,8 @@
 """Alert evaluation: rules (data) × the latest rollup minutes and anomalies → alert state changes. Pure.
 
-An alert is one firing episode of a rule for a subject (a service, an agent, or ``all``). While the
+An alert is one firing episode of a rule for a subject (a service, an agent, or ``all``) of one
+project: rules are evaluated per project, so an alert never counts or names another project's
+traffic, and ``all`` means all of the project's services. While the
 condition holds, the open alert is only refreshed (deduplicated: one row and one notification per
 episode); when it stops holding, the alert resolves. The next breach opens a new episode.
 """
@@ -13,10 +15,11 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from analytics.anomaly import projects
 from analytics.rules import AlertRule
 
 ALERT_COLUMNS = (
-    "alert_id", "rule", "severity", "subject", "state", "value", "threshold", "message", "fired_at",
+    "alert_id", "rule", "severity", "project", "subject", "state", "value", "threshold", "message", "fired_at",
     "last_seen_at", "resolved_at",
 )  # fmt: skip
 _SUBJECT = {"service": "service_name", "agent": "agent_name"}
@@ -30,6 +33,7 @@ _LABEL = {
 @dataclass(frozen=True, slots=True)
 class Observation:
     rule: AlertRule
+    project: str
     subject: str
     value: float
     breached: bool
@@ -55,8 +59,8 @@ def observe(rules: tuple[AlertRule, ...], minutes: pd.DataFrame, anomalies: pd.D
             now: datetime) -> list[Observation]:  # fmt: skip
     """Each rule's value per subject over its window ending at ``now``.
 
-    ``minutes``: minute_rollup rows (minute, service_name, agent_name and the counters);
-    ``anomalies``: kind, service_name, agent_name, window_end.
+    ``minutes``: minute_rollup rows (minute, project, service_name, agent_name and the counters);
+    ``anomalies``: project, kind, service_name, agent_name, window_end. Per project and subject.
     """
     out: list[Observation] = []
     for rule in rules:
@@ -65,10 +69,10 @@ def observe(rules: tuple[AlertRule, ...], minutes: pd.DataFrame, anomalies: pd.D
             m = minutes[(minutes["minute"] >= since) & (minutes["minute"] < now)]
             if m.empty:
                 continue
-            g = m.groupby(_subjects(m, rule.group_by))
+            g = m.groupby([projects(m), _subjects(m, rule.group_by)])
             sums = g[["traces_started", "traces_failed", "errors", "cost_usd", "latency_sum_ms", "llm_calls",
                       "tool_calls", "total_tokens"]].sum(min_count=1)  # fmt: skip
-            for subject, s in sums.iterrows():
+            for (project, subject), s in sums.iterrows():
                 traces = float(s["traces_started"] or 0)
                 value = {
                     "traces": traces, "traces_failed": s["traces_failed"],
@@ -79,14 +83,14 @@ def observe(rules: tuple[AlertRule, ...], minutes: pd.DataFrame, anomalies: pd.D
                 }[rule.metric]  # fmt: skip
                 value = float(value or 0.0)
                 enough = traces >= rule.min_traces
-                out.append(Observation(rule, str(subject), value, enough and rule.breached(value)))
+                out.append(Observation(rule, str(project), str(subject), value, enough and rule.breached(value)))
         else:
             a = anomalies[anomalies["kind"].isin(rule.anomaly) & (anomalies["window_end"] > since)
                           & (anomalies["window_end"] <= now)]  # fmt: skip
             if a.empty:
                 continue
-            for subject, n in a.groupby(_subjects(a, rule.group_by)).size().items():
-                out.append(Observation(rule, str(subject), float(n), rule.breached(float(n))))
+            for (project, subject), n in a.groupby([projects(a), _subjects(a, rule.group_by)]).size().items():
+                out.append(Observation(rule, str(project), str(subject), float(n), rule.breached(float(n))))
     return out
 
 
@@ -101,22 +105,24 @@ def _message(o: Observation) -> str:
 
 def evaluate(observations: list[Observation], open_alerts: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
     """(rows to upsert into alerts, newly firing alerts, newly resolved alerts)."""
-    by_key = {(r["rule"], r["subject"]): r for r in open_alerts.to_dict("records")}
+    # An alert stored before analytics were per project has no project: it never matches, so resolves.
+    by_key = {(r.get("project"), r["rule"], r["subject"]): r for r in open_alerts.to_dict("records")}
     rows: list[dict[str, object]] = []
     fired: list[dict[str, object]] = []
     seen: set[tuple[str, str]] = set()
     for o in observations:
         if not o.breached:
             continue
-        key = (o.rule.name, o.subject)
+        key = (o.project, o.rule.name, o.subject)
         seen.add(key)
         current = by_key.get(key)
         if current is not None:
             rows.append({**current, "value": o.value, "message": _message(o), "last_seen_at": now})
             continue
         alert = {
-            "alert_id": hashlib.sha256(f"{o.rule.name}|{o.subject}|{now.isoformat()}".encode()).hexdigest()[:24],
-            "rule": o.rule.name, "severity": o.rule.severity, "subject": o.subject, "state": "firing",
+            "alert_id": hashlib.sha256(f"{o.project}|{o.rule.name}|{o.subject}|{now.isoformat()}".encode()).hexdigest()[:24],
+            "rule": o.rule.name, "severity": o.rule.severity, "project": o.project, "subject": o.subject,
+            "state": "firing",
             "value": o.value, "threshold": o.rule.threshold, "message": _message(o), "fired_at": now,
             "last_seen_at": now, "resolved_at": None,
         }  # fmt: skip

@@ -15,7 +15,9 @@ Three detectors, each explaining itself in ``reason``:
 * robust z-scores of each minute against the trailing baseline (``detector='robust_z'``):
   ``latency_spike``, ``error_rate_spike``, ``cost_spike``, ``token_spike`` per service.
 
-``score`` is the robust z (or, for rules, the value over the threshold).
+``score`` is the robust z (or, for rules, the value over the threshold). Every detector works
+within one project: a trace is compared with its own project's baseline, a series is one
+project's service, and each anomaly carries its ``project``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import pandas as pd
 from analytics.rules import Detection
 
 ANOMALY_COLUMNS = (
-    "anomaly_id", "detected_at", "kind", "detector", "trace_id", "service_name", "agent_name", "score",
-    "reason", "window_start", "window_end",
+    "anomaly_id", "detected_at", "kind", "detector", "project", "trace_id", "service_name", "agent_name",
+    "score", "reason", "window_start", "window_end",
 )  # fmt: skip
+DEFAULT_PROJECT = "default"  # the project of rows from frames without one (spans' default)
 # feature → (kind of anomaly it names, log-scaled?, label, unit)
 FEATURES: dict[str, tuple[str, bool, str, str]] = {
     "duration_ms": ("latency_outlier", True, "duration", "ms"),
@@ -68,6 +71,13 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.0f}"
 
 
+def projects(df: pd.DataFrame) -> pd.Series:
+    """Each row's project: detection never compares or mixes two projects' traffic."""
+    if "project" not in df:
+        return pd.Series(DEFAULT_PROJECT, index=df.index, dtype="object")
+    return df["project"].fillna(DEFAULT_PROJECT).astype("object")
+
+
 def group_key(df: pd.DataFrame) -> pd.Series:
     """Traces are compared within their workflow and first agent (else their service)."""
     workflow = df["workflow_name"].fillna(df["service_name"]).fillna("default").astype(str)
@@ -76,13 +86,18 @@ def group_key(df: pd.DataFrame) -> pd.Series:
 
 def _row(kind: str, detector: str, t: pd.Series | None, score: float, reason: str, start: datetime,
          end: datetime, detected_at: datetime, service: str | None = None, agent: str | None = None,
-         subject: object = None) -> dict[str, object]:  # fmt: skip
+         subject: object = None, project: str | None = None) -> dict[str, object]:  # fmt: skip
     trace_id = None if t is None else t["trace_id"]
+    if t is not None:
+        project = t.get("project")
+    project = DEFAULT_PROJECT if project is None or pd.isna(project) else str(project)
     return {
-        "anomaly_id": anomaly_id(kind, trace_id or subject, "" if trace_id else start),
+        # A trace id names one trace; a service name is only unique within its project.
+        "anomaly_id": anomaly_id(kind, trace_id, "") if trace_id else anomaly_id(kind, project, subject, start),
         "detected_at": detected_at,
         "kind": kind,
         "detector": detector,
+        "project": project,
         "trace_id": trace_id,
         "service_name": service if t is None else t["service_name"],
         "agent_name": agent if t is None else t["agent_name"],
@@ -146,12 +161,13 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
     from sklearn.ensemble import IsolationForest
     rows = []
     cand_groups, base_groups = group_key(candidates), group_key(baseline)
+    cand_projects, base_projects = projects(candidates), projects(baseline)
     log_flags = np.array([log for _, log, _, _ in FEATURES.values()])
     min_scale = np.where(log_flags, _MIN_SCALE[True], _MIN_SCALE[False])
-    for group, cand in _with_derived(candidates).groupby(cand_groups):
+    for (project, group), cand in _with_derived(candidates).groupby([cand_projects, cand_groups]):
         # In trace id order: the forest then depends on the baseline's rows, not on the order a
         # database returned them in (parallel scans; DuckDB and ClickHouse agree).
-        base = baseline[base_groups == group].sort_values("trace_id")
+        base = baseline[(base_projects == project) & (base_groups == group)].sort_values("trace_id")
         if len(base) < cfg.min_baseline_traces:
             continue
         if len(base) > cfg.max_baseline_traces:  # deterministic sample: by trace id order
@@ -204,7 +220,7 @@ def error_rate_windows(
                              f"{int(w['failed'])} of {int(w['traces'])} traces failed ({rate:.1%}), over the "
                              f"{cfg.error_rate_threshold:.0%} limit for {cfg.error_rate_window_minutes} min",
                              start, start + width, detected_at, service=w["service_name"],
-                             subject=w["service_name"]))  # fmt: skip
+                             subject=w["service_name"], project=w.get("project")))  # fmt: skip
     return _frame(rows)
 
 
@@ -227,9 +243,8 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
     """
     rows = []
     need = max(10, cfg.series_baseline_minutes // 2)
-    for service, s in series[series["traces"] >= cfg.series_min_traces].groupby(
-        "service_name", dropna=False
-    ):
+    judged = series[series["traces"] >= cfg.series_min_traces]
+    for (project, service), s in judged.groupby([projects(judged), judged["service_name"]], dropna=False):
         s = s.sort_values("minute").set_index("minute")
         for kind, (col, log, label, unit, floor) in SERIES.items():
             values = s[col].astype("float64")
@@ -251,5 +266,5 @@ def series_spikes(series: pd.DataFrame, judge_from: datetime, judge_to: datetime
                 rows.append(_row(kind, "robust_z", None, score,
                                  f"{label} {shown[0]} in this minute vs a trailing median of {shown[1]} "
                                  f"({score:.1f} robust SDs)", start, start + timedelta(minutes=1), detected_at,
-                                 service=service, subject=service))  # fmt: skip
+                                 service=service, subject=service, project=project))  # fmt: skip
     return _frame(rows)

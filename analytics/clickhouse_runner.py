@@ -207,8 +207,8 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
             chsql.insert(self.ch, table, gone, version, deleted=True)
 
     def _finish(self, found: pd.DataFrame, job: str, watermark: datetime, fingerprint: str | None,
-                now: datetime) -> dict[str, int]:  # fmt: skip
-        counts: dict[str, int] = {}
+                now: datetime) -> dict[tuple[str, str], int]:  # fmt: skip
+        counts: dict[tuple[str, str], int] = {}
         if not found.empty:
             found = found.drop_duplicates("anomaly_id")
             stored = chsql.stored_anomaly_ids(self.ch, found["anomaly_id"])
@@ -220,7 +220,9 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
                     _keys=new[["anomaly_id"]],
                 )
                 chsql.insert(self.ch, "anomalies", rows, self._version())
-                counts = {str(k): int(v) for k, v in new.groupby("kind").size().items()}
+                for (project, kind), n in new.groupby(["project", "kind"], dropna=False).size().items():
+                    key = (str(None if pd.isna(project) else project), str(kind))  # as queries.insert_anomalies
+                    counts[key] = int(n)
         chsql.write_state(self.ch, job, watermark, fingerprint, now, self._version())
         return counts
 

@@ -131,11 +131,11 @@ def chunk_slice(ch: Client, columns: Sequence[str], lo: datetime, hi: datetime) 
 
 
 def baseline_traces(ch: Client, lo: datetime, hi: datetime, per_group: int) -> pd.DataFrame:
-    """Trace features started in [lo, hi], at most ``per_group`` per group, a deterministic
-    sample by trace id (analytics.queries.baseline_traces)."""
+    """Trace features started in [lo, hi], at most ``per_group`` per project and group, a
+    deterministic sample by trace id (analytics.queries.baseline_traces)."""
     return frame(ch, f"""SELECT * FROM trace_features
         WHERE start_time >= {ts(lo)} AND start_time <= {ts(hi)}
-        ORDER BY cityHash64(trace_id) LIMIT {int(per_group)} BY {GROUP_KEY}""")
+        ORDER BY cityHash64(trace_id) LIMIT {int(per_group)} BY project, {GROUP_KEY}""")
 
 
 def window_slice(ch: Client, minutes_from: datetime, anomalies_from: datetime) -> dict[str, pa.Table]:

@@ -38,6 +38,8 @@ def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
     fields = [
         {"title": "Rule", "value": alert["rule"], "short": True},
         {"title": "Subject", "value": alert["subject"], "short": True},
+        {"title": "Project", "value": project if isinstance(project := alert.get("project"), str) else "(none)",
+         "short": True},
         {"title": "Value", "value": f"{alert['value']:g}", "short": True},
         {"title": "Threshold", "value": f"{alert['threshold']:g}", "short": True},
     ]

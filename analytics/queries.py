@@ -40,7 +40,7 @@ def baseline_traces(
     by trace id): the rolling window the forests are trained on, without moving a week of rows."""
     return cur.execute(
         f"""SELECT * EXCLUDE (rn) FROM (
-                SELECT *, row_number() OVER (PARTITION BY {GROUP_KEY_SQL} ORDER BY hash(trace_id)) AS rn
+                SELECT *, row_number() OVER (PARTITION BY project, {GROUP_KEY_SQL} ORDER BY hash(trace_id)) AS rn
                 FROM trace_features WHERE start_time >= ? AND start_time <= ?)
             WHERE rn <= ?""",
         [lo, hi, per_group],
@@ -50,9 +50,9 @@ def baseline_traces(
 def error_windows(
     cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int
 ) -> pd.DataFrame:
-    """Traces and failed traces per service and tumbling window in [lo, hi)."""
+    """Traces and failed traces per project, service and tumbling window in [lo, hi)."""
     return cur.execute(
-        f"""SELECT service_name, time_bucket(INTERVAL {int(minutes)} MINUTE, minute) AS window_start,
+        f"""SELECT project, service_name, time_bucket(INTERVAL {int(minutes)} MINUTE, minute) AS window_start,
                    sum(traces_started) AS traces, sum(traces_failed) AS failed
             FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",
         [lo, hi],
@@ -60,13 +60,13 @@ def error_windows(
 
 
 def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
-    """Per service and minute: traces, typical duration, error rate, cost and tokens.
+    """Per project, service and minute: traces, typical duration, error rate, cost and tokens.
 
     The typical duration is the agents' median durations weighted by their traces: one very
     slow trace (already reported by itself) does not make its whole minute a latency spike.
     """
     return cur.execute(
-        """SELECT service_name, minute, sum(traces_started) AS traces,
+        """SELECT project, service_name, minute, sum(traces_started) AS traces,
                   sum(latency_p50_ms * traces_started) / nullif(sum(traces_started), 0)
                       AS typical_latency_ms,
                   sum(traces_failed) / nullif(sum(traces_started), 0) AS error_rate,
@@ -76,8 +76,8 @@ def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) ->
     ).df()
 
 
-def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[str, int]:
-    """Insert anomalies not already stored (by anomaly_id); returns the new ones' count per kind."""
+def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """Insert anomalies not already stored (by anomaly_id); returns the new ones' count per (project, kind)."""
     if df.empty:
         return {}
     df = df.drop_duplicates("anomaly_id")[list(ANOMALY_COLUMNS)]
@@ -86,11 +86,11 @@ def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[s
         fresh = (
             "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
         )
-        counts = dict(con.execute(f"SELECT kind, count(*) FROM ({fresh}) GROUP BY kind").fetchall())
+        counts = con.execute(f"SELECT project, kind, count(*) FROM ({fresh}) GROUP BY ALL").fetchall()
         con.execute(f"INSERT INTO anomalies BY NAME {fresh}")
     finally:
         con.unregister("_anomalies")
-    return {str(k): int(v) for k, v in counts.items()}
+    return {(str(p), str(k)): int(n) for p, k, n in counts}
 
 
 def recent_minutes(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def recent_minutes(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) 
 
 def recent_anomalies(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> pd.DataFrame:
     return cur.execute(
-        "SELECT kind, service_name, agent_name, window_end FROM anomalies WHERE window_end > ? AND window_end <= ?",
+        "SELECT project, kind, service_name, agent_name, window_end FROM anomalies WHERE window_end > ? AND window_end <= ?",
         [now - timedelta(minutes=minutes), now],
     ).df()
 

@@ -64,10 +64,10 @@ FROM s LEFT JOIN costs c USING (trace_id) LEFT JOIN top_repeat r USING (trace_id
 GROUP BY s.trace_id
 """
 
-# Minutes are recomputed whole: every service/agent row of an affected minute.
+# Minutes are recomputed whole: every project/service/agent row of an affected minute.
 MINUTE_ROLLUP_SQL = f"""
 WITH sp AS (
-    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name,
+    SELECT date_trunc('minute', start_time) AS minute, project, service_name, agent_name,
            count(*) AS spans,
            count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
            count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
@@ -79,19 +79,19 @@ WITH sp AS (
       AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
     GROUP BY ALL
 ), co AS (
-    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, sum(cost_usd) AS cost_usd
+    SELECT date_trunc('minute', start_time) AS minute, project, service_name, agent_name, sum(cost_usd) AS cost_usd
     FROM span_costs
     WHERE start_time >= $lo AND start_time < $hi
       AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
     GROUP BY ALL
 ), t AS (
-    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, duration_ms, status,
+    SELECT date_trunc('minute', start_time) AS minute, project, service_name, agent_name, duration_ms, status,
            CAST(floor(ln(greatest(duration_ms, 1.0)) / ln({HIST_BASE})) AS SMALLINT) AS b
     FROM trace_features
     WHERE start_time >= $lo AND start_time < $hi
       AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
 ), tr AS (
-    SELECT minute, service_name, agent_name, count(*) AS traces_started,
+    SELECT minute, project, service_name, agent_name, count(*) AS traces_started,
            count(*) FILTER (WHERE status = 'error') AS traces_failed,
            sum(duration_ms) AS latency_sum_ms,
            quantile_cont(duration_ms, 0.5) AS latency_p50_ms,
@@ -99,14 +99,14 @@ WITH sp AS (
            quantile_cont(duration_ms, 0.99) AS latency_p99_ms
     FROM t GROUP BY ALL
 ), hist AS (
-    SELECT minute, service_name, agent_name, list({{'b': b, 'n': n}} ORDER BY b) AS latency_hist
-    FROM (SELECT minute, service_name, agent_name, b, CAST(count(*) AS INTEGER) AS n FROM t GROUP BY ALL)
+    SELECT minute, project, service_name, agent_name, list({{'b': b, 'n': n}} ORDER BY b) AS latency_hist
+    FROM (SELECT minute, project, service_name, agent_name, b, CAST(count(*) AS INTEGER) AS n FROM t GROUP BY ALL)
     GROUP BY ALL
 ), parts AS (
     SELECT * FROM sp UNION ALL BY NAME SELECT * FROM co UNION ALL BY NAME SELECT * FROM tr
     UNION ALL BY NAME SELECT * FROM hist
 )
-SELECT minute, service_name, agent_name,
+SELECT minute, project, service_name, agent_name,
        coalesce(sum(spans), 0) AS spans, coalesce(sum(llm_calls), 0) AS llm_calls,
        coalesce(sum(tool_calls), 0) AS tool_calls, coalesce(sum(errors), 0) AS errors,
        coalesce(sum(traces_started), 0) AS traces_started, coalesce(sum(traces_failed), 0) AS traces_failed,
@@ -123,7 +123,7 @@ FROM parts GROUP BY ALL
 # ``run_failures`` counts calls whose trace failed (trace_features is written before this runs).
 CALL_MINUTES_SQL = f"""
 WITH s AS (
-    SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
+    SELECT date_trunc('minute', start_time) AS minute, project, service_name, agent_name, kind,
            CASE kind WHEN 'tool' THEN coalesce(tool_name, name)
                      WHEN 'handoff' THEN coalesce(handoff_from, agent_name, '?')
                      WHEN 'agent' THEN agent_name ELSE name END AS name,
@@ -135,7 +135,7 @@ WITH s AS (
       AND date_trunc('minute', start_time) IN (SELECT minute FROM _minutes)
       AND (kind <> 'agent' OR agent_name IS NOT NULL)
 ), calls AS (
-    SELECT minute, service_name, agent_name, kind, name, target, count(*) AS calls,
+    SELECT minute, project, service_name, agent_name, kind, name, target, count(*) AS calls,
            count(*) FILTER (WHERE status = 'error') AS errors,
            count(*) FILTER (WHERE guardrail_triggered) AS trips,
            sum(duration_ms) AS duration_sum_ms,
@@ -143,25 +143,26 @@ WITH s AS (
            max(start_time) FILTER (WHERE status = 'error') AS last_error_at
     FROM s GROUP BY ALL
 ), failed AS (
-    SELECT minute, service_name, agent_name, kind, name, target, count(*) AS run_failures
+    SELECT minute, project, service_name, agent_name, kind, name, target, count(*) AS run_failures
     FROM s WHERE kind = 'handoff'
       AND trace_id IN (SELECT trace_id FROM trace_features WHERE status = 'error'
                        AND start_time < $hi)
     GROUP BY ALL
 ), hist AS (
-    SELECT minute, service_name, agent_name, kind, name, target, list({{'b': b, 'n': n}} ORDER BY b) AS latency_hist
-    FROM (SELECT minute, service_name, agent_name, kind, name, target, b, CAST(count(*) AS INTEGER) AS n
+    SELECT minute, project, service_name, agent_name, kind, name, target,
+           list({{'b': b, 'n': n}} ORDER BY b) AS latency_hist
+    FROM (SELECT minute, project, service_name, agent_name, kind, name, target, b, CAST(count(*) AS INTEGER) AS n
           FROM s GROUP BY ALL)
     GROUP BY ALL
 )
 SELECT c.*, coalesce(f.run_failures, 0) AS run_failures, h.latency_hist
 FROM calls c
-LEFT JOIN failed f USING (minute, service_name, agent_name, kind, name, target)
-LEFT JOIN hist h USING (minute, service_name, agent_name, kind, name, target)
+LEFT JOIN failed f USING (minute, project, service_name, agent_name, kind, name, target)
+LEFT JOIN hist h USING (minute, project, service_name, agent_name, kind, name, target)
 """
 
 ERROR_MINUTES_SQL = """
-SELECT date_trunc('minute', start_time) AS minute, service_name, agent_name, kind,
+SELECT date_trunc('minute', start_time) AS minute, project, service_name, agent_name, kind,
        coalesce(tool_name, name) AS name, error_type, count(*) AS errors,
        first(status_message ORDER BY start_time DESC) AS sample_message,
        first(trace_id ORDER BY start_time DESC) AS sample_trace_id

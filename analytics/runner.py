@@ -20,7 +20,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 JOB = "spans"  # watermark of the per-span steps; fingerprint = price table + rollup versions
 # Bumped when a job writes a new derived table or changes one: the next run then recomputes
 # everything, so a file written by an older version gets the new table for its past spans too.
-ROLLUP_VERSION = "2"  # 2: call_minutes, error_minutes.sample_trace_id
+ROLLUP_VERSION = "3"  # 2: call_minutes, error_minutes.sample_trace_id; 3: per project
 WINDOW_JOB = "windows"  # end of the last judged window
 CHUNK_SPANS = 250_000
 EPOCH = datetime(1970, 1, 1)
@@ -62,7 +62,9 @@ def utcnow() -> datetime:
 
 
 @dataclass
-class RunReport:
+class ProjectReport:
+    """What one run did for one project: all a project's key is shown of a run."""
+
     spans: int = 0
     llm_spans: int = 0
     traces: int = 0
@@ -70,11 +72,34 @@ class RunReport:
     anomalies: int = 0
     alerts_fired: int = 0
     alerts_resolved: int = 0
+    new_anomalies: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunReport(ProjectReport):
+    """What one run did: the counts over every project, and each project's part."""
+
     backfill: bool = False
     seconds: float = 0.0
     watermark: str | None = None
-    new_anomalies: dict[str, int] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step, summed over chunks
+    projects: dict[str, ProjectReport] = field(default_factory=dict)
+
+    def project(self, name: str) -> ProjectReport:
+        return self.projects.setdefault(name, ProjectReport())
+
+    def add(self, counts: Mapping[Any, Any], what: str) -> None:
+        """Add per-project counts (project → n) to ``what`` of the projects and of the total."""
+        for name, n in counts.items():
+            part = self.project(str(name))
+            setattr(part, what, getattr(part, what) + int(n))
+            setattr(self, what, getattr(self, what) + int(n))
+
+
+def _per_project(frame: pd.DataFrame) -> dict[str, int]:
+    if frame.empty:
+        return {}
+    return {str(k): int(v) for k, v in anomaly.projects(frame).value_counts().items()}
 
 
 class _Steps:
@@ -253,10 +278,15 @@ class AnalyticsRunner:
         found = self._trace_anomalies(cur, summaries, now)
         self._count(report, self._finish(found, JOB, hi, self._fingerprint(), now))
         clock.lap("trace_anomalies")
-        report.spans += int(cur.execute(
-            "SELECT count(*) FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]).fetchone()[0])  # fmt: skip
-        report.llm_spans += len(costs)
-        report.traces += len(summaries)
+        report.add(dict(cur.execute(
+            "SELECT project, count(*) FROM spans WHERE received_at > ? AND received_at <= ? GROUP BY ALL",
+            [lo, hi]).fetchall()), "spans")  # fmt: skip
+        report.add(_per_project(costs), "llm_spans")
+        report.add(_per_project(summaries), "traces")
+        if not rollup.empty:  # a project's minutes: those it has rollup rows in
+            counts = rollup.groupby("project")["minute"].nunique()
+            for name, n in counts.items():
+                report.project(str(name)).minutes += int(n)
         report.minutes += len(minutes)
         return None if minutes.empty else minutes["minute"].min().to_pydatetime()
 
@@ -283,11 +313,11 @@ class AnalyticsRunner:
         self._write(write)
 
     def _finish(self, found: pd.DataFrame, job: str, watermark: datetime, fingerprint: str | None,
-                now: datetime) -> dict[str, int]:  # fmt: skip
+                now: datetime) -> dict[tuple[str, str], int]:  # fmt: skip
         """Store the anomalies not stored yet and move the job's watermark, in one transaction;
-        returns the new anomalies' count per kind."""
+        returns the new anomalies' count per (project, kind)."""
 
-        def write(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        def write(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
             new = queries.insert_anomalies(con, found)
             queries.write_state(con, job, watermark, fingerprint, now)
             return new
@@ -340,10 +370,13 @@ class AnalyticsRunner:
         self._count(report, self._finish(frame, WINDOW_JOB, max(ready, judged_to or ready), None, now))
 
     @staticmethod
-    def _count(report: RunReport, new: dict[str, int]) -> None:
-        for kind, n in new.items():
-            report.new_anomalies[kind] = report.new_anomalies.get(kind, 0) + n
+    def _count(report: RunReport, new: dict[tuple[str, str], int]) -> None:
+        for (project, kind), n in new.items():
+            part = report.project(project)
+            for counts in (report.new_anomalies, part.new_anomalies):
+                counts[kind] = counts.get(kind, 0) + n
             report.anomalies += n
+            part.anomalies += n
 
     def _alerts(self, cur: duckdb.DuckDBPyConnection, now: datetime, report: RunReport) -> None:
         rules = self.rules.alerts
@@ -360,7 +393,12 @@ class AnalyticsRunner:
         if rows.empty:
             return
         self._save_alerts(rows)
-        report.alerts_fired += len(fired)
-        report.alerts_resolved += len(resolved)
+        for alerts, what in ((fired, "alerts_fired"), (resolved, "alerts_resolved")):
+            counts: dict[str, int] = {}
+            for alert in alerts:  # an alert stored before analytics were per project has none
+                name = alert.get("project")
+                key = str(name) if isinstance(name, str) else ""
+                counts[key] = counts.get(key, 0) + 1
+            report.add(counts, what)
         for alert in fired + (resolved if self.rules.notify.notify_resolved else []):
             self.notifier.send(alert)

@@ -140,7 +140,7 @@ def memory(endpoint: str, total_spans: int, progress: Progress) -> list[tuple[in
             one_unit()
         done += 2000
         handle.force_flush(60)  # pace to the collector so its queue, not ours, absorbs bursts
-        if done % 10_000 == 0:
+        if done % 10_000 == 0 or done >= total_spans:  # and always the last, for short runs
             gc.collect()
             samples.append((done, rss_mb()))
         progress.update(task, completed=done)

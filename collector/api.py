@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from analytics import api as analytics_api
-from collector import ops_api, query_api
+from collector import keys_api, ops_api, query_api
 from collector.receivers import http as otlp_http
 from collector.auth import Access, install_access
 from collector.settings import Settings
@@ -20,8 +20,9 @@ def create_app(
 ) -> FastAPI:
     """Build the app around resources the caller owns (the caller opens and closes them).
 
-    ``access`` (collector.auth) guards ``/v1/traces`` and ``/api``; without it (embedding, tests
-    of the routes alone) every request is let through unscoped.
+    ``access`` (collector.auth) guards ``/v1/traces``, ``/api`` and ``/metrics``; without it
+    (embedding, tests of the routes alone) every request is let through unscoped, except key
+    management, which answers 503.
     """
     app = FastAPI(title="Tracehouse collector", version="0.1.0")
     if access is not None:
@@ -35,4 +36,5 @@ def create_app(
     app.include_router(query_api.router)
     app.include_router(ops_api.router)
     app.include_router(analytics_api.router)
+    app.include_router(keys_api.router)
     return app

@@ -1,9 +1,11 @@
 """Who may send and read: API keys, or local traffic only when no key exists.
 
 With keys configured (``tracehouse keys create`` or the ``TRACEHOUSE_*_KEYS`` variables) every
-OTLP export needs an ingest key and every ``/api`` call a read key; the key's project is where
-spans are stored and the only project a reader sees. With none, the collector serves loopback
-clients only (and says so at start-up), and refuses to bind a non-loopback address at all.
+OTLP export needs an ingest key, every ``/api`` call a read key (the key's project is where spans
+are stored and the only project a reader sees), key management (``/api/keys``) an admin key and
+``/metrics`` a metrics or admin key; ``/healthz`` stays open (it tells nothing). With none, the
+collector serves loopback clients only, all of it (so the first keys can be made through a
+running local collector), says so at start-up, and refuses to bind a non-loopback address at all.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from collector.keys import KeyVerifier, Principal, key_from_headers
+from collector.keys import ACCEPTS, KeyVerifier, Principal, key_from_headers
 
 LOCAL = Principal(None, "local")
 
@@ -60,7 +62,7 @@ class Access:
         return self.verifier.configured
 
     def principal(self, kind: str, header: Callable[[str], str | None], client_host: str | None) -> Principal:
-        """The principal of a request of ``kind`` ("ingest" or "read"); raises AccessDenied."""
+        """The principal of a request of ``kind`` (keys.ACCEPTS); raises AccessDenied."""
         if not self.verifier.configured:
             if is_loopback(client_host):
                 return LOCAL
@@ -69,20 +71,35 @@ class Access:
         principal = self.verifier.verify(key, kind)
         if principal is None:
             what = "missing" if not key else "not a valid, active"
+            wanted = " or ".join(ACCEPTS[kind])
             raise AccessDenied(
-                f"{kind} API key {what}: send 'authorization: Bearer <key>' or 'x-api-key: <key>'", "unauthenticated"
+                f"{wanted} API key {what}: send 'authorization: Bearer <key>' or 'x-api-key: <key>'", "unauthenticated"
             )
         return principal
 
 
+def request_kind(path: str) -> str | None:
+    """The key a path needs (keys.ACCEPTS); None for the open ones (/healthz, /docs)."""
+    if path == "/v1/traces":
+        return "ingest"
+    # Prefixes, not exact routes: whatever a router adds under them is guarded too (fail closed).
+    if path.startswith("/api/keys"):
+        return "admin"
+    if path.startswith("/api"):
+        return "read"
+    if path.startswith("/metrics"):
+        return "metrics"
+    return None
+
+
 def install_access(app: Any, access: Access) -> None:
-    """Check every ``/v1/traces`` (ingest key) and ``/api`` (read key) request before its route."""
+    """Check every request that needs a key (request_kind) before its route."""
+    app.state.access = access
 
     @app.middleware("http")
     async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        kind = "ingest" if path == "/v1/traces" else "read" if path.startswith("/api") else None
-        if kind is None:  # /healthz, /metrics, /docs
+        kind = request_kind(request.url.path)
+        if kind is None:
             return await call_next(request)
         try:
             request.state.principal = access.principal(
@@ -100,7 +117,7 @@ def load_access(store: Any, settings: Any) -> Access:
     verifier = KeyVerifier()
     cursor = store.cursor()
     try:
-        verifier.load(cursor, settings.ingest_keys, settings.read_keys)
+        verifier.load(cursor, settings.ingest_keys, settings.read_keys, settings.admin_keys, settings.metrics_keys)
     finally:
         cursor.close()
     if not verifier.configured and not is_loopback(settings.host):

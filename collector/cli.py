@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("collector.cli_export", "write spans of a time range to Parquet or CSV"),
     "demo": ("sdk_shim.demo.cli", "send realistic multi-agent demo traffic to a collector over OTLP"),
     "analytics": ("analytics.cli", "run the analytics jobs now (in a running collector, else on the file)"),
-    "keys": ("collector.cli_keys", "create, list or revoke API keys (on the database file; collector stopped)"),
+    "keys": ("collector.cli_keys", "create, list or revoke API keys (through a running collector, else on the file)"),
     "dashboard": ("dashboard.serve", "run the Streamlit dashboard (talks to the collector's /api)"),
 }
 

@@ -6,6 +6,11 @@ project = '<p>'``; each stored view is re-created from its own definition so tha
 those filtered views. Relations without a project column are not exposed at all. User SQL is
 additionally held to unqualified names of exposed relations (collector.sql_sandbox), so a
 schema-qualified ``main.spans`` cannot reach around the shadow.
+
+One bookkeeping table is shown in a project's own terms: ``analytics_state`` (the dashboard reads
+how far the rollups are complete) gives, for the per-span job, the newest of the project's spans
+the analytics have processed, not the global watermark, which would tell when other projects'
+spans arrived.
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ def scope_cursor(cur: duckdb.DuckDBPyConnection, project: str) -> frozenset[str]
     catalog = '"' + cur.execute("SELECT current_database()").fetchone()[0].replace('"', '""') + '"'  # type: ignore[index]
     exposed: set[str] = set()
     for name, has_project in tables:
-        if has_project and name not in _INTERNAL:
+        if name == "analytics_state":
+            cur.execute(
+                f'CREATE OR REPLACE TEMP VIEW analytics_state AS SELECT s.job, (SELECT max(p.received_at) '
+                f'FROM {catalog}.main.spans p WHERE p.project = {_literal(project)} AND p.received_at <= s.watermark) '
+                f"AS watermark FROM {catalog}.main.analytics_state s WHERE s.job = 'spans'"
+            )
+            exposed.add(name)
+        elif has_project and name not in _INTERNAL:
             cur.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM {catalog}.main."{name}" WHERE project = {_literal(project)}')
             exposed.add(name)
         else:  # an empty shadow: the name exists and shows nothing

@@ -22,10 +22,13 @@ from collector.store import Store
 
 log = logging.getLogger(__name__)
 
-# Per-project tables: their rows go with their project's spans (start_time is the span's or trace's).
-_PROJECT_TABLES = ("spans", "trace_summary", "span_costs", "trace_features")
-# Aggregates without a project: kept as long as the longest retention, so no project loses history.
-_AGGREGATE_TABLES = (("minute_rollup", "minute"), ("error_minutes", "minute"))
+# Per-project tables and the time their rows age by (the span's or trace's start, the minute, the
+# end of an anomaly's window): every row goes with its project's spans.
+_PROJECT_TABLES = (
+    ("spans", "start_time"), ("trace_summary", "start_time"), ("span_costs", "start_time"),
+    ("trace_features", "start_time"), ("minute_rollup", "minute"), ("error_minutes", "minute"),
+    ("call_minutes", "minute"), ("anomalies", "window_end"),
+)  # fmt: skip
 FIRST_RUN_S = 60.0  # after start-up, then every interval
 
 
@@ -56,11 +59,6 @@ class RetentionPolicy:
     def days_for(self, project: str) -> int:
         return self.by_project.get(project, self.default_days)
 
-    def longest_days(self) -> int | None:
-        """Days every project keeps at least; None when some project keeps forever."""
-        values = [self.default_days, *self.by_project.values()]
-        return None if 0 in values else max(values)
-
 
 def delete_expired(con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now: datetime) -> dict[str, int]:
     """Delete what each project no longer keeps; returns rows deleted per table."""
@@ -71,15 +69,9 @@ def delete_expired(con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now:
         if days <= 0:
             continue
         cutoff = now - timedelta(days=days)
-        for table in _PROJECT_TABLES:
-            count = con.execute(f"DELETE FROM {table} WHERE project = ? AND start_time < ?", [project, cutoff]).fetchone()
+        for table, column in _PROJECT_TABLES:
+            count = con.execute(f"DELETE FROM {table} WHERE project = ? AND {column} < ?", [project, cutoff]).fetchone()
             deleted[table] = deleted.get(table, 0) + (count[0] if count else 0)
-    longest = policy.longest_days()
-    if longest:
-        cutoff = now - timedelta(days=longest)
-        for table, column in _AGGREGATE_TABLES:
-            count = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [cutoff]).fetchone()
-            deleted[table] = count[0] if count else 0
     return deleted
 
 

@@ -133,7 +133,9 @@ GROUP BY session_id;
 -- ─── Analytics ──────────────────────────────────────────────────────────────────────────────
 -- Written only by the analytics jobs (analytics/runner.py) through the writer. Every table is
 -- derived from `spans` (plus the price table and rules) and recomputed per key, so re-running a
--- job changes nothing and a price change followed by a re-run recomputes past costs.
+-- job changes nothing and a price change followed by a re-run recomputes past costs. Each row
+-- carries the project of the spans it comes from (rollups, anomalies and alerts are computed per
+-- project), so a project's key sees its own rows only (collector/project_scope.py).
 
 -- Progress of each job: spans with received_at <= watermark are done. `fingerprint` is the
 -- version of the prices/rules the results were computed with; a new one triggers a backfill.
@@ -206,6 +208,7 @@ CREATE TABLE IF NOT EXISTS trace_features (
 -- over hours stay within 5 % (analytics/rollups.py).
 CREATE TABLE IF NOT EXISTS minute_rollup (
     minute TIMESTAMP NOT NULL,
+    project VARCHAR,
     service_name VARCHAR,
     agent_name VARCHAR,
     spans BIGINT NOT NULL,
@@ -228,6 +231,7 @@ CREATE TABLE IF NOT EXISTS minute_rollup (
 -- Failed spans per minute, grouped by what failed: feeds "top errors".
 CREATE TABLE IF NOT EXISTS error_minutes (
     minute TIMESTAMP NOT NULL,
+    project VARCHAR,
     service_name VARCHAR,
     agent_name VARCHAR,
     kind VARCHAR NOT NULL,
@@ -245,6 +249,7 @@ ALTER TABLE error_minutes ADD COLUMN IF NOT EXISTS sample_trace_id VARCHAR;
 -- whose trace failed; latency_hist as in minute_rollup, of the calls' durations.
 CREATE TABLE IF NOT EXISTS call_minutes (
     minute TIMESTAMP NOT NULL,
+    project VARCHAR,
     service_name VARCHAR,
     agent_name VARCHAR,
     kind VARCHAR NOT NULL,
@@ -267,6 +272,7 @@ CREATE TABLE IF NOT EXISTS anomalies (
     detected_at TIMESTAMP NOT NULL,
     kind VARCHAR NOT NULL,
     detector VARCHAR NOT NULL,  -- rule, isolation_forest or robust_z
+    project VARCHAR,
     trace_id VARCHAR,  -- when about one trace
     service_name VARCHAR,
     agent_name VARCHAR,
@@ -281,6 +287,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     alert_id VARCHAR NOT NULL,
     rule VARCHAR NOT NULL,
     severity VARCHAR NOT NULL,
+    project VARCHAR,  -- rules are evaluated per project: a subject is one project's service/agent
     subject VARCHAR NOT NULL,  -- service/agent the rule fired for
     state VARCHAR NOT NULL,  -- firing or resolved
     value DOUBLE,
@@ -290,6 +297,14 @@ CREATE TABLE IF NOT EXISTS alerts (
     last_seen_at TIMESTAMP NOT NULL,
     resolved_at TIMESTAMP
 );
+
+-- Analytics are per project (schema 6): files written before get the column; their rows are
+-- brought over once by collector.store (migrations) and the rollups recomputed (ROLLUP_VERSION).
+ALTER TABLE minute_rollup ADD COLUMN IF NOT EXISTS project VARCHAR;
+ALTER TABLE error_minutes ADD COLUMN IF NOT EXISTS project VARCHAR;
+ALTER TABLE call_minutes ADD COLUMN IF NOT EXISTS project VARCHAR;
+ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS project VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS project VARCHAR;
 
 -- Models called but missing from the price table: their calls have NULL cost, never $0.
 CREATE OR REPLACE VIEW unpriced_models AS
@@ -336,8 +351,9 @@ FROM span_costs WHERE session_id IS NOT NULL GROUP BY session_id;
 
 -- API keys (collector/keys.py, `tracehouse keys`). Only a SHA-256 of the secret part is stored;
 -- key_id (public, part of the key) finds the row, the hash is compared in constant time.
--- kind: 'ingest' (OTLP export) or 'read' (query API, SQL, dashboard). Internal: not queryable
--- through /api/sql.
+-- kind: 'ingest' (OTLP export) or 'read' (query API, SQL, dashboard), of one project; 'admin'
+-- (key management, every project, /metrics) or 'metrics' (/metrics only), project '*'.
+-- Internal: not queryable through /api/sql (GET /api/keys lists keys).
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id VARCHAR NOT NULL,
     project VARCHAR NOT NULL,

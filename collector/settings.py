@@ -193,8 +193,22 @@ class Settings:
         "Read API keys given by the environment (query API, SQL, dashboard), as `project=key` pairs.",
         lambda raw: _env_keys(raw, "read"),
     )
+    admin_keys: str = _setting(
+        "ADMIN_KEYS",
+        "",
+        "Admin API keys given by the environment, separated by commas (no project): they manage keys "
+        "through `/api/keys`, read every project and scrape `/metrics`.",
+        lambda raw: _env_keys(raw, "admin"),
+    )
+    metrics_keys: str = _setting(
+        "METRICS_KEYS",
+        "",
+        "Keys that may only scrape `/metrics` (for Prometheus), separated by commas.",
+        lambda raw: _env_keys(raw, "metrics"),
+    )
     api_key: str = _setting(
-        "API_KEY", "", "Read key the dashboard and the CLI send to the collector's API (when it has keys)."
+        "API_KEY", "", "Key the dashboard and the CLI send to the collector's API (when it has keys): a read "
+        "key, or an admin key for `tracehouse keys` against a running collector."
     )
     redaction_file: str = _setting(
         "REDACTION_FILE",
@@ -233,7 +247,7 @@ class Settings:
             client_host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
             port = values.get("http_port", overrides.get("http_port", cls().http_port))
             values["api_url"] = f"http://{client_host}:{port}"
-        settings = replace(cls(), **values, **overrides)
+        settings = replace(cls(), **{**values, **overrides})  # an override wins over the environment
         settings.validate()
         return settings
 

@@ -68,6 +68,8 @@ REFUSED_FUNCTIONS = frozenset(
 
 # Relations that read trace_summary: a query naming one first brings the summary up to date.
 SUMMARY_TABLES = frozenset({"traces", "sessions", "trace_summary"})
+# Never readable through SQL, whoever asks (key hashes are managed through /api/keys).
+PRIVATE_TABLES = frozenset({"api_keys"})
 
 # A table name DuckDB would turn into a file scan ('data.csv', '/etc/passwd', 's3://...').
 _FILE_LIKE = re.compile(r"[./\\:*?~]")
@@ -239,6 +241,8 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int, max_bytes: i
     started = time.perf_counter()
     with timed_cursor(store, timeout_s) as cur:
         query, tables = check(sql, cur)
+        if tables & PRIVATE_TABLES:
+            raise SQLRefused("api_keys is not readable through SQL: list keys with GET /api/keys")
         exposed = getattr(store, "exposed", None)  # a ScopedStore: one project's rows only
         if exposed is not None:
             check_scoped(query, cur, exposed)

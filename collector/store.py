@@ -13,7 +13,26 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+# Rows written under an older schema, brought up to date once, when a file's version is below the
+# key (schema.sql itself stays idempotent DDL, applied at every start).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    6: (  # analytics per project
+        # Per-minute rollups are derived: the next analytics run recomputes them (ROLLUP_VERSION).
+        "DELETE FROM minute_rollup WHERE project IS NULL",
+        "DELETE FROM error_minutes WHERE project IS NULL",
+        "DELETE FROM call_minutes WHERE project IS NULL",
+        # An anomaly about a trace is its trace's; per-service windows are judged again, per project.
+        "UPDATE anomalies SET project = f.project FROM trace_features f "
+        "WHERE anomalies.project IS NULL AND anomalies.trace_id = f.trace_id",
+        "DELETE FROM anomalies WHERE project IS NULL",
+        # With a single project every alert is its; otherwise an old alert stays unattributed (seen
+        # only by unscoped readers) and resolves at the next run, which fires per project.
+        "UPDATE alerts SET project = (SELECT min(project) FROM spans) "
+        "WHERE project IS NULL AND (SELECT count(DISTINCT project) FROM spans) = 1",
+    ),
+}
 
 # External access stays off for the whole database: SQL typed by users (read_csv, COPY, ATTACH,
 # INSTALL ...) can then never reach a file or the network, whatever slips past the sandbox.
@@ -61,8 +80,13 @@ class Store:
         con = self._con
         con.execute("BEGIN")
         con.execute(schema_sql())
-        current = con.execute("SELECT max(version) FROM schema_version").fetchone()
-        if current is None or current[0] is None or current[0] < SCHEMA_VERSION:
+        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] if row else None
+        if current is not None:  # a new file has nothing to migrate
+            for version in sorted(v for v in _MIGRATIONS if current < v <= SCHEMA_VERSION):
+                for statement in _MIGRATIONS[version]:
+                    con.execute(statement)
+        if current is None or current < SCHEMA_VERSION:
             con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
         con.execute("COMMIT")
 

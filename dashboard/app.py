@@ -21,9 +21,21 @@ from dashboard.login import require_access  # noqa: E402
 
 st.set_page_config(page_title="Tracehouse", page_icon=":material/account_tree:", layout="wide")
 
+# The default page is served at "/" and Streamlit answers its own url_path with "Page not
+# found", so a bookmarked /overview would open on that dialog. The default page reserves an
+# address nobody types; a hidden page at /overview forwards to it.
+OVERVIEW = st.Page("views/overview.py", title="Overview", icon=":material/monitoring:", url_path="home",
+                   default=True)
+
+
+def _to_overview() -> None:
+    st.switch_page(OVERVIEW)
+
+
 PAGES = {
     "Monitor": [
-        st.Page("views/overview.py", title="Overview", icon=":material/monitoring:", url_path="overview", default=True),
+        OVERVIEW,
+        st.Page(_to_overview, title="Overview", url_path="overview", visibility="hidden"),
         st.Page("views/traces.py", title="Traces", icon=":material/list:", url_path="traces"),
         st.Page("views/trace.py", title="Trace detail", icon=":material/waterfall_chart:", url_path="trace"),
         st.Page("views/sessions.py", title="Sessions", icon=":material/forum:", url_path="sessions"),

@@ -69,7 +69,8 @@ SELECT * FROM span_store FINAL;
 -- again with a higher `version` (and, for the per-minute tables, a row with `is_deleted = 1` for
 -- a key that no longer exists), and the view of the same name as on DuckDB reads FINAL. Re-running
 -- a job therefore changes nothing users can see. Nullable key columns (service, agent) keep
--- DuckDB's NULL semantics: allow_nullable_key.
+-- DuckDB's NULL semantics: allow_nullable_key. Columns are in DuckDB's order, so `SELECT *` reads
+-- the same on both.
 
 -- Progress of each job (see collector/schema.sql); the latest row per job counts.
 CREATE TABLE IF NOT EXISTS analytics_state_store (
@@ -158,7 +159,7 @@ SELECT * EXCEPT (version) FROM trace_features_store FINAL;
 -- latency_hist: the mergeable log-bucket histogram, as an array of named tuples.
 CREATE TABLE IF NOT EXISTS minute_rollup_store (
     minute DateTime64(6, 'UTC'),
-    project LowCardinality(String) DEFAULT 'default',
+    project LowCardinality(Nullable(String)),
     service_name LowCardinality(Nullable(String)),
     agent_name LowCardinality(Nullable(String)),
     spans Int64,
@@ -190,7 +191,7 @@ SELECT * EXCEPT (version, is_deleted) FROM minute_rollup_store FINAL WHERE is_de
 -- Failed spans per minute, grouped by what failed: feeds "top errors".
 CREATE TABLE IF NOT EXISTS error_minutes_store (
     minute DateTime64(6, 'UTC'),
-    project LowCardinality(String) DEFAULT 'default',
+    project LowCardinality(Nullable(String)),
     service_name LowCardinality(Nullable(String)),
     agent_name LowCardinality(Nullable(String)),
     kind LowCardinality(String),
@@ -213,7 +214,7 @@ SELECT * EXCEPT (version, is_deleted) FROM error_minutes_store FINAL WHERE is_de
 -- Agent runs, tool calls, guardrail checks and handoffs per minute: the agents page.
 CREATE TABLE IF NOT EXISTS call_minutes_store (
     minute DateTime64(6, 'UTC'),
-    project LowCardinality(String) DEFAULT 'default',
+    project LowCardinality(Nullable(String)),
     service_name LowCardinality(Nullable(String)),
     agent_name LowCardinality(Nullable(String)),
     kind LowCardinality(String),
@@ -241,10 +242,10 @@ SELECT * EXCEPT (version, is_deleted) FROM call_minutes_store FINAL WHERE is_del
 -- What the detectors found. anomaly_id is a hash of (kind, subject, window): stored once.
 CREATE TABLE IF NOT EXISTS anomalies_store (
     anomaly_id String,
-    project LowCardinality(String) DEFAULT 'default',
     detected_at DateTime64(6, 'UTC'),
     kind LowCardinality(String),
     detector LowCardinality(String),
+    project LowCardinality(Nullable(String)),
     trace_id Nullable(String),
     service_name LowCardinality(Nullable(String)),
     agent_name LowCardinality(Nullable(String)),
@@ -263,9 +264,9 @@ SELECT * EXCEPT (version) FROM anomalies_store FINAL;
 -- Alerts: one row per firing episode of a rule for a subject; an update is a new version.
 CREATE TABLE IF NOT EXISTS alerts_store (
     alert_id String,
-    project LowCardinality(String) DEFAULT 'default',
     rule String,
     severity LowCardinality(String),
+    project LowCardinality(Nullable(String)),
     subject String,
     state LowCardinality(String),
     value Nullable(Float64),

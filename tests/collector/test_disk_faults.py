@@ -97,7 +97,8 @@ def test_disk_full_answers_unavailable_loses_nothing_and_recovers(
         refused.append(request)
     assert len(refused) >= 4
     with grpc.insecure_channel(collector.grpc_endpoint) as channel, pytest.raises(grpc.RpcError) as rpc:
-        TraceServiceStub(channel).Export(spans_request(5), timeout=30)
+        # As large as the refused requests: a tiny one may still fit in the WAL's last block.
+        TraceServiceStub(channel).Export(spans_request(50), timeout=30)
     assert rpc.value.code() == grpc.StatusCode.UNAVAILABLE
     assert httpx.get(f"{collector.http_url}/healthz", timeout=10).json()["storage"] == "failing"
 

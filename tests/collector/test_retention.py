@@ -71,6 +71,30 @@ def test_each_project_keeps_its_own_number_of_days(make_store) -> None:  # type:
     assert job.run_once(now=DAY0 + timedelta(days=5))["spans"] == 0  # idempotent
 
 
+def test_per_project_rollups_and_anomalies_go_with_their_projects_spans(make_store) -> None:  # type: ignore[no-untyped-def]
+    from analytics.runner import AnalyticsRunner
+
+    store, writer, job = make_store(retention_days=3, retention_by_project="audit=0,chat=1")
+    for day in range(5):
+        for project in ("default", "audit", "chat"):
+            write_day(writer, day, 10, project, payload=20)
+    runner = AnalyticsRunner(store, writer, Settings(db=store.path))
+    runner.run_now(now=DAY0 + timedelta(days=5))
+    runner.stop()
+
+    def minutes() -> dict[str, int]:
+        cur = store.cursor()
+        try:
+            return dict(cur.execute("SELECT project, count(DISTINCT minute) FROM minute_rollup GROUP BY ALL").fetchall())
+        finally:
+            cur.close()
+
+    assert minutes() == {"default": 5, "chat": 5, "audit": 5}  # one minute a day each
+    deleted = job.run_once(now=DAY0 + timedelta(days=5))
+    assert minutes() == {"default": 3, "chat": 1, "audit": 5}  # as their spans: nobody loses history early
+    assert deleted["minute_rollup"] == 2 + 4
+
+
 def test_disabled_by_default_keeps_everything(make_store) -> None:  # type: ignore[no-untyped-def]
     store, writer, job = make_store()
     write_day(writer, 0, 10, payload=20)

@@ -101,6 +101,11 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
             "s => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
             ".some(e => e.innerText.startsWith('Updated ') && e.innerText !== s)", arg=stamp, timeout=20_000)
 
+        # A bookmarked /overview opens the overview, not Streamlit's "Page not found".
+        page.goto(url + "/overview")
+        page.get_by_text("Success rate").wait_for()
+        assert page.get_by_text("Page not found").count() == 0
+
         page.get_by_role("link", name="Traces").first.click()
         page.get_by_text(f"{total} traces · showing").wait_for()
         cells = page.locator("[data-testid='stDataFrame'] [role='gridcell']")
