@@ -53,6 +53,9 @@ class Pair:
         before = self.store.cursor().execute(
             "SELECT coalesce(max(received_at), TIMESTAMP '1970-01-01') FROM spans").fetchall()[0][0]  # fmt: skip
         generate(self.store.write_connection, config)
+        # Two projects: analytics are computed per project on both stores.
+        self.store.write_connection.execute(
+            f"UPDATE spans SET project = 'acme' WHERE service_name = 'coder' AND received_at > TIMESTAMP '{before}'")  # fmt: skip
         copy_spans(self.store.cursor(), self.ch, f"received_at > TIMESTAMP '{before}'")
 
     def table(self, name: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
@@ -86,6 +89,7 @@ def test_same_rows_as_duckdb_incremental_and_rerun_changes_nothing(pair: Pair) -
     assert click.backfill and (click.spans, click.llm_spans, click.traces, click.minutes) == (
         duck.spans, duck.llm_spans, duck.traces, duck.minutes)  # fmt: skip
     assert click.new_anomalies == duck.new_anomalies and duck.anomalies > 0
+    assert click.projects == duck.projects and set(duck.projects) == {"acme", "default"}
     pair.assert_same()
 
     pair.add(SECOND)
