@@ -10,12 +10,14 @@ watermark must not lose precision) through :func:`ts`, strings through :func:`qu
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 # Span columns a chunk's jobs read. The payloads are left behind, except a tool call's input:
@@ -179,15 +181,20 @@ def update_span_costs(ch: Client, database: str, changed: pa.Table) -> None:
     synchronous mutation that rewrites only that column of the parts holding those spans."""
     if changed.num_rows == 0:
         return
-    ch.command("TRUNCATE TABLE span_cost_updates")
-    ch.insert_arrow("span_cost_updates", changed.select(["trace_id", "span_id", "cost_usd"]))
+    run = uuid.uuid4().hex
+    keys = pc.binary_join_element_wise(run, changed["trace_id"], changed["span_id"], "/")
+    rows = pa.table({"run_id": pa.array([run] * changed.num_rows), "key": keys, "cost_usd": changed["cost_usd"]})
+    ch.insert_arrow("span_cost_updates", rows)
     join = quote(f"{database}.span_cost_updates")
-    ch.command(
-        f"ALTER TABLE span_store UPDATE cost_usd = joinGet({join}, 'cost_usd', trace_id, span_id) "
-        f"WHERE joinGet({join}, 'present', trace_id, span_id) = 1",
-        settings={"mutations_sync": 2},
-    )
-
+    key = f"concat({quote(run)}, '/', trace_id, '/', span_id)"
+    try:
+        ch.command(
+            f"ALTER TABLE span_store UPDATE cost_usd = joinGet({join}, 'cost_usd', {key}) "
+            f"WHERE joinGet({join}, 'present', {key}) = 1",
+            settings={"mutations_sync": 2},
+        )
+    finally:
+        ch.command(f"ALTER TABLE span_cost_updates DELETE WHERE run_id = {quote(run)}", settings={"mutations_sync": 2})
 
 
 def duckdb_sql_rows(ch: Client) -> Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]:

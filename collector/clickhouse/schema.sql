@@ -326,13 +326,14 @@ SELECT session_id, min(start_time) AS first_call, max(start_time) AS last_call,
        countIf(cost_status = 'unpriced') AS unpriced_calls
 FROM span_costs WHERE session_id IS NOT NULL GROUP BY session_id;
 
--- Internal to the cost job: the new costs of one run, joined into span_store.cost_usd by a
--- mutation (joinGet), then truncated. Not for queries.
+-- Internal to the cost job: the new costs of one run (rows keyed 'run/trace_id/span_id'), joined
+-- into span_store.cost_usd by a mutation (joinGet), then deleted by run, so collectors that run
+-- the jobs at once never see each other's rows go. Not for queries.
 CREATE TABLE IF NOT EXISTS span_cost_updates (
-    trace_id String,
-    span_id String,
+    run_id String,
+    key String,
     cost_usd Nullable(Float64),
     present UInt8 DEFAULT 1  -- what the mutation's WHERE asks the join for
 )
-ENGINE = Join(ANY, LEFT, trace_id, span_id)
+ENGINE = Join(ANY, LEFT, key)
 SETTINGS join_use_nulls = 1;
