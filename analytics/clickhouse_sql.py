@@ -197,9 +197,11 @@ def update_span_costs(ch: Client, database: str, changed: pa.Table) -> None:
         ch.command(f"ALTER TABLE span_cost_updates DELETE WHERE run_id = {quote(run)}", settings={"mutations_sync": 2})
 
 
-def duckdb_sql_rows(ch: Client) -> Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]:
+def duckdb_sql_rows(ch: Client, *, database: str = "", project: str | None = None,
+                    tables: Sequence[str] = ()) -> Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]:  # fmt: skip
     """Run DuckDB SQL with ``$name`` parameters on ClickHouse (values inlined, then translated by
-    collector.clickhouse.dialect): how analytics.rollups.overview reads a ClickHouse store."""
+    collector.clickhouse.dialect): how analytics.rollups.overview reads a ClickHouse store. With a
+    ``project``, every read of ``tables`` sees that project's rows only (as the SQL sandbox)."""
     from collector.clickhouse.dialect import from_duckdb
 
     def literal(value: Any) -> str:
@@ -209,9 +211,14 @@ def duckdb_sql_rows(ch: Client) -> Callable[[str, dict[str, Any]], list[tuple[An
             return repr(value)
         raise TypeError(f"no literal for {type(value).__name__}")
 
+    settings: dict[str, Any] = {}
+    if project is not None:  # project names are letters, digits, '.', '_' and '-' (collector.keys)
+        where = f"project = \\'{project}\\'"
+        settings["additional_table_filters"] = "{" + ", ".join(f"'{database}.{t}': '{where}'" for t in tables) + "}"
+
     def rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         inlined = re.sub(r"\$([a-z_]+)", lambda m: literal(params[m.group(1)]), sql)
         return [tuple(v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
-                for row in ch.query(from_duckdb(inlined)).result_rows]  # fmt: skip
+                for row in ch.query(from_duckdb(inlined), settings=settings).result_rows]  # fmt: skip
 
     return rows
