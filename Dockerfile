@@ -6,7 +6,8 @@ COPY collector collector
 COPY analytics analytics
 COPY dashboard dashboard
 COPY sdk_shim sdk_shim
-RUN pip install --no-cache-dir . \
+# The clickhouse extra: TRACEHOUSE_STORE=clickhouse://... (the compose profile `clickhouse`).
+RUN pip install --no-cache-dir ".[clickhouse]" \
     && useradd --system --uid 10001 --home-dir /app tracehouse \
     && mkdir -p /data && chown tracehouse /data
 # The database lives on a volume; a fresh named volume takes /data's owner (the tracehouse user).

@@ -136,11 +136,12 @@ def sql(client: httpx.Client, query: str) -> list[list[object]]:
     return response.json()["rows"]
 
 
-def start_collector(db: Path, grpc_port: int, http_port: int, env: dict[str, str] | None = None,
+def start_collector(db: Path, grpc_port: int, http_port: int, store: str = "", env: dict[str, str] | None = None,
                     timeout_s: float = 30.0) -> subprocess.Popen[bytes]:  # fmt: skip
-    """A collector process on these ports (``env``: more TRACEHOUSE_* settings), once healthy."""
-    env = dict(os.environ, TRACEHOUSE_DB=str(db), TRACEHOUSE_GRPC_PORT=str(grpc_port),
-               TRACEHOUSE_HTTP_PORT=str(http_port), TRACEHOUSE_LOG_LEVEL="WARNING", **(env or {}))
+    """A collector process on these ports, once healthy. ``store``: a TRACEHOUSE_STORE URL
+    (ClickHouse); empty: the DuckDB file ``db``. ``env``: more TRACEHOUSE_* settings."""
+    env = dict(os.environ, TRACEHOUSE_DB=str(db), TRACEHOUSE_GRPC_PORT=str(grpc_port), TRACEHOUSE_HTTP_PORT=str(http_port),
+               TRACEHOUSE_LOG_LEVEL="WARNING", TRACEHOUSE_STORE=store, **(env or {}))  # fmt: skip
     process = subprocess.Popen([sys.executable, "-m", "collector"], env=env)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -225,6 +226,8 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=6)
     parser.add_argument("--traces-per-request", type=int, default=50)
     parser.add_argument("--floor-seconds", type=float, default=10.0)
+    parser.add_argument("--store", default="", metavar="URL",
+                        help="TRACEHOUSE_STORE for the collector (clickhouse://... or chdb://...); default: DuckDB")
     args = parser.parse_args()
     console.print(f"machine: {machine()}")
 
@@ -236,7 +239,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="tracehouse-bench-"))
     db = workdir / "bench.duckdb"
     grpc_port, http_port = free_port(), free_port()
-    collector = start_collector(db, grpc_port, http_port)
+    collector = start_collector(db, grpc_port, http_port, args.store)
     target = f"127.0.0.1:{grpc_port}"
     base_url = f"http://127.0.0.1:{http_port}"
     client = httpx.Client(base_url=base_url)

@@ -64,12 +64,12 @@ def timed_get(client: httpx.Client, url: str, repeat: int) -> list[float]:
     return out
 
 
-def run(name: str, env: dict[str, str], data: Path, args: argparse.Namespace, progress: Progress) -> Figures:
+def run(name: str, store: str, data: Path, args: argparse.Namespace, progress: Progress) -> Figures:
     grpc_port, http_port = free_port(), free_port()
     figures = Figures(name)
     # Analytics only when asked (the timed run below), not on the collector's timer meanwhile.
-    collector = start_collector(data / "bench.duckdb", grpc_port, http_port,
-                                {**env, "TRACEHOUSE_ANALYTICS_INTERVAL_S": "100000"}, timeout_s=60)
+    collector = start_collector(data / "bench.duckdb", grpc_port, http_port, store,
+                                {"TRACEHOUSE_ANALYTICS_INTERVAL_S": "100000"}, timeout_s=60)
     client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}")
     try:
         ctx = mp.get_context("spawn")
@@ -147,8 +147,8 @@ def main() -> int:
     with Progress(*columns, console=console) as progress:
         duck_dir, ch_dir = workdir / "duckdb", workdir / "chdb"
         duck_dir.mkdir()
-        duck = run("DuckDB", {}, duck_dir, args, progress)
-        click = run("ClickHouse", {"TRACEHOUSE_STORE": f"chdb://{ch_dir}"}, ch_dir, args, progress)
+        duck = run("DuckDB", "", duck_dir, args, progress)
+        click = run("ClickHouse", f"chdb://{ch_dir}", ch_dir, args, progress)
     console.print(f"{args.senders} senders × {args.traces_per_request * 10} spans/request over gRPC, "
                   f"{args.duration:.0f} s per store")
     console.print(report(duck, click))

@@ -10,13 +10,14 @@ from analytics import api as analytics_api
 from collector import keys_api, ops_api, query_api
 from collector.receivers import http as otlp_http
 from collector.auth import Access, install_access
+from collector.backend import DuckDBBackend
 from collector.settings import Settings
 from collector.store import Store
 
 
 def create_app(
     settings: Settings, store: Store, writer: Any = None, metrics: Any = None, pipeline: Any = None,
-    access: Access | None = None,
+    access: Access | None = None, *, backend: Any = None,
 ) -> FastAPI:
     """Build the app around resources the caller owns (the caller opens and closes them).
 
@@ -29,6 +30,8 @@ def create_app(
         install_access(app, access)
     app.state.settings = settings
     app.state.store = store
+    # collector.backend: which queries, SQL dialect and jobs serve this store.
+    app.state.backend = backend if backend is not None else DuckDBBackend(store)
     app.state.writer = writer
     app.state.metrics = metrics
     app.state.pipeline = pipeline

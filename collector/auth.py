@@ -115,11 +115,12 @@ def install_access(app: Any, access: Access) -> None:
 def load_access(store: Any, settings: Any) -> Access:
     """The keys of the database and the environment; refuse a public address without any."""
     verifier = KeyVerifier()
-    cursor = store.cursor()
+    cursor = store.cursor() if store is not None else None  # None: the environment's keys only
     try:
         verifier.load(cursor, settings.ingest_keys, settings.read_keys, settings.admin_keys, settings.metrics_keys)
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
     if not verifier.configured and not is_loopback(settings.host):
         raise RuntimeError(
             f"refusing to listen on {settings.host} without API keys: create keys with 'tracehouse keys create' "

@@ -20,9 +20,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from collector import query
 from collector.cli import UserError
-from collector.cli_sql import auth_headers, open_offline, raise_for_answer, unreachable
+from collector.cli_sql import auth_headers, open_target, raise_for_answer, unreachable
 from collector.jsonvalues import iso_utc, parse_iso_utc
 from collector.settings import Settings
 
@@ -35,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="spans starting before this time, ISO 8601 (default: now)")
     parser.add_argument("--out", required=True, metavar="FILE", help="file to write")
     parser.add_argument(
-        "--db", metavar="PATH", help="read this database file directly (its collector stopped)"
+        "--db", metavar="PATH|URL",
+        help="read this database file directly (its collector stopped), or a ClickHouse store URL",
     )
     parser.add_argument("--url", help="collector URL (default: TRACEHOUSE_API_URL)")
 
@@ -55,17 +55,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     part = out.with_name(out.name + ".part")
     if args.db:
-        store = open_offline(Path(args.db))
+        backend = open_target(args.db, settings)
         try:
-            total, received_until = query.count_spans(store, since, until)
+            total, received_until = backend.queries.count_spans(backend.store, since, until)
             written = _write(
-                query.iter_span_batches(store, since, until, received_until),
+                backend.queries.iter_span_batches(backend.store, since, until, received_until),
                 total,
                 part,
                 args.format,
             )
         finally:
-            store.close()
+            backend.close()
     else:
         written = _from_api(args.url or settings.api_url, since, until, part, args.format)
     os.replace(part, out)

@@ -144,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         _in_file(args, args.db)
         return 0
     settings = Settings.from_env(**({"api_url": args.api_url} if args.api_url else {}))
+    if settings.store:
+        # Keys made here would go to a DuckDB file, which a ClickHouse collector never reads.
+        raise UserError(
+            "TRACEHOUSE_STORE is a ClickHouse store: its collectors take keys from TRACEHOUSE_INGEST_KEYS / "
+            "TRACEHOUSE_READ_KEYS / TRACEHOUSE_ADMIN_KEYS; make one with 'tracehouse keys generate --kind ...'"
+        )
     if not _through_api(args, settings.api_url):
         if args.api_url:
             raise UserError(f"no collector answers at {args.api_url}")

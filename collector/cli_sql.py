@@ -1,7 +1,9 @@
 """`tracehouse sql "SELECT ..."`: one read-only query, printed as a table, CSV or JSON.
 
 Through the running collector's /api/sql by default (DESIGN.md decision 1: the collector owns
-the file); with --db, straight from a database file that no collector holds, opened read-only.
+the file); with --db, straight from a database file that no collector holds, opened read-only,
+or from a ClickHouse store (``--db clickhouse://...`` or ``chdb://...``: ClickHouse SQL, the
+same sandbox as the collector's; a server may be queried while collectors run).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from collector import sql_sandbox
+from collector.backend import Backend, DuckDBBackend
 from collector.cli import UserError
 from collector.query import QueryTimeout
 from collector.settings import Settings
@@ -32,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
     parser.add_argument(
-        "--db", metavar="PATH", help="query this database file directly (its collector stopped)"
+        "--db", metavar="PATH|URL",
+        help="query this database file directly (its collector stopped), or a ClickHouse store URL",
     )
     parser.add_argument("--url", help="collector URL (default: TRACEHOUSE_API_URL)")
 
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     text = sys.stdin.read() if args.sql == "-" else args.sql
     result = (
-        query_file(Path(args.db), text, settings)
+        query_file(args.db, text, settings)
         if args.db
         else query_api(args.url or settings.api_url, text, settings)
     )
@@ -62,16 +67,34 @@ def open_offline(path: Path) -> Store:
         ) from None
 
 
-def query_file(path: Path, text: str, settings: Settings) -> dict[str, Any]:
-    store = open_offline(path)
+def open_target(target: str, settings: Settings) -> Backend:
+    """The backend of --db: a ClickHouse store URL (its schema left as it is) or a DuckDB file."""
+    if re.match(r"^(clickhouses?|chdb)://", target):
+        from collector.clickhouse.backend import ClickHouseBackend
+        from collector.clickhouse.store import ClickHouseStore
+        from collector.clickhouse.url import parse_store_url
+
+        try:
+            url = parse_store_url(target)
+        except ValueError as exc:
+            raise UserError(f"--db {target.split('@')[-1]}: {exc}") from None
+        try:
+            return ClickHouseBackend(ClickHouseStore(url, cluster=settings.clickhouse_cluster, apply_schema=False))
+        except RuntimeError as exc:
+            raise UserError(str(exc)) from None
+    return DuckDBBackend(open_offline(Path(target)))
+
+
+def query_file(target: str | Path, text: str, settings: Settings) -> dict[str, Any]:
+    backend = open_target(str(target), settings)
     try:
-        return sql_sandbox.run(
-            store, text, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows
+        return backend.run_sql(
+            backend.store, text, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows
         ).as_json()
     except (sql_sandbox.SQLRefused, sql_sandbox.SQLFailed, QueryTimeout) as exc:
         raise UserError(str(exc)) from None
     finally:
-        store.close()
+        backend.close()
 
 
 def api_call(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
-from collector.project_scope import ScopedStore
+from collector.backend import Backend
 from collector.settings import Settings
 from collector.store import Store
 
@@ -20,8 +20,13 @@ def get_store(request: Request) -> Store:
     store = request.app.state.store
     principal = getattr(request.state, "principal", None)
     if principal is not None and principal.project is not None:
-        return ScopedStore(store, principal.project)  # type: ignore[return-value]
+        return get_backend(request).scoped(store, principal.project)  # type: ignore[no-any-return]
     return store
+
+
+def get_backend(request: Request) -> Backend:
+    """collector.backend: the engine's queries and SQL sandbox."""
+    return request.app.state.backend  # type: ignore[no-any-return]
 
 
 def get_writer(request: Request) -> Any:

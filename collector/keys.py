@@ -169,12 +169,14 @@ class KeyVerifier:
     def configured(self) -> bool:
         return bool(self._keys)
 
-    def load(self, con: duckdb.DuckDBPyConnection, ingest_env: str = "", read_env: str = "",
+    def load(self, con: duckdb.DuckDBPyConnection | None, ingest_env: str = "", read_env: str = "",
              admin_env: str = "", metrics_env: str = "") -> None:  # fmt: skip
+        """The stored keys (``con`` None: none, as on ClickHouse) and the environment's."""
         keys: dict[str, tuple[str | None, str, str]] = {}
-        for key_id, project, kind, digest in con.execute(
+        stored = con.execute(
             "SELECT key_id, project, kind, secret_sha256 FROM api_keys WHERE revoked_at IS NULL"
-        ).fetchall():
+        ).fetchall() if con is not None else []
+        for key_id, project, kind, digest in stored:
             keys[key_id] = (_owner(kind, project), kind, digest)
         env: dict[str, tuple[str | None, str]] = {}
         for kind, text in (("ingest", ingest_env), ("read", read_env), ("admin", admin_env), ("metrics", metrics_env)):

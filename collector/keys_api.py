@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from collector import keys
 from collector.auth import Access
+from collector.backend import backend_of
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 
@@ -35,7 +36,16 @@ def _access(request: Request) -> Access:
     return access
 
 
+def _keeps_keys(request: Request) -> bool:
+    """Stored keys live in the DuckDB file; a ClickHouse store takes keys from the environment only."""
+    return backend_of(request.app.state).kind == "duckdb"
+
+
 async def _write(request: Request, fn: Any) -> Any:
+    if not _keeps_keys(request):
+        raise HTTPException(501, "this collector runs on ClickHouse, whose keys come from the environment "
+                                 "(TRACEHOUSE_INGEST_KEYS, TRACEHOUSE_READ_KEYS, TRACEHOUSE_ADMIN_KEYS, TRACEHOUSE_METRICS_KEYS): "
+                                 "set them there and restart; 'tracehouse keys generate' makes one")  # fmt: skip
     return await asyncio.wrap_future(request.app.state.writer.execute(fn))
 
 
@@ -51,7 +61,7 @@ async def list_keys(request: Request) -> dict[str, Any]:
         finally:
             cursor.close()
 
-    stored = await asyncio.to_thread(read)
+    stored = await asyncio.to_thread(read) if _keeps_keys(request) else []
     return {"keys": [asdict(info) for info in stored + access.verifier.environment_keys()]}
 
 

@@ -1,7 +1,8 @@
 """Query API under /api: traces, one trace, sessions, read-only SQL, and a span export stream.
 
-Handlers are thin: parse and validate parameters (one-line 400s), then run the named query
-from collector.query / collector.sql_sandbox in the thread pool, never on the event loop.
+Handlers are thin: parse and validate parameters (one-line 400s), then run the named query of
+the store's backend (collector.backend: collector.query / collector.sql_sandbox on DuckDB,
+collector/clickhouse/ on ClickHouse) in the thread pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from collector import query, rollup, sql_sandbox
-from collector.deps import get_settings, get_store
+from collector import query, sql_sandbox
+from collector.backend import Backend
+from collector.deps import get_backend, get_settings, get_store
 from collector.jsonvalues import parse_iso_utc
 from collector.settings import Settings
 from collector.store import Store
@@ -28,8 +30,8 @@ from collector.store import Store
 @asynccontextmanager
 async def _summarize(app: FastAPI) -> AsyncIterator[None]:
     """Keep the trace summary current while the app runs (merged into the app's lifespan)."""
-    store = getattr(app.state, "store", None)
-    summarizer = rollup.Summarizer(store) if store is not None else None
+    backend = getattr(app.state, "backend", None)
+    summarizer = backend.summarizer() if backend is not None else None
     if summarizer is not None:
         summarizer.start()
     try:
@@ -46,10 +48,14 @@ StoreDep = Annotated[Store, Depends(get_store)]
 # DuckDB's OFFSET is a signed 64-bit number; far past any real table, and a 400 rather than a 500.
 _MAX_OFFSET = 2**62
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+BackendDep = Annotated[Backend, Depends(get_backend)]
 
 
 class SQLBody(BaseModel):
     sql: str
+    # The dialect the SQL is written in; None: the store's own (DuckDB or ClickHouse). The
+    # dashboard's queries are DuckDB SQL, translated on a ClickHouse store.
+    dialect: Literal["duckdb", "clickhouse"] | None = None
 
 
 def _time(name: str, value: str | None) -> datetime | None:
@@ -70,13 +76,14 @@ def _run_error(exc: Exception) -> HTTPException:
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return await run_in_threadpool(fn, *args, **kwargs)
-    except (query.QueryTimeout, sql_sandbox.SQLRefused, sql_sandbox.SQLFailed) as exc:
+    except (query.QueryTimeout, sql_sandbox.SQLRefused, sql_sandbox.SQLFailed) as exc:  # either backend
         raise _run_error(exc) from None
 
 
 @router.get("/traces")
 async def list_traces(
     store: StoreDep,
+    backend: BackendDep,
     settings: SettingsDep,
     start: str | None = None,
     end: str | None = None,
@@ -107,7 +114,7 @@ async def list_traces(
         q=q or None,
     )
     traces, total = await _run(
-        query.list_traces,
+        backend.queries.list_traces,
         store,
         settings.sql_timeout_s,
         filters,
@@ -120,11 +127,11 @@ async def list_traces(
 
 
 @router.get("/traces/{trace_id}")
-async def get_trace(trace_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+async def get_trace(trace_id: str, store: StoreDep, backend: BackendDep, settings: SettingsDep) -> dict[str, Any]:
     """Every span of one trace, parents before children, each with its ``depth`` in the tree."""
     if not _TRACE_ID.match(trace_id):
         raise HTTPException(400, f"trace id must be 32 hex digits, got {trace_id[:64]!r}")
-    spans = await _run(query.get_trace, store, settings.sql_timeout_s, trace_id.lower())
+    spans = await _run(backend.queries.get_trace, store, settings.sql_timeout_s, trace_id.lower())
     if spans is None:
         raise HTTPException(404, f"trace {trace_id.lower()} not found")
     return {"trace_id": trace_id.lower(), "spans": spans}
@@ -133,6 +140,7 @@ async def get_trace(trace_id: str, store: StoreDep, settings: SettingsDep) -> di
 @router.get("/sessions")
 async def list_sessions(
     store: StoreDep,
+    backend: BackendDep,
     settings: SettingsDep,
     start: str | None = None,
     end: str | None = None,
@@ -144,7 +152,7 @@ async def list_sessions(
 ) -> dict[str, Any]:
     """Sessions with a trace starting in the time range, most recently active first."""
     sessions, total = await _run(
-        query.list_sessions,
+        backend.queries.list_sessions,
         store,
         settings.sql_timeout_s,
         start=_time("start", start),
@@ -159,21 +167,22 @@ async def list_sessions(
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(session_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+async def get_session(session_id: str, store: StoreDep, backend: BackendDep, settings: SettingsDep) -> dict[str, Any]:
     """One session with its traces in time order."""
-    session = await _run(query.get_session, store, settings.sql_timeout_s, session_id)
+    session = await _run(backend.queries.get_session, store, settings.sql_timeout_s, session_id)
     if session is None:
         raise HTTPException(404, f"session {session_id[:200]!r} not found")
     return session
 
 
 @router.post("/sql")
-async def run_sql(body: SQLBody, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+async def run_sql(body: SQLBody, store: StoreDep, backend: BackendDep, settings: SettingsDep) -> dict[str, Any]:
     """One read-only SELECT under the time limit and row cap (see the README's Querying section)."""
     result = await _run(
-        sql_sandbox.run,
+        backend.run_sql,
         store,
         body.sql,
+        dialect=body.dialect,
         timeout_s=settings.sql_timeout_s,
         max_rows=settings.sql_max_rows,
         max_bytes=settings.sql_max_bytes,
@@ -183,12 +192,12 @@ async def run_sql(body: SQLBody, store: StoreDep, settings: SettingsDep) -> dict
 
 @router.get("/export")
 async def export_spans(
-    store: StoreDep, since: str | None = None, until: str | None = None
+    store: StoreDep, backend: BackendDep, since: str | None = None, until: str | None = None
 ) -> StreamingResponse:
     """Spans starting in [since, until) as an Arrow IPC stream; the row count is in X-Total-Rows."""
     since_t, until_t = _time("since", since), _time("until", until)
-    total, received_until = await run_in_threadpool(query.count_spans, store, since_t, until_t)
-    batches = query.iter_span_batches(store, since_t, until_t, received_until)
+    total, received_until = await run_in_threadpool(backend.queries.count_spans, store, since_t, until_t)
+    batches = backend.queries.iter_span_batches(store, since_t, until_t, received_until)
     return StreamingResponse(
         _ipc_stream(batches),
         media_type="application/vnd.apache.arrow.stream",

@@ -59,6 +59,11 @@ class RetentionPolicy:
     def days_for(self, project: str) -> int:
         return self.by_project.get(project, self.default_days)
 
+    def longest_days(self) -> int | None:
+        """Days every project keeps at least; None when some project keeps forever."""
+        values = [self.default_days, *self.by_project.values()]
+        return None if 0 in values else max(values)
+
 
 def delete_expired(con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now: datetime) -> dict[str, int]:
     """Delete what each project no longer keeps; returns rows deleted per table."""

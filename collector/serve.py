@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import duckdb
 import pyarrow
@@ -26,16 +27,15 @@ import uvicorn
 from analytics.pricing import PriceFileError, load_prices
 from analytics.rules import RulesFileError, load_rules
 from analytics.runner import AnalyticsRunner
-from collector.agent_resolver import AgentResolver
 from collector.api import create_app
-from collector.auth import Access, load_access
+from collector.auth import Access
+from collector.backend import Backend, open_backend
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
-from collector.retention import RetentionJob
 from collector.redaction import RedactionFileError, load_redactor
 from collector.settings import Settings
-from collector.store import Store, StoreLockedError
+from collector.store import StoreLockedError
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,13 @@ class CollectorServer:
         self.settings = settings
         self.grpc_port = 0
         self.http_port = 0
-        self.store: Store | None = None
+        self.backend: Backend | None = None
+        self.store: Any = None  # the backend's store (collector.store.Store on DuckDB)
         self.writer: BatchWriter | None = None
         self.metrics: IngestMetrics | None = None
         self.pipeline: Pipeline | None = None
         self.analytics: AnalyticsRunner | None = None
-        self.retention: RetentionJob | None = None
+        self.retention: Any = None  # collector.retention.RetentionJob or the ClickHouse one
         self.access: Access | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -80,7 +81,7 @@ class CollectorServer:
     def banner(self) -> str:
         return (
             f"tracehouse collector: OTLP gRPC {self.grpc_endpoint} · OTLP/HTTP and API {self.http_url} "
-            f"· database {self.settings.db}"
+            f"· {self.backend.location if self.backend else 'database ' + self.settings.db}"
         )
 
     # -- background-thread use ------------------------------------------------------------------
@@ -125,23 +126,22 @@ class CollectorServer:
         prices = load_prices(settings.prices_file or None)
         rules = load_rules(settings.rules_file or None)
         load_redactor(settings.redaction_file)  # RedactionFileError before anything opens
-        # StoreLockedError when another process has the file.
-        self.store = store = Store(settings.db, memory_limit=settings.duckdb_memory_limit)
+        # StoreLockedError when another process has the DuckDB file; StoreUnavailable for ClickHouse.
+        self.backend = backend = open_backend(settings)
+        self.store = store = backend.store
         self.metrics = metrics = IngestMetrics()
-        self.writer = writer = BatchWriter(
-            store, settings, resolver=AgentResolver(), observer=metrics.observe_commit
-        )
+        self.writer = writer = backend.open_writer(settings, observer=metrics.observe_commit)
         metrics.bind_writer(writer)
         self.pipeline = pipeline = Pipeline(settings, writer, metrics)
         grpc_server = http_server = http_task = None
         try:
-            self.access = access = load_access(store, settings)  # RuntimeError: public address without keys
+            self.access = access = backend.load_access(settings)  # RuntimeError: public address without keys
             grpc_server, self.grpc_port = create_server(settings, pipeline, access)
             sock = _bind(settings.host, settings.http_port)
             self.http_port = sock.getsockname()[1]
-            app = create_app(settings, store, writer, metrics, pipeline, access)
-            # Analytics jobs run here: they read through store cursors and write through the writer.
-            self.analytics = AnalyticsRunner(store, writer, settings, prices=prices, rules=rules)
+            app = create_app(settings, store, writer, metrics, pipeline, access, backend=backend)
+            # Analytics jobs run here: they read through the store and write through the writer.
+            self.analytics = backend.analytics(writer, settings, prices=prices, rules=rules)
             app.state.analytics = self.analytics
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
             http_server = _Uvicorn(config)
@@ -159,8 +159,9 @@ class CollectorServer:
                 announce(self.banner())
                 if not access.keys_configured:
                     announce("tracehouse collector: no API keys configured: accepting local (loopback) traffic only")
-            self.analytics.start()
-            self.retention = RetentionJob(store, writer, settings)
+            if self.analytics is not None:
+                self.analytics.start()
+            self.retention = backend.retention(writer, settings)
             self.retention.start()
             self._ready.set()
             await self._stop.wait()
@@ -187,8 +188,8 @@ class CollectorServer:
             await asyncio.to_thread(self.analytics.stop)
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
-        if self.store is not None:
-            await asyncio.to_thread(self.store.close)  # checkpoints the WAL into the file
+        if self.backend is not None:
+            await asyncio.to_thread(self.backend.close)  # DuckDB: checkpoints the WAL into the file
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -235,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     except (PriceFileError, RulesFileError, RedactionFileError) as exc:
         raise UserError(str(exc)) from None
-    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable db path ...
+    except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable db path, ClickHouse down ...
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     stats = server.writer.stats if server.writer else None
     print(

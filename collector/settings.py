@@ -69,6 +69,19 @@ def _retention_pairs(raw: str) -> str:
     return raw
 
 
+def _store_url(raw: str) -> str:
+    from collector.clickhouse.url import parse_store_url
+
+    parse_store_url(raw)  # ValueError with the reason
+    return raw
+
+
+def _cluster_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", raw):
+        raise ValueError("must be a ClickHouse cluster name (letters, digits, '_')")
+    return raw
+
+
 def _env_keys(raw: str, kind: str) -> str:
     from collector.keys import parse_env_keys
 
@@ -84,6 +97,22 @@ class Settings:
     grpc_port: int = _setting("GRPC_PORT", 4317, "OTLP/gRPC port.", _port)
     http_port: int = _setting("HTTP_PORT", 4318, "OTLP/HTTP (`/v1/traces`) and query API (`/api`) port.", _port)
     db: str = _setting("DB", "./tracehouse.duckdb", "Path of the DuckDB database file.")
+    store: str = _setting(
+        "STORE",
+        "",
+        "Where spans are stored. Empty: the DuckDB file at `TRACEHOUSE_DB`. `clickhouse://user:pass@host:8123/db` "
+        "(`clickhouses://` for TLS): a ClickHouse server over HTTP, for several stateless collectors; "
+        "`chdb:///path/to/dir[?database=name]`: the same store on the embedded ClickHouse engine (database "
+        "`tracehouse` by default). See the README's ClickHouse section.",
+        _store_url,
+    )
+    clickhouse_cluster: str = _setting(
+        "CLICKHOUSE_CLUSTER",
+        "",
+        "ClickHouse cluster name (`remote_servers`) for a sharded store: spans go to `span_store_local` on each "
+        "shard through a `Distributed` `span_store`, DDL runs `ON CLUSTER`. Empty: one server.",
+        _cluster_name,
+    )
     max_request_bytes: int = _setting(
         "MAX_REQUEST_BYTES",
         16 * 1024 * 1024,
@@ -260,6 +289,11 @@ class Settings:
             errors.append(
                 f"{ENV_PREFIX}QUEUE_MAX_SPANS ({self.queue_max_spans}) must be at least "
                 f"{ENV_PREFIX}BATCH_MAX_SPANS ({self.batch_max_spans})"
+            )
+        if self.clickhouse_cluster and not self.store.lower().startswith("clickhouse"):
+            errors.append(
+                f"{ENV_PREFIX}CLICKHOUSE_CLUSTER={self.clickhouse_cluster!r} needs a ClickHouse server: "
+                f"set {ENV_PREFIX}STORE=clickhouse://user:pass@host:8123/db"
             )
         if errors:
             raise SettingsError("\n".join(errors))

@@ -95,7 +95,7 @@ class BatchWriter:
         observer: Callable[[float, int], None] | None = None,
     ) -> None:
         self._store = store
-        self._con = store.write_connection
+        self._con = self._open_connection()
         self.storage = StorageHealth()  # disk full / unwritable: logged once, connection reopened
         self._max_batch = settings.batch_max_spans
         self._interval = settings.batch_interval_ms / 1000.0
@@ -197,11 +197,19 @@ class BatchWriter:
     def _queued_spans(self) -> int:
         return sum(item.table.num_rows for item in self._queue if isinstance(item, _Spans))
 
+    def _open_connection(self) -> Any:
+        """The connection the writer thread uses (a subclass for another store overrides it)."""
+        return self._store.write_connection
+
+    def _last_received_at(self) -> datetime | None:
+        """received_at of the last stored batch: stamps continue above it after a restart."""
+        last = self._con.execute("SELECT max(received_at) FROM spans").fetchone()
+        return last[0] if last else None
+
     def _run(self) -> None:
         try:
-            last = self._con.execute("SELECT max(received_at) FROM spans").fetchone()
-            self._last_stamp = (last[0] if last else None) or datetime.min
-        except duckdb.Error as exc:
+            self._last_stamp = self._last_received_at() or datetime.min
+        except Exception as exc:  # noqa: BLE001 - stamps then start from the clock
             log.error("writer: cannot read the last received_at: %s", _one_line(exc))
         while True:
             work = self._next_work()

@@ -24,9 +24,9 @@ def require_access() -> bool:
     if st.session_state.get("api_key"):
         st.error(f"That key was not accepted: {reason}", icon=":material/key_off:")
     else:
-        st.info("This collector needs a read API key (`tracehouse keys create --kind read`).", icon=":material/key:")
+        st.info("This collector needs an API key: a read key of your project (`tracehouse keys create --kind read --project NAME`) or an admin key, which sees every project.", icon=":material/key:")
     with st.form("login"):
-        key = st.text_input("Read API key", type="password", placeholder="th_read_...")
+        key = st.text_input("API key (read or admin)", type="password", placeholder="th_read_...")
         if st.form_submit_button("Sign in", type="primary"):
             st.session_state["api_key"] = key.strip()
             st.rerun()

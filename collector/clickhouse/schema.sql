@@ -62,6 +62,61 @@ ORDER BY (project, toStartOfHour(start_time), trace_id, span_id);
 CREATE VIEW IF NOT EXISTS spans AS
 SELECT * FROM span_store FINAL;
 
+-- One row per trace, computed when read (DuckDB keeps a summary table instead, collector/rollup.py;
+-- here any number of collectors write, and an aggregate over FINAL rows is exact without one).
+-- Same columns as DuckDB's `traces`. Grouped by project too, so a trace id reused by another
+-- project never mixes two projects' spans. Filters on trace_id reach the span scan.
+CREATE VIEW IF NOT EXISTS traces AS
+SELECT trace_id,
+       project,
+       argMin(spans.name, (isNotNull(spans.parent_span_id), spans.start_time)) AS root_name,
+       argMin(spans.workflow_name, (isNotNull(spans.parent_span_id), spans.start_time)) AS workflow_name,
+       argMin(spans.service_name, (isNotNull(spans.parent_span_id), spans.start_time)) AS service_name,
+       argMin(spans.session_id, (isNotNull(spans.parent_span_id), spans.start_time)) AS session_id,
+       argMin(spans.user_id, (isNotNull(spans.parent_span_id), spans.start_time)) AS user_id,
+       min(spans.start_time) AS start_time,
+       max(spans.end_time) AS end_time,
+       dateDiff('microsecond', min(spans.start_time), max(spans.end_time)) / 1000.0 AS duration_ms,
+       if(countIf(spans.status = 'error') > 0, 'error', 'ok') AS status,
+       count() AS span_count,
+       countIf(spans.status = 'error') AS error_count,
+       countIf(spans.kind = 'llm') AS llm_calls,
+       countIf(spans.kind = 'tool') AS tool_calls,
+       countIf(spans.kind = 'handoff') AS handoffs,
+       arraySort(groupUniqArray(spans.agent_name)) AS agents,
+       arraySort(groupUniqArray(spans.model)) AS models,
+       coalesce(sum(spans.input_tokens), 0) AS input_tokens,
+       coalesce(sum(spans.output_tokens), 0) AS output_tokens,
+       coalesce(sum(spans.cached_tokens), 0) AS cached_tokens,
+       coalesce(sum(spans.reasoning_tokens), 0) AS reasoning_tokens,
+       sum(spans.cost_usd) AS cost_usd
+FROM spans
+GROUP BY project, trace_id;
+
+-- One row per session (Agents SDK group id, session.id, gen_ai.conversation.id); DuckDB's columns.
+CREATE VIEW IF NOT EXISTS sessions AS
+SELECT session_id,
+       project,
+       any(traces.user_id) AS user_id,
+       min(traces.start_time) AS first_seen,
+       max(traces.end_time) AS last_seen,
+       count() AS trace_count,
+       sum(traces.span_count) AS span_count,
+       sum(traces.error_count) AS error_count,
+       countIf(traces.error_count > 0) AS error_traces,
+       sum(traces.llm_calls) AS llm_calls,
+       sum(traces.tool_calls) AS tool_calls,
+       sum(traces.input_tokens) AS input_tokens,
+       sum(traces.output_tokens) AS output_tokens,
+       sum(traces.cached_tokens) AS cached_tokens,
+       sum(traces.reasoning_tokens) AS reasoning_tokens,
+       sum(traces.cost_usd) AS cost_usd,
+       arraySort(groupUniqArray(traces.service_name)) AS services,
+       arraySort(arrayDistinct(arrayFlatten(groupArray(traces.agents)))) AS agents
+FROM traces
+WHERE session_id IS NOT NULL
+GROUP BY project, session_id;
+
 -- ─── Analytics ──────────────────────────────────────────────────────────────────────────────
 -- The counterparts of the analytics tables of collector/schema.sql, written only by
 -- analytics/clickhouse_runner.py. ClickHouse has no transactional DELETE + INSERT, so every

@@ -1,49 +1,25 @@
-"""Test helpers for the ClickHouse backend on chdb: a client on a test's database, the schema.
-
-Until the ClickHouse store (collector/clickhouse/) lands with its own connection and schema code,
-tests open ``clickhouse_connect`` clients on the ``chdb_url`` fixture's database themselves.
-"""
+"""Test helpers for the ClickHouse analytics and dashboard tests: a store on a test's chdb
+database, spans copied from a DuckDB store, rows made comparable across the two engines."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
 
-import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from analytics.clickhouse_sql import naive
+from collector.clickhouse.store import ClickHouseStore
 
 if TYPE_CHECKING:
     import duckdb
 
-SCHEMA = Path(__file__).resolve().parents[2] / "collector" / "clickhouse" / "schema.sql"
 
-
-def statements(sql: str) -> list[str]:
-    """The statements of a schema file: ``;`` at the end of a line ends one; comments dropped."""
-    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";").strip()]
-
-
-def client_factory(url: str) -> Callable[[], Client]:
-    """``chdb://<dir>?database=<name>`` → a factory of clients on that (created) database."""
-    parts = urlsplit(url)
-    directory = parts.netloc + parts.path
-    database = parse_qs(parts.query)["database"][0]
-    clickhouse_connect.get_client(dsn=f"chdb://{directory}").command(
-        f"CREATE DATABASE IF NOT EXISTS {database}"
-    )
-    return lambda: clickhouse_connect.get_client(dsn=f"chdb://{directory}", database=database)
-
-
-def apply_schema(client: Client) -> None:
-    for statement in statements(SCHEMA.read_text(encoding="utf-8")):
-        client.command(statement.rstrip(";"))
+def open_store(url: str) -> ClickHouseStore:
+    """The ClickHouse store at ``chdb://<dir>?database=<name>``: database created, schema applied."""
+    return ClickHouseStore(url)
 
 
 def copy_spans(cur: "duckdb.DuckDBPyConnection", client: Client, where: str = "true") -> int:

@@ -20,7 +20,7 @@ from bench.synth import Synth, generate
 from collector.settings import Settings
 from collector.store import Store
 from tests.clickhouse.chdb_helpers import (
-    apply_schema, client_factory, clickhouse_rows, copy_spans, duckdb_rows, rows,
+    clickhouse_rows, copy_spans, duckdb_rows, open_store, rows,
 )  # fmt: skip
 
 FIRST = Synth(traces=300, start=datetime(2026, 1, 5, 9), minutes=60, salt=1, p_latency=0.02,
@@ -45,7 +45,6 @@ class Pair:
 
     def __init__(self, store: Store, factory: Callable[[], Client], settings: Settings) -> None:
         self.store, self.factory, self.ch = store, factory, factory()
-        apply_schema(self.ch)
         self.duck = AnalyticsRunner(store, DirectWriter(store), settings)
         self.click = ClickHouseAnalyticsRunner(factory, settings)
 
@@ -71,13 +70,12 @@ class Pair:
     def stop(self) -> None:
         self.duck.stop()
         self.click.stop()
-        self.ch.close()
 
 
 @pytest.fixture
 def pair(tmp_path: Path, chdb_url: str) -> Iterator[Pair]:
     store = Store(tmp_path / "duck.duckdb")
-    p = Pair(store, client_factory(chdb_url), Settings.from_env({}))
+    p = Pair(store, open_store(chdb_url).client, Settings.from_env({}))
     yield p
     p.stop()
     store.close()

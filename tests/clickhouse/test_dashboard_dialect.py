@@ -11,7 +11,7 @@ from sqlglot.errors import UnsupportedError
 
 from collector.clickhouse.dialect import from_duckdb
 from dashboard import client
-from tests.clickhouse.chdb_helpers import client_factory
+from tests.clickhouse.chdb_helpers import open_store
 from tests.conftest import RunningCollector
 
 CASES = {
@@ -37,7 +37,7 @@ CASES = {
 def test_translated_query_means_the_same(chdb_url: str, case: str) -> None:
     sql = CASES[case]
     expected = [tuple(row) for row in duckdb.connect().sql(sql).fetchall()]
-    got = client_factory(chdb_url)().query(from_duckdb(sql)).result_rows
+    got = open_store(chdb_url).client().query(from_duckdb(sql)).result_rows
     naive = [tuple(v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in row) for row in got]
     assert naive == expected
 

@@ -36,19 +36,19 @@ def test_login_asks_for_a_read_key_and_then_shows_only_its_project(keyed) -> Non
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     assert not at.exception
-    assert [t.label for t in at.text_input] == ["Read API key"]
+    assert [t.label for t in at.text_input] == ["API key (read or admin)"]
     assert not at.metric  # no page ran
 
     at.text_input[0].input("th_read_000000000000_" + "x" * 43)
     at.button[0].click()
     at.run()
     assert any("not accepted" in e.value for e in at.error)
-    assert [t.label for t in at.text_input] == ["Read API key"]
+    assert [t.label for t in at.text_input] == ["API key (read or admin)"]
 
     at.text_input[0].input(READ_A)
     at.button[0].click()
     at.run()
-    assert not at.exception and "Read API key" not in [t.label for t in at.text_input]
+    assert not at.exception and "API key (read or admin)" not in [t.label for t in at.text_input]
     at.switch_page("views/traces.py")
     at.run()
     assert not at.exception

@@ -27,12 +27,15 @@ from collector.store import Store
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+ALL_SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+# Services that run our image; the rest are upstream images (the ClickHouse servers).
+SERVICES = {name: s for name, s in ALL_SERVICES.items() if s.get("build") == "."}
 SETTING_VARS = {env for env, _, _ in documented_settings()}
 LONG_RUNNING = ("collector", "dashboard")
 _INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::(?P<op>[-?])(?P<arg>[^}]*))?\}")
 # What an operator puts in .env: keys as `tracehouse keys create` makes them.
-DOT_ENV = {"TRACEHOUSE_INGEST_KEY": "th_ingest_0123456789ab_" + "s" * 43, "TRACEHOUSE_READ_KEY": "th_read_0123456789ab_" + "r" * 43}
+DOT_ENV = {"TRACEHOUSE_INGEST_KEY": "th_ingest_0123456789ab_" + "s" * 43, "TRACEHOUSE_READ_KEY": "th_read_0123456789ab_" + "r" * 43,
+           "TRACEHOUSE_CLICKHOUSE_PASSWORD": "pw-Of_the.cluster"}  # profile clickhouse
 
 
 def interpolate(text: str, environ: dict[str, str]) -> str:
@@ -65,7 +68,9 @@ def settings_of(service: dict[str, Any]) -> Settings:
 def test_services_are_the_collector_and_the_dashboard() -> None:
     assert {"collector", "dashboard"} <= set(SERVICES)
     for name, service in SERVICES.items():
-        assert service.get("build") == "." and service.get("image"), name
+        assert service.get("image"), name
+    for name in set(ALL_SERVICES) - set(SERVICES):  # only the optional ClickHouse example
+        assert ALL_SERVICES[name]["profiles"] == ["clickhouse"], name
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -180,3 +185,83 @@ def test_collector_gets_time_to_flush_on_stop() -> None:
 def test_image_copies_every_package() -> None:
     for package in ("collector", "analytics", "dashboard", "sdk_shim"):
         assert re.search(rf"^COPY {package} {package}$", DOCKERFILE, re.M), package
+
+
+# -- profile clickhouse: the two-shard example --------------------------------------------------
+
+CLICKHOUSE_SERVERS = {n: s for n, s in ALL_SERVICES.items() if str(s.get("image", "")).startswith("clickhouse/")}
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """container path → repo path, for the service's bind mounts of repo files."""
+    out = {}
+    for spec in service.get("volumes", []):
+        source, target = str(spec).split(":")[:2]
+        if source.startswith("./"):
+            out[target] = source
+    return out
+
+
+def _config(service: dict[str, Any], name: str) -> Any:
+    import xml.etree.ElementTree as ET
+
+    path = _mounts(service)[name]
+    assert (ROOT / path).is_file(), path
+    return ET.parse(ROOT / path).getroot()
+
+
+def test_clickhouse_profile_has_two_shards_and_a_collector() -> None:
+    assert set(CLICKHOUSE_SERVERS) == {"clickhouse-1", "clickhouse-2"}
+    for name, service in CLICKHOUSE_SERVERS.items():
+        assert service["profiles"] == ["clickhouse"] and re.search(r":\d+\.\d+$", service["image"]), name  # pinned
+        assert service["healthcheck"]["test"][0] == "CMD" and service["hostname"] == name
+        data = [str(v).split(":")[0] for v in service["volumes"] if str(v).split(":")[1] == "/var/lib/clickhouse"]
+        assert data and data[0] in COMPOSE["volumes"], name
+    collector = ALL_SERVICES["collector-clickhouse"]
+    assert collector["profiles"] == ["clickhouse"] and "volumes" not in collector  # stateless
+    assert {n: d["condition"] for n, d in collector["depends_on"].items()} == dict.fromkeys(CLICKHOUSE_SERVERS, "service_healthy")
+
+
+def test_clickhouse_collector_points_at_the_cluster_it_defines() -> None:
+    from collector.clickhouse.url import parse_store_url
+
+    service = ALL_SERVICES["collector-clickhouse"]
+    settings = Settings.from_env(resolved_env(service, DOT_ENV))
+    url = parse_store_url(settings.store)
+    assert url.engine == "server" and url.host in CLICKHOUSE_SERVERS and url.port == 8123
+    assert url.password == DOT_ENV["TRACEHOUSE_CLICKHOUSE_PASSWORD"]
+    for name, server in CLICKHOUSE_SERVERS.items():
+        cluster = _config(server, "/etc/clickhouse-server/config.d/cluster.xml").find(f"remote_servers/{settings.clickhouse_cluster}")
+        assert cluster is not None, name
+        hosts = [r.findtext("host") for r in cluster.iter("replica")]
+        assert sorted(hosts) == sorted(CLICKHOUSE_SERVERS) and len(cluster.findall("shard")) == 2
+        assert {r.findtext("user") for r in cluster.iter("replica")} == {url.username}
+        users = _config(server, "/etc/clickhouse-server/users.d/tracehouse.xml")
+        user = users.find(f"users/{url.username}")
+        assert user is not None and user.find("password").get("from_env") == "TRACEHOUSE_CLICKHOUSE_PASSWORD"
+        assert "TRACEHOUSE_CLICKHOUSE_PASSWORD" in server["environment"]
+        keeper = _config(server, "/etc/clickhouse-server/config.d/cluster.xml").find("zookeeper/node")
+        assert keeper.findtext("host") == "clickhouse-1"  # ON CLUSTER DDL needs Keeper
+    keeper_server = _config(CLICKHOUSE_SERVERS["clickhouse-1"], "/etc/clickhouse-server/config.d/keeper.xml")
+    assert keeper_server.findtext("keeper_server/tcp_port") == "9181"
+
+
+def test_clickhouse_collector_publishes_other_host_ports_than_the_duckdb_one() -> None:
+    ours = _published(ALL_SERVICES["collector-clickhouse"])
+    assert set(ours) == {4317, 4318}
+    assert {p for _, p in ours.values()}.isdisjoint({p for _, p in _published(SERVICES["collector"]).values()})
+    assert all(ip == "127.0.0.1" for ip, _ in ours.values())
+
+
+def test_cluster_ddl_is_sharded_by_trace_on_the_cluster_of_the_example() -> None:
+    from collector.clickhouse.store import cluster_statements, schema_sql
+
+    settings = Settings.from_env(resolved_env(ALL_SERVICES["collector-clickhouse"], DOT_ENV))
+    ddl = cluster_statements(schema_sql(), settings.clickhouse_cluster, "tracehouse")
+    creates = [s for s in ddl if s.startswith("CREATE")]
+    assert creates and all(f" ON CLUSTER {settings.clickhouse_cluster}" in s for s in creates)
+    assert any(s.startswith("CREATE TABLE IF NOT EXISTS span_store_local ON CLUSTER") and "ReplacingMergeTree" in s for s in ddl)
+    assert (
+        "CREATE TABLE IF NOT EXISTS span_store ON CLUSTER tracehouse AS span_store_local "
+        "ENGINE = Distributed(tracehouse, tracehouse, span_store_local, cityHash64(trace_id))"
+    ) in ddl
