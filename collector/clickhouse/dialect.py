@@ -11,9 +11,13 @@ ClickHouse, so a dashboard query returns the same values on either store:
   but the counts gets the ``OrNull`` combinator.
 * ``quantile_cont`` → ``quantileExactInclusive`` (the same interpolation), ``approx_quantile`` →
   ``quantile`` (an estimate on both sides; ClickHouse's is exact up to 8192 values).
-* Struct literals ``{'b': x, 'n': 1}`` → named tuples (element access ``e.b`` keeps working).
+* Struct literals ``{'b': x::SMALLINT, 'n': 1}`` → named tuples of the values' types (element
+  access ``e.b`` keeps working).
 * ``GROUPING SETS``: a column a set does not group by is NULL on DuckDB, its type's default on
   ClickHouse: such select items become ``if(grouping(k) = 1, NULL, k)``.
+* A name that is both a column and a select alias is the column on DuckDB, the alias on
+  ClickHouse: such columns are qualified with their source.
+* Subqueries in FROM get an alias (ClickHouse's joins need one); CTEs move to the top.
 
 What cannot be translated (``UNION ALL BY NAME``: ClickHouse matches union columns by position)
 raises :class:`sqlglot.errors.UnsupportedError`: the dashboard's queries are written without it.
@@ -22,8 +26,9 @@ raises :class:`sqlglot.errors.UnsupportedError`: the dashboard's queries are wri
 from __future__ import annotations
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import exp, transforms
 from sqlglot.errors import UnsupportedError
+from sqlglot.optimizer.annotate_types import annotate_types
 
 _TIMESTAMPS = {
     exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ, exp.DataType.Type.DATETIME,
@@ -41,7 +46,9 @@ _OR_NULL = {
 def from_duckdb(sql: str) -> str:
     """The ClickHouse form of one DuckDB statement; sqlglot.errors.SqlglotError when it cannot be
     read or has no ClickHouse form."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    # A WITH inside a subquery is DuckDB's (the agents page wraps one); sqlglot's ClickHouse
+    # parser, which the sandbox checks the translation with, takes it only at the top.
+    tree = transforms.move_ctes_to_top_level(sqlglot.parse_one(sql, read="duckdb"))
     for union in tree.find_all(exp.Union):
         if union.args.get("by_name"):
             raise UnsupportedError("UNION ... BY NAME has no ClickHouse form: list the columns in one order")
@@ -103,22 +110,19 @@ def _interval(node: exp.Expression) -> exp.Expression:
 
 
 def _named_tuple(node: exp.Struct) -> exp.Expression:
-    """``{'b': x, 'n': 1}`` → ``CAST(tuple(x, 1), 'Tuple(b <type of x>, n <type of 1>)')``."""
-    names, values = [], []
+    """``{'b': x::SMALLINT, 'n': 1}`` → ``CAST(tuple(x, 1) AS Tuple(b Int16, n Int32))``: the field
+    types come from the values (a cast or a literal), as DuckDB types them."""
+    fields, values = [], []
     for item in node.expressions:
         if not isinstance(item, (exp.PropertyEQ, exp.Slice, exp.EQ)):
             raise UnsupportedError(f"struct field without a name: {item.sql('duckdb')}")
-        names.append(item.this.name)
+        kind = annotate_types(item.expression.copy()).type
+        if kind is None or kind.this == exp.DataType.Type.UNKNOWN:
+            raise UnsupportedError(f"struct field {item.this.name} needs a typed value (a CAST): {item.expression.sql('duckdb')}")
+        fields.append(f"{item.this.name} {kind.sql('duckdb')}")
         values.append(item.expression)
-    parts: list[exp.Expression] = [exp.Literal.string("Tuple(")]
-    for i, (name, value) in enumerate(zip(names, values)):
-        parts.append(exp.Literal.string(f"{', ' if i else ''}{name} "))
-        parts.append(exp.Anonymous(this="toTypeName", expressions=[value.copy()]))
-    parts.append(exp.Literal.string(")"))
-    return exp.Anonymous(
-        this="CAST",
-        expressions=[exp.Anonymous(this="tuple", expressions=values), exp.Anonymous(this="concat", expressions=parts)],
-    )
+    struct = exp.DataType.build(f"STRUCT({', '.join(fields)})", dialect="duckdb")
+    return exp.Cast(this=exp.Anonymous(this="tuple", expressions=values), to=struct)
 
 
 def _parametric(name: str, level: exp.Expression, value: exp.Expression) -> exp.Expression:

@@ -1,5 +1,6 @@
-"""Every dashboard query, translated by collector.clickhouse.dialect, returns on ClickHouse (chdb)
-what it returns on DuckDB for the same spans and analytics rows."""
+"""Every dashboard query, sent as the pages send it (DuckDB SQL, ``dialect="duckdb"``) through the
+ClickHouse SQL sandbox (translated by collector.clickhouse.dialect, checked, run read-only on
+chdb), returns what it returns on DuckDB for the same spans and analytics rows."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from clickhouse_connect.driver.client import Client
 
 from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
 from analytics.offline import DirectWriter
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
-from collector.clickhouse.dialect import from_duckdb
+from collector.clickhouse import sandbox
+from collector.clickhouse.store import ClickHouseStore
+from collector.jsonvalues import jsonable
 from collector.rollup import catch_up
 from collector.settings import Settings
 from collector.store import Store
@@ -76,7 +78,7 @@ TIES = {"top_errors_split": {"example_trace"}}
 
 
 class Stores:
-    def __init__(self, store: Store, ch: Client) -> None:
+    def __init__(self, store: Store, ch: ClickHouseStore) -> None:
         self.store, self.ch = store, ch
 
 
@@ -84,7 +86,8 @@ class Stores:
 def stores(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[Stores]:
     """The same traffic on DuckDB and ClickHouse, analytics run on both."""
     store = Store(tmp_path_factory.mktemp("dash") / "duck.duckdb")
-    factory = open_store(f"chdb://{chdb_dir}?database=t_dash_{uuid.uuid4().hex[:8]}").client
+    clickhouse = open_store(f"chdb://{chdb_dir}?database=t_dash_{uuid.uuid4().hex[:8]}")
+    factory = clickhouse.client
     ch = factory()
     settings = Settings.from_env({})
     for config in TRAFFIC:
@@ -94,18 +97,13 @@ def stores(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator
     AnalyticsRunner(store, DirectWriter(store), settings).run_now(now=NOW)
     ClickHouseAnalyticsRunner(factory, settings).run_now(now=NOW)
     catch_up(store)
-    yield Stores(store, ch)
+    yield Stores(store, clickhouse)
     store.close()
 
 
 def _norm(value: object) -> object:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, (list, tuple)):
-        return [_norm(v) for v in value]
-    return value
+    """A DuckDB value as the API answers it (JSON: times as ISO text)."""
+    return jsonable(value)
 
 
 def _rows(rows: list[tuple[object, ...]] | list[list[object]]) -> list[tuple[object, ...]]:
@@ -137,9 +135,9 @@ def test_dashboard_query_same_on_clickhouse(stores: Stores, name: str, filters: 
     duck = stores.store.cursor().sql(_exact(sql))
     columns = [c for c in duck.columns if c not in TIES.get(name, set())]
     expected = _rows([tuple(row[duck.columns.index(c)] for c in columns) for row in duck.fetchall()])
-    result = stores.ch.query(from_duckdb(sql))
-    got_columns = list(result.column_names)
-    got = _rows([tuple(row[got_columns.index(c)] for c in columns) for row in result.result_rows])
+    result = sandbox.run(stores.ch, sql, timeout_s=30, max_rows=10_000, dialect="duckdb")
+    got_columns = list(result.columns)
+    got = _rows([tuple(row[got_columns.index(c)] for c in columns) for row in result.rows])
     assert _same(got, expected), f"{got[:3]} != {expected[:3]}"
     if expected:
         assert got_columns == duck.columns
