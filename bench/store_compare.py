@@ -3,7 +3,8 @@
 For each store, a fresh collector process takes ``--duration`` seconds of gRPC load from
 ``--senders`` sender processes (bench.workload's realistic agent traces), then answers timed
 reads: one trace (/api/traces/{id}), the last 24 hours of traces (/api/traces?start=…, the
-first page and the total), and one analytics run over everything stored (/api/analytics/run).
+first page and the total), and one analytics run over everything stored (/api/analytics/run,
+after the ClickHouse runner's settle time, so both runs cover every span).
 Prints one table with the ClickHouse / DuckDB ratio of each figure.
 
     python -m bench.store_compare --duration 30 --senders 4
@@ -29,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from analytics.clickhouse_runner import SETTLE_S
 from bench.ingest import free_port, machine, percentile, sender, sql, start_collector
 
 console = Console()
@@ -98,6 +100,9 @@ def run(name: str, store: str, data: Path, args: argparse.Namespace, progress: P
         since = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%S")
         figures.traces_24h_ms = timed_get(client, f"/api/traces?start={since}", args.repeat)
         progress.update(task, description=f"{name}: analytics")
+        # A ClickHouse run takes spans received up to SETTLE_S before it (concurrent collectors'
+        # inserts land in no strict order): wait so both runs cover every span.
+        time.sleep(max(0.0, started + args.duration + SETTLE_S + 1 - time.time()))
         began = time.perf_counter()
         response = client.post("/api/analytics/run", timeout=1800)
         if response.status_code == 200:
