@@ -55,15 +55,21 @@ class _Where:
         return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
 
 
+def timeout_of(exc: BaseException, timeout_s: float) -> QueryTimeout | None:
+    """The QueryTimeout a driver error stands for (ClickHouse's TIMEOUT_EXCEEDED), else None."""
+    if getattr(exc, "code", None) == _TIMEOUT or "TIMEOUT_EXCEEDED" in str(exc):
+        return QueryTimeout(f"query stopped after the {timeout_s:g} s time limit (TRACEHOUSE_SQL_TIMEOUT_S); "
+                            "narrow it with a time range or filters")  # fmt: skip
+    return None
+
+
 def _read(store: ClickHouseStore, timeout_s: float, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         records = store.records(sql, params, settings={"max_execution_time": timeout_s})
     except Exception as exc:  # noqa: BLE001 - the driver's errors carry ClickHouse's code
-        if getattr(exc, "code", None) == _TIMEOUT or "TIMEOUT_EXCEEDED" in str(exc):
-            raise QueryTimeout(
-                f"query stopped after the {timeout_s:g} s time limit (TRACEHOUSE_SQL_TIMEOUT_S); "
-                "narrow it with a time range or filters"
-            ) from None
+        timeout = timeout_of(exc, timeout_s)
+        if timeout is not None:
+            raise timeout from None
         raise
     return [{k: jsonable(_naive(v)) for k, v in r.items()} for r in records]
 

@@ -23,10 +23,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from collector.clickhouse.query import _TIMEOUT, _naive
+from collector.clickhouse.query import _naive, timeout_of
 from collector.clickhouse.store import ClickHouseStore
 from collector.jsonvalues import jsonable
-from collector.query import QueryTimeout
 from collector.sql_sandbox import SQLFailed, SQLRefused, SQLResult, _cap_bytes
 
 ALLOWED_TABLE_FUNCTIONS = frozenset({"numbers", "zeros", "generate_series", "generateseries"})
@@ -165,11 +164,9 @@ def run(
     try:
         result = store.client().query(query, settings=_settings(store, timeout_s, max_rows, relations))
     except Exception as exc:  # noqa: BLE001 - the driver's errors carry ClickHouse's code
-        if getattr(exc, "code", None) == _TIMEOUT or "TIMEOUT_EXCEEDED" in str(exc):
-            raise QueryTimeout(
-                f"query stopped after the {timeout_s:g} s time limit (TRACEHOUSE_SQL_TIMEOUT_S); "
-                "narrow it with a time range or filters"
-            ) from None
+        timeout = timeout_of(exc, timeout_s)
+        if timeout is not None:
+            raise timeout from None
         raise SQLFailed(_first_line(exc)) from None
     rows = result.result_rows
     truncated = len(rows) > max_rows
