@@ -133,7 +133,12 @@ def _columns_over_aliases(select: exp.Select, ctes: dict[str, set[str]]) -> None
     """A name that is both a column and a select alias means the column on DuckDB everywhere but
     in ORDER BY, and the alias on ClickHouse: qualify such columns with the source that has them
     (the only one, or the one CTE or subquery whose columns include the name)."""
-    aliases = {item.alias for item in select.expressions if isinstance(item, exp.Alias)}
+    # Only names an alias is defined from (``sum(cost_usd) AS cost_usd``): those are columns of
+    # the source. A name that is only an alias (``failures / calls``) stays the alias on both.
+    aliases = {
+        item.alias for item in select.expressions
+        if isinstance(item, exp.Alias) and any(c.name == item.alias for c in item.this.find_all(exp.Column))
+    }  # fmt: skip
     if not aliases:
         return
     sources = [select.args.get("from_") or select.args.get("from"), *select.args.get("joins", [])]
