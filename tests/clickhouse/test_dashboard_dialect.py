@@ -3,7 +3,10 @@ checked on chdb against DuckDB; and the dashboard's pages tag their SQL with its
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
+import pandas as pd
 import pytest
 from sqlglot.errors import UnsupportedError
 
@@ -52,3 +55,14 @@ def test_pages_send_their_dialect_and_a_duckdb_store_ignores_it(collector: Runni
     assert tagged.frame["answer"].tolist() == [42]
     untagged = client.run_sql("SELECT 41 + 1 AS answer", base=collector.http_url)
     assert untagged.frame["answer"].tolist() == [42]
+
+
+def test_a_clickhouse_collector_translates_what_the_pages_send(
+    make_collector: Callable[..., RunningCollector], chdb_url: str
+) -> None:
+    collector = make_collector(store=chdb_url)
+    sql = "SELECT time_bucket(INTERVAL '5 minutes', TIMESTAMP '2026-01-05 09:07:00') AS b"
+    tagged = client.run_sql(sql, base=collector.http_url, dialect=client.PAGES_DIALECT)
+    assert tagged.frame["b"].tolist() == [pd.Timestamp("2026-01-05 09:05:00")]
+    with pytest.raises(client.ApiError, match="time_bucket|UNKNOWN_FUNCTION|Unknown function"):
+        client.run_sql(sql, base=collector.http_url)  # untagged: ClickHouse SQL, no time_bucket there
