@@ -67,6 +67,7 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
         self._ch: Client | None = None
         self._database = ""
         self._last_version = 0
+        self._warned_cluster = False
 
     # ── plumbing ──────────────────────────────────────────────────────────────────────────────
     @property
@@ -173,6 +174,13 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
             _keys=costs[["trace_id", "span_id"]],
         )
         chsql.insert(self.ch, "span_costs", rows, self._version())
+        if self.settings.clickhouse_cluster:
+            # span_store is Distributed over the shards; the join table the mutation reads would
+            # hold this run's costs on one node only. Costs stay in span_costs (cost_by_* views).
+            if not self._warned_cluster:
+                logger.warning("analytics: on a cluster, LLM costs are in span_costs only (spans.cost_usd not filled)")
+                self._warned_cluster = True
+            return
         chsql.update_span_costs(self.ch, self._database, changed)
 
     def _save_features(self, summaries: pd.DataFrame, traces: pd.DataFrame) -> None:

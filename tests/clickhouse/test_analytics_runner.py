@@ -178,3 +178,13 @@ def test_chunked_backfill_gives_the_same_rows(pair: Pair, monkeypatch: pytest.Mo
     duck, click = pair.duck.run_now(now=NOW), pair.click.run_now(now=NOW)
     assert click.spans == duck.spans > 5 * 700  # (traces are counted per chunk: not compared)
     pair.assert_same()
+
+
+def test_on_a_cluster_costs_stay_in_span_costs(pair: Pair) -> None:
+    """span_store is Distributed on a cluster: no mutation through a one-node join table."""
+    settings = Settings.from_env({}, store="clickhouse://u:p@127.0.0.1:1/db", clickhouse_cluster="c1")
+    pair.add(FIRST)
+    report = ClickHouseAnalyticsRunner(pair.factory, settings).run_now(now=NOW)
+    assert report.llm_spans > 0
+    assert pair.ch.query("SELECT count() FROM span_costs WHERE cost_usd IS NOT NULL").result_rows[0][0] > 0
+    assert pair.ch.query("SELECT count() FROM spans WHERE cost_usd IS NOT NULL").result_rows == [(0,)]
