@@ -34,7 +34,7 @@ from analytics.notify import WebhookNotifier
 from analytics.offline import DirectWriter
 from analytics.pricing import PriceTable
 from analytics.rules import Rules
-from analytics.runner import WINDOW_JOB, AnalyticsRunner, utcnow
+from analytics.runner import JOB, WINDOW_JOB, AnalyticsRunner, utcnow
 from collector.model import SPAN_COLUMNS
 from collector.settings import Settings
 from collector.store import Store
@@ -68,6 +68,7 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
         self._database = ""
         self._last_version = 0
         self._warned_cluster = False
+        self._chunk_lo = datetime(1970, 1, 1)
 
     # ── plumbing ──────────────────────────────────────────────────────────────────────────────
     @property
@@ -129,6 +130,7 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
 
     @contextmanager
     def _chunk_reader(self, lo: datetime, hi: datetime) -> Iterator[duckdb.DuckDBPyConnection]:
+        self._chunk_lo = lo
         cur = self._load(chsql.chunk_slice(self.ch, SPAN_COLUMNS, lo, hi))
         try:
             yield cur
@@ -231,7 +233,14 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
                 for (project, kind), n in new.groupby(["project", "kind"], dropna=False).size().items():
                     key = (str(None if pd.isna(project) else project), str(kind))  # as queries.insert_anomalies
                     counts[key] = int(n)
-        chsql.write_state(self.ch, job, watermark, fingerprint, now, self._version())
+        projects: list[tuple[str, datetime]] = []
+        if job == JOB:  # each project's newest span of this chunk (projects without one keep theirs)
+            seen = self._scratch(
+                "SELECT project, max(received_at) AS seen FROM spans, _lo WHERE received_at > _lo.lo AND received_at <= _lo.hi "
+                "GROUP BY project", _lo=pd.DataFrame({"lo": [self._chunk_lo], "hi": [watermark]}),
+            ).to_pylist()  # fmt: skip
+            projects = [(str(r["project"]), r["seen"]) for r in seen]
+        chsql.write_state(self.ch, job, watermark, fingerprint, now, self._version(), projects)
         return counts
 
     def _save_alerts(self, rows: pd.DataFrame) -> None:

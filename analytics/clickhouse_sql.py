@@ -60,27 +60,28 @@ def frame(ch: Client, sql: str) -> pd.DataFrame:
 
 
 # ── watermarks ────────────────────────────────────────────────────────────────────────────────
+_JOB_STATE = "SELECT job, watermark, fingerprint, updated_at FROM analytics_state_store FINAL WHERE project IS NULL"
+
+
 def read_state(ch: Client, job: str) -> tuple[datetime | None, str | None]:
-    rows = ch.query(
-        f"SELECT watermark, fingerprint FROM analytics_state WHERE job = {quote(job)}"
-    ).result_rows
+    rows = ch.query(f"SELECT watermark, fingerprint FROM ({_JOB_STATE}) WHERE job = {quote(job)}").result_rows
     if not rows:
         return None, None
     watermark, fingerprint = rows[0]
     return (watermark.replace(tzinfo=None) if watermark else None), fingerprint
 
 
-def write_state(ch: Client, job: str, watermark: datetime | None, fingerprint: str | None,
-                now: datetime, version: int) -> None:  # fmt: skip
-    ch.insert(
-        "analytics_state_store",
-        [[job, watermark, fingerprint, now, version]],
-        column_names=["job", "watermark", "fingerprint", "updated_at", "version"],
-    )
+def write_state(ch: Client, job: str, watermark: datetime | None, fingerprint: str | None, now: datetime,
+                version: int, projects: Sequence[tuple[str, datetime]] = ()) -> None:  # fmt: skip
+    """The job's watermark, and each given project's (its newest span processed)."""
+    rows = [[job, watermark, fingerprint, now, None, version]]
+    rows += [[job, seen, fingerprint, now, project, version] for project, seen in projects]
+    ch.insert("analytics_state_store", rows,
+              column_names=["job", "watermark", "fingerprint", "updated_at", "project", "version"])  # fmt: skip
 
 
 def all_states(ch: Client) -> pa.Table:
-    return arrow(ch, "SELECT * FROM analytics_state")
+    return arrow(ch, _JOB_STATE)
 
 
 # ── what a run has to do ──────────────────────────────────────────────────────────────────────

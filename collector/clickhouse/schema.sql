@@ -127,16 +127,21 @@ GROUP BY project, session_id;
 -- DuckDB's NULL semantics: allow_nullable_key. Columns are in DuckDB's order, so `SELECT *` reads
 -- the same on both.
 
--- Progress of each job (see collector/schema.sql); the latest row per job counts.
+-- Progress of each job (see collector/schema.sql): the job's own row has project NULL. For the
+-- per-span job there is also a row per project, its watermark the newest of that project's spans
+-- processed: what a project's key sees (the dashboard reads how far the rollups are complete),
+-- as on DuckDB (collector/project_scope.py), without telling when other projects' spans came.
 CREATE TABLE IF NOT EXISTS analytics_state_store (
     job String,
     watermark Nullable(DateTime64(6, 'UTC')),
     fingerprint Nullable(String),
     updated_at DateTime64(6, 'UTC'),
+    project Nullable(String),
     version UInt64
 )
 ENGINE = ReplacingMergeTree(version)
-ORDER BY job;
+ORDER BY (job, project)
+SETTINGS allow_nullable_key = 1;
 
 CREATE VIEW IF NOT EXISTS analytics_state AS
 SELECT * EXCEPT (version) FROM analytics_state_store FINAL;

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
+from collector.jsonvalues import jsonable
 from collector.serve import CollectorServer
+from dashboard import queries
 from tests.analytics.test_collector_e2e import _send_agent_runs
 from tests.collector.test_access import INGEST_A, INGEST_B, READ_A, READ_B, api, claiming, post
 from tests.conftest import RunningCollector, collector_settings
@@ -63,5 +65,10 @@ def test_overview_of_a_project_key_counts_its_project_only(tmp_path: Path, chdb_
         ClickHouseAnalyticsRunner(collector.server.store.client, settings, settle_s=0).run_now()
         seen = {key: api(collector, "GET", "/api/analytics/overview", key).json()["traces"] for key in (READ_A, READ_B)}
         assert seen == {READ_A: 3, READ_B: 4}
+        # The dashboard's own reads with a project's key: how far the rollups are, in its own terms.
+        state = api(collector, "POST", "/api/sql", READ_A, json={"sql": queries.rollup_state(), "dialect": "duckdb"})
+        assert state.status_code == 200, state.text
+        newest_a = collector.server.store.rows("SELECT max(received_at) FROM spans WHERE project = 'alpha'")[0][0]
+        assert state.json()["rows"][0][0] == jsonable(newest_a.replace(tzinfo=None))
     finally:
         collector.stop()
