@@ -165,11 +165,13 @@ def trace_outliers(candidates: pd.DataFrame, baseline: pd.DataFrame, cfg: Detect
     log_flags = np.array([log for _, log, _, _ in FEATURES.values()])
     min_scale = np.where(log_flags, _MIN_SCALE[True], _MIN_SCALE[False])
     for (project, group), cand in _with_derived(candidates).groupby([cand_projects, cand_groups]):
-        base = baseline[(base_projects == project) & (base_groups == group)]
+        # In trace id order: the forest then depends on the baseline's rows, not on the order a
+        # database returned them in (parallel scans; DuckDB and ClickHouse agree).
+        base = baseline[(base_projects == project) & (base_groups == group)].sort_values("trace_id")
         if len(base) < cfg.min_baseline_traces:
             continue
         if len(base) > cfg.max_baseline_traces:  # deterministic sample: by trace id order
-            base = base.sort_values("trace_id").iloc[:: -(-len(base) // cfg.max_baseline_traces)]
+            base = base.iloc[:: -(-len(base) // cfg.max_baseline_traces)]
         cost_fill = float(base["cost_usd"].median()) if base["cost_usd"].notna().any() else 0.0
         x_base, x_cand = _transform(base, cost_fill), _transform(cand, cost_fill)
         forest = IsolationForest(n_estimators=cfg.isolation_forest_trees, random_state=0).fit(

@@ -62,12 +62,18 @@ async def get_overview(
         # The overview reaches back up to a day before `now`: dates near year 1 overflow (a 500).
         raise HTTPException(400, f"now: must be between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}")
 
+    at = _naive_utc(now) if now else utcnow()
+
     def read() -> dict[str, Any]:
+        if not hasattr(store, "cursor"):  # a ClickHouse store: the same SQL, translated
+            from analytics.clickhouse_sql import duckdb_sql_rows
+
+            rows = duckdb_sql_rows(store.client(), database=store.database, project=store.project,
+                                   tables=("minute_rollup", "error_minutes"))  # fmt: skip
+            return overview(rows, at, window_minutes=window_minutes)
         cur = store.cursor()
         try:
-            return overview(
-                cur, _naive_utc(now) if now else utcnow(), window_minutes=window_minutes
-            )
+            return overview(cur, at, window_minutes=window_minutes)
         finally:
             cur.close()
 

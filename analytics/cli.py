@@ -1,15 +1,17 @@
 """`tracehouse analytics run`: run the analytics jobs now.
 
 Asks a running collector (TRACEHOUSE_API_URL) to run them; when none answers, runs them here on
-the database file (TRACEHOUSE_DB), which only works while no collector holds it.
+the database file (TRACEHOUSE_DB), which only works while no collector holds it, or on the
+ClickHouse store (TRACEHOUSE_STORE), which any number of processes may use at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
@@ -21,13 +23,18 @@ from collector.cli_sql import auth_headers
 from collector.cli import UserError
 from collector.settings import Settings
 
+if TYPE_CHECKING:
+    from analytics.runner import AnalyticsRunner
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action", choices=["run"], help="run: process everything received since the last run"
     )
     parser.add_argument("--api-url", help="collector to ask (default: TRACEHOUSE_API_URL)")
-    parser.add_argument("--db", help="database file for an offline run (default: TRACEHOUSE_DB)")
+    parser.add_argument(
+        "--db", help="database file or ClickHouse store URL for an offline run (default: TRACEHOUSE_STORE or TRACEHOUSE_DB)"
+    )
     parser.add_argument(
         "--offline", action="store_true", help="do not ask a collector; open the file"
     )
@@ -51,30 +58,41 @@ def _ask_collector(url: str) -> dict[str, Any] | None:
     return response.json()
 
 
-def _run_offline(settings: Settings, console: Console) -> dict[str, Any]:
+def _with_progress(runner: AnalyticsRunner, console: Console) -> dict[str, Any]:
+    columns = (TextColumn("analytics"), BarColumn(), MofNCompleteColumn(), TextColumn("spans"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("spans", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = runner.run_now(progress=advance)
+    runner.notifier.stop()
+    return asdict(report)
+
+
+def _run_offline(target: str, settings: Settings, console: Console) -> tuple[dict[str, Any], str]:
+    """Run here, on ``target``: a DuckDB file (free only while no collector holds it) or a
+    ClickHouse store URL (any number of processes may use one)."""
     from analytics.offline import DirectWriter
-    from analytics.runner import AnalyticsRunner
+    from analytics.runner import AnalyticsRunner  # noqa: F811 - the class, at run time
     from collector.store import Store
 
-    store = Store(settings.db)
+    if re.match(r"^(clickhouses?|chdb)://", target):
+        from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
+        from collector.clickhouse.store import ClickHouseStore
+
+        try:
+            clickhouse = ClickHouseStore(target, cluster=settings.clickhouse_cluster)
+        except (RuntimeError, ValueError) as exc:  # unreachable store, bad URL: one line
+            raise UserError(str(exc)) from None
+        try:
+            return _with_progress(ClickHouseAnalyticsRunner(clickhouse.client, settings), console), clickhouse.path
+        finally:
+            clickhouse.close()
+    store = Store(target)
     try:
-        runner = AnalyticsRunner(store, DirectWriter(store), settings)
-        columns = (
-            TextColumn("analytics"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("spans"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("spans", total=None)
-
-            def advance(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            report = runner.run_now(progress=advance)
-        runner.notifier.stop()
-        return asdict(report)
+        return _with_progress(AnalyticsRunner(store, DirectWriter(store), settings), console), target
     finally:
         store.close()
 
@@ -87,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     where = f"collector at {settings.api_url}"
     if report is None:
         try:
-            report, where = _run_offline(settings, console), settings.db
+            report, where = _run_offline(args.db or settings.store or settings.db, settings, console)
         except (PriceFileError, RulesFileError) as exc:
             raise UserError(str(exc)) from None
     if args.json:

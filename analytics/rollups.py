@@ -8,7 +8,7 @@ and inserts them again, so a job can be re-run and late spans simply recompute t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -317,18 +317,26 @@ def histogram_quantiles(buckets: dict[int, int], qs: Sequence[float]) -> list[fl
     return out
 
 
-def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[tuple[Any, ...]]:
-    return cur.execute(sql, params).fetchall()
+Rows = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]  # (DuckDB SQL, $name parameters) → rows
+
+
+def _rows(cur: duckdb.DuckDBPyConnection | Rows, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    if isinstance(cur, duckdb.DuckDBPyConnection):
+        return cur.execute(sql, params).fetchall()
+    return cur(sql, params)
 
 
 def overview(
-    cur: duckdb.DuckDBPyConnection,
+    cur: duckdb.DuckDBPyConnection | Rows,
     now: datetime,
     window_minutes: int = 60,
     active_minutes: int = 5,
     top_errors: int = 5,
 ) -> dict[str, Any]:
-    """The dashboard overview's numbers, from the rollup tables only (fast at any span count)."""
+    """The dashboard overview's numbers, from the rollup tables only (fast at any span count).
+
+    ``cur`` is a DuckDB cursor, or a function running this DuckDB SQL elsewhere (ClickHouse:
+    analytics.clickhouse_sql.duckdb_sql_rows)."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     since = now - timedelta(minutes=window_minutes)
     active_since = now - timedelta(minutes=active_minutes)

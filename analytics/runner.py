@@ -20,8 +20,9 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -205,36 +206,60 @@ class AnalyticsRunner:
     def _run(self, now: datetime, progress: Progress | None) -> RunReport:
         self._reload_changed_files()
         report = RunReport()
-        cur = self.store.cursor()
-        try:
-            watermark, fingerprint = queries.read_state(cur, JOB)
+        with self._reading():
+            watermark, fingerprint = self._read_state(JOB)
             if watermark is not None and fingerprint != self._fingerprint():
                 logger.info("price table or rollup version changed: recomputing all analytics")
                 watermark, report.backfill = None, True
-            total, hi = rollups.new_span_range(cur, watermark)
+            total, hi = self._new_spans(watermark, now)
             lo = watermark or EPOCH
             affected_from: datetime | None = None
-            if total:
+            if total and hi is not None:
                 report.backfill = report.backfill or watermark is None
-                bounds = rollups.chunk_bounds(cur, lo, hi, math.ceil(total / CHUNK_SPANS))
+                bounds = self._chunk_bounds(lo, hi, math.ceil(total / CHUNK_SPANS))
                 for chunk_hi in bounds:
-                    first = self._chunk(cur, lo, chunk_hi, now, report)
+                    with self._chunk_reader(lo, chunk_hi) as cur:
+                        first = self._chunk(cur, lo, chunk_hi, now, report)
                     if first is not None:
-                        affected_from = (
-                            first if affected_from is None else min(affected_from, first)
-                        )
+                        affected_from = first if affected_from is None else min(affected_from, first)
                     lo = chunk_hi
                     if progress:
                         progress(report.spans, total)
             report.watermark = lo.isoformat() if lo != EPOCH else None
             clock = _Steps(report.steps)
-            self._windows(cur, affected_from, now, report)
-            clock.lap("window_anomalies")
-            self._alerts(cur, now, report)
-            clock.lap("alerts")
-        finally:
-            cur.close()
+            with self._window_reader(affected_from, now) as cur:
+                self._windows(cur, affected_from, now, report)
+                clock.lap("window_anomalies")
+                self._alerts(cur, now, report)
+                clock.lap("alerts")
         return report
+
+    # ── where a run reads: the store (overridden by the ClickHouse runner) ────────────────────
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One cursor for the whole run."""
+        self._cur = self.store.cursor()
+        try:
+            yield
+        finally:
+            self._cur.close()
+
+    def _read_state(self, job: str) -> tuple[datetime | None, str | None]:
+        return queries.read_state(self._cur, job)
+
+    def _new_spans(self, watermark: datetime | None, now: datetime) -> tuple[int, datetime | None]:
+        return rollups.new_span_range(self._cur, watermark)
+
+    def _chunk_bounds(self, lo: datetime, hi: datetime, chunks: int) -> list[datetime]:
+        return rollups.chunk_bounds(self._cur, lo, hi, chunks)
+
+    def _chunk_reader(self, lo: datetime, hi: datetime) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """What the per-span steps of spans received in (lo, hi] read."""
+        return nullcontext(self._cur)
+
+    def _window_reader(self, affected_from: datetime | None, now: datetime) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """What the window detectors and alert rules read."""
+        return nullcontext(self._cur)
 
     def _chunk(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, now: datetime,
                report: RunReport) -> datetime | None:  # fmt: skip
@@ -242,37 +267,16 @@ class AnalyticsRunner:
         clock = _Steps(report.steps)
         traces, minutes = rollups.touched(cur, lo, hi)
         costs = compute_costs(rollups.llm_spans(cur, traces), self.prices)
-
-        def write_costs(con: duckdb.DuckDBPyConnection) -> None:
-            rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
-            rollups.set_span_costs(con, costs)
-
-        self._write(write_costs)
-        refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
+        self._save_costs(costs)
         clock.lap("costs")
         summaries = rollups.trace_features(cur, traces)
-        self._write(
-            lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)
-        )
+        self._save_features(summaries, traces)
         clock.lap("trace_features")
         rollup, errors, calls = rollups.minute_rollups(cur, minutes)
-
-        def write_minutes(con: duckdb.DuckDBPyConnection) -> None:
-            rollups.replace_rows(con, "minute_rollup", rollup, ["minute"], minutes)
-            rollups.replace_rows(con, "error_minutes", errors, ["minute"], minutes)
-            rollups.replace_rows(con, "call_minutes", calls, ["minute"], minutes)
-
-        self._write(write_minutes)
+        self._save_minutes(minutes, rollup, errors, calls)
         clock.lap("minute_rollups")
         found = self._trace_anomalies(cur, summaries, now)
-        fingerprint = self._fingerprint()
-
-        def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-            new = queries.insert_anomalies(con, found)
-            queries.write_state(con, JOB, hi, fingerprint, now)
-            return new
-
-        self._count(report, self._write(finish))
+        self._count(report, self._finish(found, JOB, hi, self._fingerprint(), now))
         clock.lap("trace_anomalies")
         report.add(dict(cur.execute(
             "SELECT project, count(*) FROM spans WHERE received_at > ? AND received_at <= ? GROUP BY ALL",
@@ -286,6 +290,46 @@ class AnalyticsRunner:
         report.minutes += len(minutes)
         return None if minutes.empty else minutes["minute"].min().to_pydatetime()
 
+    # ── where results go: the database of the store (overridden by the ClickHouse runner) ─────
+    def _save_costs(self, costs: pd.DataFrame) -> None:
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
+            rollups.set_span_costs(con, costs)
+
+        self._write(write)
+        refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
+
+    def _save_features(self, summaries: pd.DataFrame, traces: pd.DataFrame) -> None:
+        self._write(
+            lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)
+        )
+
+    def _save_minutes(self, minutes: pd.DataFrame, rollup: pd.DataFrame, errors: pd.DataFrame,
+                      calls: pd.DataFrame) -> None:  # fmt: skip
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            for table, rows in (("minute_rollup", rollup), ("error_minutes", errors), ("call_minutes", calls)):
+                rollups.replace_rows(con, table, rows, ["minute"], minutes)
+
+        self._write(write)
+
+    def _finish(self, found: pd.DataFrame, job: str, watermark: datetime, fingerprint: str | None,
+                now: datetime) -> dict[tuple[str, str], int]:  # fmt: skip
+        """Store the anomalies not stored yet and move the job's watermark, in one transaction;
+        returns the new anomalies' count per (project, kind)."""
+
+        def write(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+            new = queries.insert_anomalies(con, found)
+            queries.write_state(con, job, watermark, fingerprint, now)
+            return new
+
+        return self._write(write)
+
+    def _save_alerts(self, rows: pd.DataFrame) -> None:
+        self._write(lambda con: queries.upsert_alerts(con, rows))
+
+    def _baseline(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int) -> pd.DataFrame:
+        return queries.baseline_traces(cur, lo, hi, per_group)
+
     def _trace_anomalies(self, cur: duckdb.DuckDBPyConnection, summaries: pd.DataFrame,
                          now: datetime) -> pd.DataFrame:  # fmt: skip
         if summaries.empty:
@@ -293,7 +337,7 @@ class AnalyticsRunner:
         cfg = self.rules.detection
         start = summaries["start_time"].min().to_pydatetime() - timedelta(days=cfg.baseline_days)
         end = summaries["start_time"].max().to_pydatetime()
-        baseline = queries.baseline_traces(cur, start, end, cfg.max_baseline_traces)
+        baseline = self._baseline(cur, start, end, cfg.max_baseline_traces)
         found = [
             anomaly.trace_rules(summaries, cfg, now),
             anomaly.trace_outliers(summaries, baseline, cfg, now),
@@ -323,13 +367,7 @@ class AnalyticsRunner:
             )
         )
         frame = pd.concat(found, ignore_index=True)
-
-        def finish(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-            new = queries.insert_anomalies(con, frame)
-            queries.write_state(con, WINDOW_JOB, max(ready, judged_to or ready), None, now)
-            return new
-
-        self._count(report, self._write(finish))
+        self._count(report, self._finish(frame, WINDOW_JOB, max(ready, judged_to or ready), None, now))
 
     @staticmethod
     def _count(report: RunReport, new: dict[tuple[str, str], int]) -> None:
@@ -354,7 +392,7 @@ class AnalyticsRunner:
         rows, fired, resolved = alerting.evaluate(observations, queries.open_alerts(cur), now)
         if rows.empty:
             return
-        self._write(lambda con: queries.upsert_alerts(con, rows))
+        self._save_alerts(rows)
         for alerts, what in ((fired, "alerts_fired"), (resolved, "alerts_resolved")):
             counts: dict[str, int] = {}
             for alert in alerts:  # an alert stored before analytics were per project has none

@@ -136,20 +136,24 @@ def sql(client: httpx.Client, query: str) -> list[list[object]]:
     return response.json()["rows"]
 
 
-def start_collector(db: Path, grpc_port: int, http_port: int, store: str = "") -> subprocess.Popen[bytes]:
-    """``store``: a TRACEHOUSE_STORE URL (ClickHouse); empty: the DuckDB file ``db``."""
-    env = dict(os.environ, TRACEHOUSE_DB=str(db), TRACEHOUSE_GRPC_PORT=str(grpc_port),
-               TRACEHOUSE_HTTP_PORT=str(http_port), TRACEHOUSE_LOG_LEVEL="WARNING", TRACEHOUSE_STORE=store)
+def start_collector(db: Path, grpc_port: int, http_port: int, store: str = "", env: dict[str, str] | None = None,
+                    timeout_s: float = 30.0) -> subprocess.Popen[bytes]:  # fmt: skip
+    """A collector process on these ports, once healthy. ``store``: a TRACEHOUSE_STORE URL
+    (ClickHouse); empty: the DuckDB file ``db``. ``env``: more TRACEHOUSE_* settings."""
+    env = dict(os.environ, TRACEHOUSE_DB=str(db), TRACEHOUSE_GRPC_PORT=str(grpc_port), TRACEHOUSE_HTTP_PORT=str(http_port),
+               TRACEHOUSE_LOG_LEVEL="WARNING", TRACEHOUSE_STORE=store, **(env or {}))  # fmt: skip
     process = subprocess.Popen([sys.executable, "-m", "collector"], env=env)
-    deadline = time.time() + 30
+    deadline = time.time() + timeout_s
     while time.time() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
             time.sleep(0.2)
+        if process.poll() is not None:
+            raise SystemExit(f"collector exited with {process.returncode} before it was healthy")
     process.kill()
-    raise SystemExit("collector did not become healthy within 30 s")
+    raise SystemExit(f"collector did not become healthy within {timeout_s:.0f} s")
 
 
 class VisibilityProbe(threading.Thread):

@@ -53,7 +53,9 @@ FROM call_minutes WHERE {minute_where(rolled_scope)} AND kind = {lit(kind)}{who(
        [{{'b': {_HIST_BUCKET}, 'n': 1}}] AS latency_hist
 FROM spans WHERE {span_where(window)} AND kind = {lit(kind)}{named}{who([x for _, _, x in keys])}""")
     cols = ", ".join(a for a, _, _ in keys)
-    return f"""WITH u AS ({" UNION ALL BY NAME ".join(parts)}),
+    # Every part lists the same columns in the same order: UNION ALL matches them by position
+    # (ClickHouse has no UNION ... BY NAME).
+    return f"""WITH u AS ({" UNION ALL ".join(parts)}),
 h AS (SELECT {cols}, e.b AS b, sum(e.n) AS n FROM (SELECT {cols}, unnest(latency_hist) AS e FROM u) GROUP BY ALL),
 q AS (SELECT {cols}, b, sum(n) OVER (PARTITION BY {cols} ORDER BY b) AS cum, sum(n) OVER (PARTITION BY {cols}) AS total FROM h),
 p AS (SELECT {cols}, min(b) FILTER (WHERE cum >= 0.95 * total) AS b95 FROM q GROUP BY ALL)

@@ -162,9 +162,15 @@ def session(session_id: str) -> dict[str, Any]:
     return _session(_base(), session_id)
 
 
-def run_sql(sql: str, base: str | None = None, key: str | None = None) -> SqlResult:
+# The dialect of the pages' own queries (dashboard/queries.py): a ClickHouse store translates
+# them; SQL typed on the SQL page is sent without one, in the store's own dialect.
+PAGES_DIALECT = "duckdb"
+
+
+def run_sql(sql: str, base: str | None = None, key: str | None = None, dialect: str | None = None) -> SqlResult:
     """Run read-only SQL through the collector's sandbox (uncached: the SQL page's own queries)."""
-    body = _request("POST", "/api/sql", base=base, key=key, json={"sql": sql})
+    payload = {"sql": sql} if dialect is None else {"sql": sql, "dialect": dialect}
+    body = _request("POST", "/api/sql", base=base, key=key, json=payload)
     frame = pd.DataFrame(body.get("rows", []), columns=body.get("columns", []))
     for column in frame.columns:
         series = frame[column]
@@ -175,7 +181,7 @@ def run_sql(sql: str, base: str | None = None, key: str | None = None) -> SqlRes
 
 @st.cache_data(ttl=5, show_spinner=False)
 def _query(base: str, sql: str) -> pd.DataFrame:
-    return run_sql(sql, base).frame
+    return run_sql(sql, base, dialect=PAGES_DIALECT).frame
 
 
 def query(sql: str) -> pd.DataFrame:
@@ -188,7 +194,7 @@ def _query_many(base: str, sqls: tuple[str, ...], _key: str) -> list[pd.DataFram
     # Worker threads cannot read this session's state: the key travels as an argument (the
     # underscore keeps it out of the cache key; the digest in ``base`` is there instead).
     with ThreadPoolExecutor(max_workers=min(len(sqls), 8)) as pool:
-        futures = [pool.submit(run_sql, sql, base, _key) for sql in sqls]
+        futures = [pool.submit(run_sql, sql, base, _key, PAGES_DIALECT) for sql in sqls]
     results: list[pd.DataFrame | ApiError] = []
     for future in futures:
         try:

@@ -321,3 +321,43 @@ def recent_rows(table: str, time_column: str, f: Filters, limit: int = 500) -> s
     return f"""SELECT * FROM {table}
 WHERE {time_column} >= {lit(f.start)} AND {time_column} < {lit(f.end)}
 ORDER BY {time_column} DESC LIMIT {int(limit)}"""
+
+
+# The SQL page's examples (DuckDB SQL; sent as such, a ClickHouse store translates them).
+SQL_EXAMPLES: dict[str, str] = {
+    "Slowest traces today": """SELECT trace_id, root_name, service_name, duration_ms, span_count, cost_usd
+FROM traces
+WHERE start_time >= current_date
+ORDER BY duration_ms DESC
+LIMIT 20""",
+    "Cost per agent per day": """SELECT date_trunc('day', start_time) AS day, agent_name, sum(cost_usd) AS cost_usd
+FROM spans
+WHERE agent_name IS NOT NULL
+GROUP BY ALL
+ORDER BY day, cost_usd DESC""",
+    "Which tool fails most": """SELECT tool_name, count(*) AS calls,
+       count(*) FILTER (WHERE status = 'error') AS failures,
+       round(100.0 * failures / calls, 1) AS failure_pct
+FROM spans
+WHERE kind = 'tool'
+GROUP BY ALL
+ORDER BY failures DESC""",
+    "p95 latency by model": """SELECT model, count(*) AS calls,
+       round(quantile_cont(duration_ms, 0.95)) AS p95_ms,
+       round(avg(duration_ms)) AS avg_ms
+FROM spans
+WHERE kind = 'llm' AND model IS NOT NULL
+GROUP BY ALL
+ORDER BY p95_ms DESC""",
+    "Requests per minute (last hour)": """SELECT time_bucket(INTERVAL '1 minute', start_time) AS minute, count(*) AS requests
+FROM spans
+WHERE parent_span_id IS NULL AND start_time >= now()::TIMESTAMP - INTERVAL '1 hour'
+GROUP BY ALL
+ORDER BY minute""",
+    "Errors by message": """SELECT kind, coalesce(error_type, status_message) AS error, count(*) AS spans
+FROM spans
+WHERE status = 'error'
+GROUP BY ALL
+ORDER BY spans DESC
+LIMIT 20""",
+}

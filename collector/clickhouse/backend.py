@@ -53,7 +53,10 @@ class ClickHouseBackend:
         return ClickHouseRetention(self.store, settings)
 
     def analytics(self, writer: Any, settings: Settings, *, prices: Any, rules: Any) -> Any:
-        return None  # the analytics jobs on ClickHouse plug in here (issue 7, analytics side)
+        """The analytics jobs, computed on slices of this store (analytics/clickhouse_runner.py)."""
+        from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
+
+        return ClickHouseAnalyticsRunner(self.store.client, settings, prices=prices, rules=rules)
 
     def close(self) -> None:
         self.store.close()
