@@ -56,8 +56,33 @@ def apply_ttl(store: ClickHouseStore, policy: RetentionPolicy) -> bool:
     return True
 
 
+# The analytics tables and the time their rows age by (as collector/retention.py on DuckDB): every
+# row goes with its project's spans. Their project may be NULL (rows from before projects): the
+# default days apply.
+_ANALYTICS_TABLES = (
+    ("span_costs_store", "start_time"), ("trace_features_store", "start_time"),
+    ("minute_rollup_store", "minute"), ("error_minutes_store", "minute"),
+    ("call_minutes_store", "minute"), ("anomalies_store", "window_end"),
+)  # fmt: skip
+
+
+def _delete_analytics(store: ClickHouseStore, policy: RetentionPolicy, now: datetime) -> int:
+    """Delete analytics rows older than their project's days, one mutation per table that has any."""
+    days = _days_expression(policy)
+    params = {"now": now}
+    removed = 0
+    for table, column in _ANALYTICS_TABLES:
+        where = f"{days} > 0 AND {column} < {{now:DateTime64(6, 'UTC')}} - toIntervalDay({days})"
+        count = store.rows(f"SELECT count() FROM {table} WHERE {where}", params)[0][0]
+        if count:
+            store.command(f"ALTER TABLE {table}{store.on_cluster} DELETE WHERE {where}", params,
+                          settings={"mutations_sync": 2})  # fmt: skip
+            removed += count
+    return removed
+
+
 def delete_expired(store: ClickHouseStore, policy: RetentionPolicy, now: datetime) -> dict[str, int]:
-    """Drop and delete what each project no longer keeps; returns spans removed."""
+    """Drop and delete what each project no longer keeps; returns spans and analytics rows removed."""
     table, on_cluster = store.storage_table, store.on_cluster
     removed = 0
     longest = policy.longest_days()
@@ -84,7 +109,7 @@ def delete_expired(store: ClickHouseStore, policy: RetentionPolicy, now: datetim
                 f"ALTER TABLE {table}{on_cluster} DELETE WHERE {where}", params, settings={"mutations_sync": 2}
             )
             removed += count
-    return {"spans": removed}
+    return {"spans": removed, "analytics_rows": _delete_analytics(store, policy, now) if policy.enabled else 0}
 
 
 class ClickHouseRetention(RetentionJob):
@@ -99,7 +124,7 @@ class ClickHouseRetention(RetentionJob):
         moment = (now or datetime.now(UTC)).replace(tzinfo=None)
         deleted = delete_expired(self._ch, self.policy, moment)
         if any(deleted.values()):
-            log.info("retention: removed %d spans", deleted["spans"])
+            log.info("retention: removed %d spans and %d analytics rows", deleted["spans"], deleted["analytics_rows"])
         return deleted
 
     def start(self) -> None:

@@ -50,9 +50,9 @@ def test_each_project_keeps_its_days(chdb_url: str) -> None:
     job = ClickHouseRetention(store, Settings.from_env({}, retention_days=30, retention_by_project="alpha=7"))
     removed = job.run_once(NOW)
     assert kept(store) == {"alpha": [1], "beta": [10, 1]}
-    assert removed == {"spans": 4 * 3}  # three old traces of 4 spans
+    assert removed == {"spans": 4 * 3, "analytics_rows": 0}  # three old traces of 4 spans; no analytics run
     assert str((NOW - timedelta(days=40)).date()) not in partitions(store)  # dropped whole
-    assert job.run_once(NOW) == {"spans": 0}  # idempotent
+    assert job.run_once(NOW) == {"spans": 0, "analytics_rows": 0}  # idempotent
 
 
 def test_a_project_kept_forever_keeps_old_days(chdb_url: str) -> None:
@@ -87,3 +87,29 @@ def test_ttl_deletes_expired_rows_in_merges(chdb_url: str) -> None:
     apply_ttl(store, RetentionPolicy(30, {"alpha": 7}))
     store.command("OPTIMIZE TABLE span_store FINAL")
     assert store.rows("SELECT project, count() FROM spans GROUP BY project ORDER BY project") == [("alpha", 4), ("beta", 4)]
+
+
+def test_analytics_rows_go_with_their_projects_spans(chdb_url: str) -> None:
+    """Costs, features, rollups and anomalies age by their project's days, like on DuckDB."""
+    from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
+
+    store = ClickHouseStore(chdb_url)
+    fill(store, ("alpha", "beta"))
+    ClickHouseAnalyticsRunner(store.client, Settings.from_env({}), settle_s=0).run_now()  # received just now
+
+    def ages(table: str, column: str) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        for project, at in store.rows(f"SELECT project, {column} FROM {table}"):
+            out.setdefault(project, set()).add(round((NOW - at.replace(tzinfo=None)).total_seconds() / 86400))
+        return out
+
+    tables = (("span_costs", "start_time"), ("trace_features", "start_time"), ("minute_rollup", "minute"),
+              ("call_minutes", "minute"))  # fmt: skip
+    for table, column in tables:
+        assert ages(table, column) == {"alpha": {40, 10, 1}, "beta": {40, 10, 1}}, table
+    job = ClickHouseRetention(store, Settings.from_env({}, retention_days=30, retention_by_project="alpha=7"))
+    removed = job.run_once(NOW)
+    assert removed["analytics_rows"] > 0
+    for table, column in tables:
+        assert ages(table, column) == {"alpha": {1}, "beta": {10, 1}}, table
+    assert job.run_once(NOW)["analytics_rows"] == 0  # idempotent
