@@ -139,8 +139,8 @@ class AnalyticsRunner:
 
     # ── schedule ──────────────────────────────────────────────────────────────────────────────
     def start(self) -> None:
-        """Run every ``analytics_interval_s`` on a daemon thread until stop()."""
-        if self._thread is not None:
+        """Run every ``analytics_interval_s`` on a daemon thread until stop(); 0: never by itself."""
+        if self._thread is not None or self.settings.analytics_interval_s <= 0:
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="tracehouse-analytics", daemon=True)

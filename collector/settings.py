@@ -62,6 +62,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
 def _retention_pairs(raw: str) -> str:
     from collector.retention import parse_overrides
 
@@ -189,8 +196,10 @@ class Settings:
     analytics_interval_s: float = _setting(
         "ANALYTICS_INTERVAL_S",
         60.0,
-        "Seconds between analytics runs (costs, rollups, anomalies, alerts) inside the collector.",
-        _positive_float,
+        "Seconds between analytics runs (costs, rollups, anomalies, alerts) inside the collector. 0: this "
+        "collector runs none on its own (several collectors on one ClickHouse store: leave the jobs to one; "
+        "`POST /api/analytics/run` and `tracehouse analytics run` still run them).",
+        _non_negative_float,
     )
     retention_days: int = _setting(
         "RETENTION_DAYS",

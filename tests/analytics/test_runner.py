@@ -192,3 +192,17 @@ def test_an_edited_price_file_is_picked_up_by_the_running_jobs(
     os.utime(prices, (time.time() + 10, time.time() + 10))
     assert runner.run_now(now=NOW).backfill  # no restart needed
     assert cur.execute(llama).fetchone()[0] == pytest.approx(2 * before)
+
+
+def test_interval_zero_leaves_the_jobs_to_explicit_runs(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
+    """TRACEHOUSE_ANALYTICS_INTERVAL_S=0: no timer (a fleet leaves the jobs to one collector), run_now works."""
+    generate(analytics_store.write_connection, FIRST)
+    idle = make_runner(analytics_interval_s=0)
+    idle.start()
+    assert idle._thread is None
+    assert idle.run_now(now=NOW).spans > 0
+    ticking = make_runner(analytics_interval_s=3600)
+    ticking.start()
+    assert ticking._thread is not None and ticking._thread.is_alive()
