@@ -170,6 +170,9 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database file afterwards")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--memory-limit", default=None,
+                        help="DuckDB memory limit for the query phase, as the collector sets it "
+                             "(TRACEHOUSE_DUCKDB_MEMORY_LIMIT, e.g. 256MB); default: DuckDB's own")  # fmt: skip
     args = parser.parse_args()
     folder = None
     if args.db is None:
@@ -192,6 +195,9 @@ def run(store: Store, args: argparse.Namespace) -> None:
     console.print(
         f"built {args.spans:,} spans in {seconds:.1f} s; file {Path(store.path).stat().st_size / 1e6:,.0f} MB"
     )
+    if args.memory_limit:  # the build is not what a collector does; its queries are
+        store.write_connection.execute(f"SET memory_limit = '{args.memory_limit}'")
+        console.print(f"DuckDB memory limit for the queries: {args.memory_limit}")
     t0 = time.perf_counter()
     rollup.catch_up(store)
     results.append(
