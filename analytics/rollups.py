@@ -118,6 +118,13 @@ SELECT minute, project, service_name, agent_name,
 FROM parts GROUP BY ALL
 """
 
+def _same_call(left: str, right: str) -> str:
+    """Join condition on a call's group: its keys may be NULL (no service, no agent, no handoff
+    target), which USING would never match, losing the histogram and the failed runs."""
+    keys = ("minute", "project", "service_name", "agent_name", "kind", "name", "target")
+    return " AND ".join(f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in keys)
+
+
 # Agent runs, tool calls, guardrail checks and handoffs per minute (of span start), service,
 # agent and what was called: the dashboard's agents page without scanning every span.
 # ``run_failures`` counts calls whose trace failed (trace_features is written before this runs).
@@ -157,8 +164,8 @@ WITH s AS (
 )
 SELECT c.*, coalesce(f.run_failures, 0) AS run_failures, h.latency_hist
 FROM calls c
-LEFT JOIN failed f USING (minute, project, service_name, agent_name, kind, name, target)
-LEFT JOIN hist h USING (minute, project, service_name, agent_name, kind, name, target)
+LEFT JOIN failed f ON {_same_call("c", "f")}
+LEFT JOIN hist h ON {_same_call("c", "h")}
 """
 
 ERROR_MINUTES_SQL = """

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 JOB = "spans"  # watermark of the per-span steps; fingerprint = price table + rollup versions
 # Bumped when a job writes a new derived table or changes one: the next run then recomputes
 # everything, so a file written by an older version gets the new table for its past spans too.
-ROLLUP_VERSION = "3"  # 2: call_minutes, error_minutes.sample_trace_id; 3: per project
+ROLLUP_VERSION = "4"  # 2: call_minutes, error_minutes.sample_trace_id; 3: per project; 4: call histograms
 WINDOW_JOB = "windows"  # end of the last judged window
 CHUNK_SPANS = 250_000
 EPOCH = datetime(1970, 1, 1)

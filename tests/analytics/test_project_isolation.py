@@ -25,7 +25,7 @@ from opentelemetry.trace import Status, StatusCode, use_span
 from analytics import anomaly
 from analytics.offline import DirectWriter
 from analytics.rules import Detection
-from analytics.runner import AnalyticsRunner
+from analytics.runner import ROLLUP_VERSION, AnalyticsRunner
 from bench.synth import Synth, generate
 from collector.settings import Settings
 from collector.store import SCHEMA_VERSION, Store
@@ -218,7 +218,7 @@ def test_a_file_from_before_per_project_analytics_is_brought_over(tmp_path: Path
     con = store.write_connection  # make it look like a file written by schema 5
     for table in tables:
         con.execute(f"UPDATE {table} SET project = NULL")
-    con.execute("UPDATE analytics_state SET fingerprint = replace(fingerprint, 'rollups-3', 'rollups-2')")
+    con.execute(f"UPDATE analytics_state SET fingerprint = replace(fingerprint, 'rollups-{ROLLUP_VERSION}', 'rollups-2')")
     con.execute("DELETE FROM schema_version")
     con.execute("INSERT INTO schema_version (version) VALUES (5)")
     runner.stop()

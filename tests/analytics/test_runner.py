@@ -206,3 +206,21 @@ def test_interval_zero_leaves_the_jobs_to_explicit_runs(
     ticking = make_runner(analytics_interval_s=3600)
     ticking.start()
     assert ticking._thread is not None and ticking._thread.is_alive()
+
+
+def test_every_call_group_keeps_its_latency_histogram(
+    analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
+) -> None:
+    """call_minutes groups whose keys hold NULLs (no handoff target, tools without a service...)
+    keep their histogram and failed runs: the agents page's p95 comes from it."""
+    generate(analytics_store.write_connection, FIRST)
+    make_runner().run_now(now=NOW)
+    cur = analytics_store.cursor()
+    by_kind = cur.execute(
+        "SELECT kind, count(*), count(*) FILTER (WHERE latency_hist IS NULL), "
+        "count(*) FILTER (WHERE calls <> (SELECT sum(e.n) FROM (SELECT unnest(latency_hist) AS e))) "
+        "FROM call_minutes GROUP BY kind ORDER BY kind"
+    ).fetchall()
+    assert {kind for kind, *_ in by_kind} >= {"agent", "tool", "handoff"}
+    for kind, rows, without, miscounted in by_kind:
+        assert rows > 0 and without == 0 and miscounted == 0, kind
