@@ -15,6 +15,7 @@ watermark, so the next run recomputes every past cost.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -159,6 +160,9 @@ class AnalyticsRunner:
                 self.run_now()
             except Exception:  # a failed run is logged; the next one retries (jobs are idempotent)
                 logger.exception("analytics run failed")
+            # A run's pandas frames hold reference cycles, and the collector collects cyclic
+            # garbage rarely (collector.runtime): free them now, not minutes later.
+            gc.collect()
 
     # ── one run ───────────────────────────────────────────────────────────────────────────────
     def run_now(self, now: datetime | None = None, progress: Progress | None = None) -> RunReport:
