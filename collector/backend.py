@@ -65,6 +65,7 @@ class Backend(Protocol):
     """What a collector needs from its store."""
 
     kind: str  # "duckdb" or "clickhouse": the SQL dialect users write
+    stores_keys: bool  # API keys live in the store (/api/keys can create and revoke them)
     store: Any  # collector.store.Store or collector.clickhouse.store.ClickHouseStore
     queries: Queries
     run_sql: SQLRunner
@@ -112,6 +113,7 @@ class DuckDBBackend:
     """The embedded default: one DuckDB file owned by this process (DESIGN.md decision 1)."""
 
     kind = "duckdb"
+    stores_keys = True
 
     def __init__(self, store: Any) -> None:
         from collector import query, sql_sandbox

@@ -37,8 +37,7 @@ def _access(request: Request) -> Access:
 
 
 def _keeps_keys(request: Request) -> bool:
-    """Stored keys live in the DuckDB file; a ClickHouse store takes keys from the environment only."""
-    return backend_of(request.app.state).kind == "duckdb"
+    return backend_of(request.app.state).stores_keys
 
 
 async def _write(request: Request, fn: Any) -> Any:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Per-project tables and the time their rows age by (the span's or trace's start, the minute, the
 # end of an anomaly's window): every row goes with its project's spans.
-_PROJECT_TABLES = (
+PROJECT_TABLES = (
     ("spans", "start_time"), ("trace_summary", "start_time"), ("span_costs", "start_time"),
     ("trace_features", "start_time"), ("minute_rollup", "minute"), ("error_minutes", "minute"),
     ("call_minutes", "minute"), ("anomalies", "window_end"),
@@ -74,7 +74,7 @@ def delete_expired(con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now:
         if days <= 0:
             continue
         cutoff = now - timedelta(days=days)
-        for table, column in _PROJECT_TABLES:
+        for table, column in PROJECT_TABLES:
             count = con.execute(f"DELETE FROM {table} WHERE project = ? AND {column} < ?", [project, cutoff]).fetchone()
             deleted[table] = deleted.get(table, 0) + (count[0] if count else 0)
     return deleted

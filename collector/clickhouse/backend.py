@@ -18,6 +18,7 @@ from collector.settings import Settings
 
 class ClickHouseBackend:
     kind = "clickhouse"
+    stores_keys = False  # keys come from the environment (TRACEHOUSE_*_KEYS)
 
     def __init__(self, store: ClickHouseStore) -> None:
         self.store = store

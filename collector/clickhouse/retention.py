@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.clickhouse.store import ClickHouseStore
-from collector.retention import RetentionJob, RetentionPolicy
+from collector.retention import PROJECT_TABLES, RetentionJob, RetentionPolicy
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,11 @@ def apply_ttl(store: ClickHouseStore, policy: RetentionPolicy) -> bool:
     return True
 
 
-# The analytics tables and the time their rows age by (as collector/retention.py on DuckDB): every
-# row goes with its project's spans. Their project may be NULL (rows from before projects): the
-# default days apply.
-_ANALYTICS_TABLES = (
-    ("span_costs_store", "start_time"), ("trace_features_store", "start_time"),
-    ("minute_rollup_store", "minute"), ("error_minutes_store", "minute"),
-    ("call_minutes_store", "minute"), ("anomalies_store", "window_end"),
-)  # fmt: skip
+# The analytics tables age like DuckDB's (collector.retention.PROJECT_TABLES), each in its
+# `<name>_store` table; spans are dropped above, and the `traces` view is computed when read. Their
+# project may be NULL (rows from before projects): the default days apply.
+_ANALYTICS_TABLES = tuple((f"{table}_store", column) for table, column in PROJECT_TABLES
+                          if table not in ("spans", "trace_summary"))  # fmt: skip
 
 
 def _delete_analytics(store: ClickHouseStore, policy: RetentionPolicy, now: datetime) -> int:
