@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.decode import DecodedSpan
-from collector.model import SpanKind
-from collector.normalize.common import dumps, first_str
+from collector.normalize.common import Kind, dumps, first_str
 
 NAME = "openinference"
 
@@ -33,16 +32,16 @@ USER_ID = "user.id"
 EMBEDDING_MODEL = "embedding.model_name"
 
 SPAN_KINDS: dict[str, str] = {
-    "LLM": SpanKind.LLM,
-    "TOOL": SpanKind.TOOL,  # or a handoff: see kind_of
-    "AGENT": SpanKind.AGENT,  # or the workflow root: see kind_of
-    "CHAIN": SpanKind.CHAIN,
-    "GUARDRAIL": SpanKind.GUARDRAIL,
-    "RETRIEVER": SpanKind.RETRIEVER,
-    "RERANKER": SpanKind.RETRIEVER,
-    "EMBEDDING": SpanKind.EMBEDDING,
-    "EVALUATOR": SpanKind.CHAIN,
-    "PROMPT": SpanKind.CHAIN,
+    "LLM": Kind.LLM,
+    "TOOL": Kind.TOOL,  # or a handoff: see kind_of
+    "AGENT": Kind.AGENT,  # or the workflow root: see kind_of
+    "CHAIN": Kind.CHAIN,
+    "GUARDRAIL": Kind.GUARDRAIL,
+    "RETRIEVER": Kind.RETRIEVER,
+    "RERANKER": Kind.RETRIEVER,
+    "EMBEDDING": Kind.EMBEDDING,
+    "EVALUATOR": Kind.CHAIN,
+    "PROMPT": Kind.CHAIN,
 }
 
 MODEL_KEYS = (MODEL_NAME, EMBEDDING_MODEL)
@@ -60,14 +59,14 @@ def kind_of(span: DecodedSpan) -> str:
     attributes = span.attributes
     value = attributes.get(SPAN_KIND)
     kind = (
-        SPAN_KINDS.get(value.strip().upper(), SpanKind.SPAN)
+        SPAN_KINDS.get(value.strip().upper(), Kind.SPAN)
         if type(value) is str
-        else SpanKind.SPAN
+        else Kind.SPAN
     )
-    if kind == SpanKind.TOOL and not attributes.get(TOOL_NAME):
-        return SpanKind.HANDOFF  # openai-agents handoffs are TOOL spans without tool.name
-    if kind == SpanKind.AGENT and not attributes.get(AGENT_NAME) and span.parent_span_id is None:
-        return SpanKind.WORKFLOW  # the SDK trace root: AGENT kind, no agent, no parent
+    if kind == Kind.TOOL and not attributes.get(TOOL_NAME):
+        return Kind.HANDOFF  # openai-agents handoffs are TOOL spans without tool.name
+    if kind == Kind.AGENT and not attributes.get(AGENT_NAME) and span.parent_span_id is None:
+        return Kind.WORKFLOW  # the SDK trace root: AGENT kind, no agent, no parent
     return kind
 
 
@@ -76,24 +75,24 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     # An AGENT span names its agent; frameworks without agent.name name the span after it.
     agent = (
         first_str(attributes, (AGENT_NAME, GRAPH_NODE_ID)) or span.name
-        if kind == SpanKind.AGENT
+        if kind == Kind.AGENT
         else None
     )
     fields: dict[str, Any] = {"agent_name": agent}
-    if kind == SpanKind.HANDOFF:
+    if kind == Kind.HANDOFF:
         source = first_str(attributes, (INPUT_VALUE,))
         target = first_str(attributes, (OUTPUT_VALUE,))
         if target is None and span.name.startswith("handoff to "):
             target = span.name[len("handoff to ") :]
         fields.update(handoff_from=source, handoff_to=target, input=source, output=target)
         return fields
-    if kind == SpanKind.TOOL:
+    if kind == Kind.TOOL:
         fields["tool_name"] = first_str(attributes, (TOOL_NAME,))
-    elif kind == SpanKind.WORKFLOW:
+    elif kind == Kind.WORKFLOW:
         fields["workflow_name"] = span.name
     fields["input"] = attributes.get(INPUT_VALUE)
     fields["output"] = attributes.get(OUTPUT_VALUE)
-    if kind == SpanKind.LLM and (fields["input"] is None or fields["output"] is None):
+    if kind == Kind.LLM and (fields["input"] is None or fields["output"] is None):
         messages_in, messages_out = flattened_messages(attributes)
         if fields["input"] is None:
             fields["input"], fields["input_flat"] = messages_in, True

@@ -1,9 +1,12 @@
-"""The tuned hot path gives exactly what the plain one gave (ingest round 3, bench/RESULTS.md).
+"""The tuned hot path gives exactly what the plain one gave (ingest rounds 3 and 4, bench/RESULTS.md).
 
 ``decode_request`` reads each protobuf field once and inlines the common attribute types;
-``prepare_request`` builds Arrow columns from ``normalize_values`` tuples instead of SpanRows.
-Both are checked here against straightforward reference versions (the code before the tuning)
-on the captured fixtures, the benchmark's workload and generated requests full of edge cases.
+``prepare_request`` builds Arrow columns from ``normalize_values`` tuples instead of SpanRows,
+and ``normalize_values`` skips the JSON value walk, the UTF-8 encoding of ASCII text and a
+second pass over flattened messages where they cannot change the result. All are checked here
+against straightforward reference versions (the code before the tuning; the normalizer's in
+tests/collector/reference_normalize.py) on the captured fixtures, the benchmark's workload and
+generated requests full of edge cases.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from bench.workload import RequestFactory
 from collector.arrow_rows import rows_to_arrow
 from collector.decode import DecodedRequest, DecodedSpan, Rejected, decode_request, nanos_to_datetime, parse_json
-from collector.normalize import normalize
+from collector.model import SpanRow
 from collector.prepare import prepare_request
+from tests.collector.reference_normalize import reference_normalize_values
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "otlp").glob("*/*.json"))
 LIMITS = (256 * 1024, 200)
@@ -120,7 +124,7 @@ def reference_decode(request: ExportTraceServiceRequest) -> DecodedRequest:
 
 def reference_prepare(request: ExportTraceServiceRequest, limit: int, project: str | None) -> tuple[list[dict[str, Any]], list[Rejected]]:
     decoded = reference_decode(request)
-    rows = [normalize(span, max_payload_bytes=limit) for span in decoded.spans]
+    rows = [SpanRow(*reference_normalize_values(span, max_payload_bytes=limit)) for span in decoded.spans]
     if project is not None:
         for row in rows:
             row.project = project

@@ -674,3 +674,12 @@ def test_random_hostile_spans_never_raise() -> None:
             "embedding",
             "span",
         }
+
+
+def test_plain_kind_constants_are_the_span_kinds() -> None:
+    from collector.model import SpanKind
+    from collector.normalize.common import Kind
+
+    plain = {name: value for name, value in vars(Kind).items() if name.isupper()}
+    assert plain == {kind.name: kind.value for kind in SpanKind}
+    assert all(type(value) is str for value in plain.values())  # not Enum members: cheap to read
