@@ -103,8 +103,8 @@ def normalize_values(span: DecodedSpan, *, max_payload_bytes: int) -> RowValues:
         lift(
             attributes,
             (
-                ("input", raw_input, fields.get("input_flat", False), input_cut),
-                ("output", raw_output, fields.get("output_flat", False), output_cut),
+                ("input", raw_input, fields.get("input_flat"), input_cut),
+                ("output", raw_output, fields.get("output_flat"), output_cut),
             ),
         )
         if raw_input is not None or raw_output is not None

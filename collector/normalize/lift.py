@@ -23,8 +23,6 @@ MIN_LIFTED_CHARS = 64  # shorter values cost less than their reference
 REF_KEY = "$ref"
 _REFS = {"input": {REF_KEY: "input"}, "output": {REF_KEY: "output"}}
 FLAT_PREFIXES = {"input": "llm.input_messages.", "output": "llm.output_messages."}
-_INPUT_PREFIX, _OUTPUT_PREFIX = FLAT_PREFIXES["input"], FLAT_PREFIXES["output"]
-_FLAT_PREFIXES = (_INPUT_PREFIX, _OUTPUT_PREFIX)
 _MESSAGE = ".message."
 
 
@@ -38,39 +36,32 @@ def flat_key(key: str, prefix: str) -> tuple[int, str] | None:
 
 def lift(
     attributes: dict[str, Any],
-    payloads: tuple[tuple[str, Any, bool, bool], ...],
+    payloads: tuple[tuple[str, Any, list[str] | None, bool], ...],
 ) -> dict[str, Any]:
     """``attributes`` with lifted values replaced by references (a copy; the original if none).
 
-    ``payloads``: (column, raw value the column was made from, built from flattened messages,
-    column truncated) for input and output.
+    ``payloads``: (column, raw value the column was made from, None or, if it was built from
+    flattened messages, the keys holding a message field directly, column truncated) for input
+    and output.
     """
     lifted: dict[str, Any] | None = None
-    flat: dict[str, dict[str, str]] = {}  # flattened-message prefix → reference, for one pass below
-    for column, raw, from_messages, truncated in payloads:
+    for column, raw, message_keys, truncated in payloads:
         if raw is None:
             continue
-        if from_messages:
-            if not truncated:  # a cut message list: its JSON would not give the values back
-                flat[FLAT_PREFIXES[column]] = _REFS[column]
+        if message_keys is not None:
+            if truncated:
+                continue  # the message list is cut: its JSON would not give the values back
+            for key in message_keys:
+                value = attributes[key]
+                if type(value) is str and len(value) >= MIN_LIFTED_CHARS:
+                    lifted = lifted if lifted is not None else dict(attributes)
+                    lifted[key] = _REFS[column]
         elif type(raw) is str and len(raw) >= MIN_LIFTED_CHARS:
             for key, value in attributes.items():
                 if value is raw:  # the very object the convention module took as the payload
                     lifted = lifted if lifted is not None else dict(attributes)
                     lifted[key] = _REFS[column]
                     break
-    if flat:
-        for key, value in attributes.items():
-            if (
-                type(value) is str
-                and len(value) >= MIN_LIFTED_CHARS
-                and key.startswith(_FLAT_PREFIXES)
-                and (prefix := _INPUT_PREFIX if key[4] == "i" else _OUTPUT_PREFIX) in flat
-                and (parsed := flat_key(key, prefix)) is not None
-                and "." not in parsed[1]
-            ):
-                lifted = lifted if lifted is not None else dict(attributes)
-                lifted[key] = flat[prefix]
     return lifted if lifted is not None else attributes
 
 
