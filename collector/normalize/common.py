@@ -75,10 +75,14 @@ def counts(attributes: dict[str, Any], keys: tuple[tuple[str, ...], ...]) -> tup
         count = None
         for key in group:
             value = attributes.get(key)
-            if value is not None:
-                count = to_count(value)
-                if count is not None:
-                    break
+            if value is None:
+                continue
+            if type(value) is int and 0 <= value <= _MAX_COUNT:  # the usual count, without a call
+                count = value
+                break
+            count = to_count(value)
+            if count is not None:
+                break
         found.append(count or 0)
     return tuple(found)
 

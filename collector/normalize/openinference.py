@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import orjson
+
 from collector.decode import DecodedSpan
 from collector.normalize.common import Kind, dumps, first_str
 
@@ -178,7 +180,12 @@ def _as_json(messages: dict[int, dict[str, Any]], nested: bool) -> str | None:
     if not messages:
         return None
     ordered = list(messages.values()) if len(messages) == 1 else [messages[i] for i in sorted(messages)]
-    return dumps([_lists(m) for m in ordered] if nested else ordered)[0]
+    if nested:
+        ordered = [_lists(m) for m in ordered]
+    try:
+        return orjson.dumps(ordered).decode("utf-8")  # what dumps() does first, without its call
+    except (TypeError, ValueError):
+        return dumps(ordered)[0]
 
 
 def _lists(node: Any) -> Any:
