@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from collector.decode import DecodedSpan
 from collector.model import RowValues, SpanKind, SpanRow
 from collector.normalize import genai, openai_agents, openinference, traceloop
-from collector.normalize.common import counts, dumps, dumps_attributes, first_str, payload, truncate
+from collector.normalize.common import counts, dumps, dumps_attributes, first_str, payload, to_text, truncate
 from collector.normalize.lift import lift
 
 OTEL = "otel"
@@ -166,10 +166,7 @@ def normalize_values(span: DecodedSpan, *, max_payload_bytes: int) -> RowValues:
 
 
 def _dual_emitted(attributes: dict[str, Any]) -> bool:
-    for key in _DUAL_MARKERS:
-        if key in attributes:
-            return True
-    return False
+    return not attributes.keys().isdisjoint(_DUAL_MARKERS)  # C-level: no loop in Python
 
 
 class _ModelKeys(NamedTuple):
@@ -245,9 +242,9 @@ def _error_type(span: DecodedSpan) -> str | None:
     contrib) or ``str({'message': …, 'data': …})`` (traceloop) in the status message; the
     SDK message ("Error running tool (non-fatal)", "Error getting response", …) is the type.
     """
-    declared = first_str(span.attributes, (ERROR_TYPE,))
-    if declared is not None:
-        return truncate(declared, 256)[0]
+    declared = span.attributes.get(ERROR_TYPE)
+    if declared is not None and declared != "":  # first_str's rule, without its call: every span asks
+        return truncate(declared if type(declared) is str else to_text(declared), 256)[0]
     for event in span.events:
         if event.get("name") == "exception":
             event_attributes = event.get("attributes")

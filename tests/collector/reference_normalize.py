@@ -17,10 +17,10 @@ from collector.normalize import (
     OTEL,
     SESSION_KEYS,
     USER_KEYS,
+    _DUAL_MARKERS,
     _KINDS,
     _MODEL_KINDS,
     _SPAN,
-    _dual_emitted,
     _fill_from_genai,
     _resource,
     _sdk_message,
@@ -90,6 +90,13 @@ def lift(attributes: dict[str, Any], payloads: tuple[tuple[str, Any, bool, bool]
     return lifted if lifted is not None else attributes
 
 
+def dual_emitted(attributes: dict[str, Any]) -> bool:
+    for key in _DUAL_MARKERS:
+        if key in attributes:
+            return True
+    return False
+
+
 def error_type(span: DecodedSpan) -> str | None:
     declared = first_str(span.attributes, ("error.type",))
     if declared is not None:
@@ -116,7 +123,7 @@ def reference_normalize_values(span: DecodedSpan, *, max_payload_bytes: int) -> 
         kind = convention.kind_of(span)
         fields = convention.details(span, kind)
         model_keys, provider_keys, token_keys = convention.MODEL_KEYS, convention.PROVIDER_KEYS, convention.TOKEN_KEYS
-        if convention is openinference and _dual_emitted(attributes):
+        if convention is openinference and dual_emitted(attributes):
             kind, fields = _fill_from_genai(span, kind, fields)
             model_keys += genai.MODEL_KEYS
             provider_keys += genai.PROVIDER_KEYS
