@@ -56,20 +56,9 @@ def first_str(attributes: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def first_int(attributes: dict[str, Any], keys: tuple[str, ...]) -> int | None:
-    """The first key that holds a usable count (int, integral float or digit string)."""
-    for key in keys:
-        value = attributes.get(key)
-        if value is None:
-            continue
-        count = to_count(value)
-        if count is not None:
-            return count
-    return None
-
-
 def counts(attributes: dict[str, Any], keys: tuple[tuple[str, ...], ...]) -> tuple[int, ...]:
-    """:func:`first_int` of each key group, 0 where none holds a count (a model call's tokens)."""
+    """A model call's five token counts: per key group, the first key holding a usable count
+    (int, integral float or digit string, see :func:`to_count`), else 0."""
     found = []
     for group in keys:
         count = None
