@@ -29,7 +29,7 @@ _MESSAGE = ".message."
 def flat_key(key: str, prefix: str) -> tuple[int, str] | None:
     """(message index, field path) of a flattened message key under ``prefix``, else None."""
     index, separator, path = key[len(prefix) :].partition(_MESSAGE)
-    if not separator or not index.isdigit():
+    if not separator or not index.isdecimal():
         return None
     return int(index), path
 

@@ -168,7 +168,7 @@ def _learn_message_key(key: str) -> MessageKey | None:
     if key.startswith(_MESSAGE_PREFIXES):
         side = 0 if key[4] == "i" else 1  # llm.input_… or llm.output_…
         index, separator, path = key[_PREFIX_LENGTHS[side] :].partition(".message.")
-        if separator and index.isdigit():
+        if separator and index.isdecimal():  # isdigit() takes "²", which int() refuses
             parsed = (side, int(index), tuple(path.split(".")))
     if len(_message_keys) >= _MAX_REMEMBERED_KEYS:
         _message_keys.clear()
@@ -192,6 +192,6 @@ def _lists(node: Any) -> Any:
     """Turn dicts keyed by digit strings (flattened indices) back into lists."""
     if not isinstance(node, dict):
         return node
-    if node and all(isinstance(k, str) and k.isdigit() for k in node):
+    if node and all(isinstance(k, str) and k.isdecimal() for k in node):
         return [_lists(node[k]) for k in sorted(node, key=int)]
     return {k: _lists(v) for k, v in node.items()}

@@ -388,6 +388,19 @@ def test_flattened_messages_after_the_key_memory_overflows() -> None:
     assert len(openinference._message_keys) <= openinference._MAX_REMEMBERED_KEYS
     assert (first.input, first.output) == (again.input, again.output) == ('[{"content":"q"}]', '[{"content":"a"}]')
 
+
+def test_message_index_that_int_refuses_is_an_ordinary_key() -> None:
+    """"²" is a digit to str.isdigit but not a number to int(): the span used to be refused."""
+    attributes = {
+        "openinference.span.kind": "LLM",
+        "llm.input_messages.².message.content": "x" * 80,
+        "llm.input_messages.0.message.tool_calls.².id": "call",
+        "llm.input_messages.١.message.content": "arabic-indic one",
+    }
+    row = norm(span(attributes))
+    assert json.loads(row.input) == [{"tool_calls": {"²": {"id": "call"}}}, {"content": "arabic-indic one"}]
+    assert json.loads(row.attributes)["llm.input_messages.².message.content"] == "x" * 80
+
 def test_error_type_sources() -> None:
     declared = norm(
         span({"error.type": "TimeoutError"}, status="error", message="timed out: after 30s")
