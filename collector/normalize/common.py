@@ -21,7 +21,6 @@ from collector.model import SpanKind
 _MAX_COUNT = 2**62
 
 
-
 class Kind:
     """``SpanKind``'s values as plain ``str`` class attributes, for the convention modules.
 
@@ -59,7 +58,7 @@ def first_str(attributes: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 def counts(attributes: dict[str, Any], keys: tuple[tuple[str, ...], ...]) -> tuple[int, ...]:
     """A model call's five token counts: per key group, the first key holding a usable count
     (int, integral float or digit string, see :func:`to_count`), else 0."""
-    found = []
+    found: list[int] = []
     for group in keys:
         count = None
         for key in group:
@@ -152,7 +151,7 @@ def dumps_attributes(
     if _PLAIN_TYPES.issuperset(map(type, received.values())):
         try:
             text = orjson.dumps(stored)
-        except TypeError:  # a lone surrogate: dumps cleans it
+        except TypeError:  # a lone surrogate, an int beyond 64 bits: dumps deals with it
             pass
         else:
             if len(text) <= limit // 4:
