@@ -225,14 +225,17 @@ def nanos_to_datetime(nanos: int) -> datetime:
 
 
 def attributes_to_dict(attributes: Any) -> dict[str, Any]:
-    """Strings (most attribute values) are read inline: a call to any_value costs more than the read."""
+    """Strings (most attribute values) are read inline: a call to any_value costs more than the read,
+    and a non-empty ``string_value`` needs no ``WhichOneof`` (another kind of value reads as "")."""
     result: dict[str, Any] = {}
     for kv in attributes:
         value = kv.value
+        text = value.string_value  # "" unless the value is a non-empty string: then it is the value
+        if text:
+            result[kv.key] = text
+            continue
         which = value.WhichOneof("value")
-        if which == "string_value":
-            result[kv.key] = value.string_value
-        elif which == "int_value":
+        if which == "int_value":
             result[kv.key] = value.int_value
         else:
             result[kv.key] = _any_value(value, which)

@@ -289,37 +289,40 @@ class BatchWriter:
     def _write(self, batch: list[_Spans]) -> tuple[list[int], int, int]:
         """One transaction: skip stored and repeated spans, insert the rest, apply agent updates.
 
-        Works on the batch's Arrow columns; Python touches only the key columns (one set lookup
-        per span) and, for attribution, the resolver's six columns.
+        Works on the batch's Arrow columns; Python touches only the key columns (one set of them
+        per batch, a lookup per span only when some were stored) and the resolver's six columns.
         """
         con = self._con
         con.execute("BEGIN")
         tables = [item.table for item in batch]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        keys = list(zip(table.column("trace_id").to_pylist(), table.column("span_id").to_pylist()))
+        trace_ids = table.column("trace_id").to_pylist()
+        span_ids = table.column("span_id").to_pylist()
+        keys = list(zip(trace_ids, span_ids))
         seen = self._stored_keys(table)
-        keep: list[int] = []
-        counts: list[int] = []
-        position = 0
-        for item in batch:
-            before = len(keep)
-            for index in range(position, position + item.table.num_rows):
-                key = keys[index]
-                if key in seen:
-                    continue
-                seen.add(key)
-                keep.append(index)
-            position += item.table.num_rows
-            counts.append(len(keep) - before)
-        duplicates = len(keys) - len(keep)
-        if duplicates:
-            table = table.take(pa.array(keep, pa.int64()))
-            keys = [keys[index] for index in keep]
+        if not seen and len(set(keys)) == len(keys):
+            # The usual batch, nothing stored or repeated: one C-level check, no loop per span.
+            duplicates, counts = 0, [item.table.num_rows for item in batch]
+        else:  # the first of each key that is not stored yet
+            keep, counts, position = [], [], 0
+            for item in batch:
+                before = len(keep)
+                for index in range(position, position + item.table.num_rows):
+                    if keys[index] not in seen:
+                        seen.add(keys[index])
+                        keep.append(index)
+                position += item.table.num_rows
+                counts.append(len(keep) - before)
+            duplicates = len(keys) - len(keep)
+            if duplicates:
+                table = table.take(pa.array(keep, pa.int64()))
+                keys = [keys[index] for index in keep]
+                trace_ids, span_ids = [k[0] for k in keys], [k[1] for k in keys]
         updates: list[tuple[str, str, Any, str]] = []
         if self._resolver is not None and keys:
             agent_names, updates = self._resolver.process_columns(
-                [k[0] for k in keys],
-                [k[1] for k in keys],
+                trace_ids,
+                span_ids,
                 table.column("parent_span_id").to_pylist(),
                 table.column("kind").to_pylist(),
                 table.column("agent_name").to_pylist(),

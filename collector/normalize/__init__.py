@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from collector.decode import DecodedSpan
 from collector.model import RowValues, SpanKind, SpanRow
 from collector.normalize import genai, openai_agents, openinference, traceloop
-from collector.normalize.common import dumps, first_int, first_str, payload, truncate
+from collector.normalize.common import counts, dumps, dumps_attributes, first_str, payload, to_text, truncate
 from collector.normalize.lift import lift
 
 OTEL = "otel"
@@ -76,45 +76,41 @@ def normalize_values(span: DecodedSpan, *, max_payload_bytes: int) -> RowValues:
     """
     attributes = span.attributes
     convention = convention_of(span)
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = _NO_FIELDS
     kind = _SPAN
-    model_keys: tuple[str, ...] = ()
-    provider_keys: tuple[str, ...] = ()
-    token_keys: tuple[tuple[str, ...], ...] = ()
+    keys = _OTEL_KEYS
     if convention is not None:
         kind = convention.kind_of(span)
         fields = convention.details(span, kind)
-        model_keys, provider_keys, token_keys = (
-            convention.MODEL_KEYS,
-            convention.PROVIDER_KEYS,
-            convention.TOKEN_KEYS,
-        )
+        keys = _KEYS[convention]
         if convention is openinference and _dual_emitted(attributes):
             kind, fields = _fill_from_genai(span, kind, fields)
-            model_keys += genai.MODEL_KEYS
-            provider_keys += genai.PROVIDER_KEYS
-            token_keys = tuple(a + b for a, b in zip(token_keys, genai.TOKEN_KEYS, strict=True))
+            keys = _DUAL_KEYS
     kind = _KINDS.get(kind, _SPAN)
 
     model = provider = None
-    tokens: list[int | None] = [None] * 5
+    tokens: tuple[int | None, ...] = _NO_TOKENS
     if kind in _MODEL_KINDS:
-        model = first_str(attributes, model_keys)
-        provider = first_str(attributes, provider_keys)
-        tokens = [first_int(attributes, keys) or 0 for keys in token_keys]
+        model = first_str(attributes, keys.model)
+        provider = first_str(attributes, keys.provider)
+        tokens = counts(attributes, keys.tokens)
 
     limit = max_payload_bytes
     raw_input, raw_output = fields.get("input"), fields.get("output")
     input_text, input_cut = payload(raw_input, limit)
     output_text, output_cut = payload(raw_output, limit)
-    stored_attributes = lift(
-        attributes,
-        (
-            ("input", raw_input, fields.get("input_flat", False), input_cut),
-            ("output", raw_output, fields.get("output_flat", False), output_cut),
-        ),
+    stored_attributes = (
+        lift(
+            attributes,
+            (
+                ("input", raw_input, fields.get("input_flat"), input_cut),
+                ("output", raw_output, fields.get("output_flat"), output_cut),
+            ),
+        )
+        if raw_input is not None or raw_output is not None
+        else attributes
     )
-    attributes_json, attributes_cut = dumps(stored_attributes, limit)
+    attributes_json, attributes_cut = dumps_attributes(stored_attributes, attributes, limit)
     events_json, events_cut = dumps(span.events, limit) if span.events else ("[]", False)
     links_json, links_cut = dumps(span.links, limit) if span.links else ("[]", False)
     status_message, message_cut = (
@@ -144,11 +140,7 @@ def normalize_values(span: DecodedSpan, *, max_payload_bytes: int) -> RowValues:
         fields.get("agent_name"),
         model,
         provider,
-        tokens[0],
-        tokens[1],
-        tokens[2],
-        tokens[3],
-        tokens[4],
+        *tokens,
         None,  # cost_usd: priced later by the analytics cost job
         fields.get("tool_name"),
         fields.get("handoff_from"),
@@ -174,17 +166,37 @@ def normalize_values(span: DecodedSpan, *, max_payload_bytes: int) -> RowValues:
 
 
 def _dual_emitted(attributes: dict[str, Any]) -> bool:
-    for key in _DUAL_MARKERS:
-        if key in attributes:
-            return True
-    return False
+    return not attributes.keys().isdisjoint(_DUAL_MARKERS)  # C-level: no loop in Python
+
+
+class _ModelKeys(NamedTuple):
+    """Where a convention keeps a model call's model, provider and the five token counts."""
+
+    model: tuple[str, ...]
+    provider: tuple[str, ...]
+    tokens: tuple[tuple[str, ...], ...]
+
+
+_KEYS = {
+    module: _ModelKeys(module.MODEL_KEYS, module.PROVIDER_KEYS, module.TOKEN_KEYS)
+    for module in (openinference, traceloop, openai_agents, genai)
+}
+# A dual-emitted OpenInference span: its own keys first, then gen_ai.*'s (built once, not per span).
+_DUAL_KEYS = _ModelKeys(
+    openinference.MODEL_KEYS + genai.MODEL_KEYS,
+    openinference.PROVIDER_KEYS + genai.PROVIDER_KEYS,
+    tuple(a + b for a, b in zip(openinference.TOKEN_KEYS, genai.TOKEN_KEYS, strict=True)),
+)
+_OTEL_KEYS = _ModelKeys((), (), ((),) * 5)
+_NO_FIELDS: dict[str, Any] = {}  # read only
+_NO_TOKENS: tuple[None, ...] = (None,) * 5
 
 
 def _fill_from_genai(
     span: DecodedSpan, kind: str, fields: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """OpenInference wins; gen_ai.* only fills what it leaves empty (Phoenix's setdefault)."""
-    if kind == SpanKind.SPAN:
+    if kind == _SPAN:
         kind = genai.kind_of(span)
     for key, value in genai.details(span, kind).items():
         if fields.get(key) is None:
@@ -230,9 +242,9 @@ def _error_type(span: DecodedSpan) -> str | None:
     contrib) or ``str({'message': …, 'data': …})`` (traceloop) in the status message; the
     SDK message ("Error running tool (non-fatal)", "Error getting response", …) is the type.
     """
-    declared = first_str(span.attributes, (ERROR_TYPE,))
-    if declared is not None:
-        return truncate(declared, 256)[0]
+    declared = span.attributes.get(ERROR_TYPE)
+    if declared is not None and declared != "":  # first_str's rule, without its call: every span asks
+        return truncate(declared if type(declared) is str else to_text(declared), 256)[0]
     for event in span.events:
         if event.get("name") == "exception":
             event_attributes = event.get("attributes")

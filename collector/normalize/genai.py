@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.decode import DecodedSpan
-from collector.model import SpanKind
-from collector.normalize.common import first_str, to_bool
+from collector.normalize.common import Kind, first_str, to_bool
 
 NAME = "genai"
 
@@ -48,24 +47,24 @@ PLACEHOLDER_AGENTS = frozenset({"OpenAI Agent"})
 # gen_ai.operation.name → kind. Values beyond the spec are what the openai-agents
 # instrumentations send (agent_handoff, guardrail_check, handoff, guardrail, invoke_workflow).
 OPERATION_KINDS: dict[str, str] = {
-    "chat": SpanKind.LLM,
-    "text_completion": SpanKind.LLM,
-    "generate_content": SpanKind.LLM,
-    "completion": SpanKind.LLM,
-    "response": SpanKind.LLM,
-    "embeddings": SpanKind.EMBEDDING,
-    "embedding": SpanKind.EMBEDDING,
-    "retrieval": SpanKind.RETRIEVER,
-    "retrieve": SpanKind.RETRIEVER,
-    "execute_tool": SpanKind.TOOL,
-    "invoke_agent": SpanKind.AGENT,
-    "create_agent": SpanKind.AGENT,
-    "invoke_workflow": SpanKind.WORKFLOW,
-    "agent_handoff": SpanKind.HANDOFF,
-    "handoff": SpanKind.HANDOFF,
-    "guardrail_check": SpanKind.GUARDRAIL,
-    "guardrail": SpanKind.GUARDRAIL,
-    "unknown": SpanKind.CHAIN,
+    "chat": Kind.LLM,
+    "text_completion": Kind.LLM,
+    "generate_content": Kind.LLM,
+    "completion": Kind.LLM,
+    "response": Kind.LLM,
+    "embeddings": Kind.EMBEDDING,
+    "embedding": Kind.EMBEDDING,
+    "retrieval": Kind.RETRIEVER,
+    "retrieve": Kind.RETRIEVER,
+    "execute_tool": Kind.TOOL,
+    "invoke_agent": Kind.AGENT,
+    "create_agent": Kind.AGENT,
+    "invoke_workflow": Kind.WORKFLOW,
+    "agent_handoff": Kind.HANDOFF,
+    "handoff": Kind.HANDOFF,
+    "guardrail_check": Kind.GUARDRAIL,
+    "guardrail": Kind.GUARDRAIL,
+    "unknown": Kind.CHAIN,
 }
 
 _AGENT_SPAN_PREFIX = "invoke_agent "
@@ -95,8 +94,8 @@ def kind_from_operation(span: DecodedSpan) -> str | None:
         return None
     kind = OPERATION_KINDS.get(operation.strip().lower())
     # contrib's trace root: an invoke_agent span with no parent and no real agent.
-    if kind == SpanKind.AGENT and span.parent_span_id is None and agent_name(attributes) is None:
-        return SpanKind.WORKFLOW
+    if kind == Kind.AGENT and span.parent_span_id is None and agent_name(attributes) is None:
+        return Kind.WORKFLOW
     return kind
 
 
@@ -106,10 +105,10 @@ def kind_of(span: DecodedSpan) -> str:
         return kind
     attributes = span.attributes
     if OPERATION in attributes:
-        return SpanKind.CHAIN  # an operation we do not know: still a step of the agent
+        return Kind.CHAIN  # an operation we do not know: still a step of the agent
     if REQUEST_MODEL in attributes or RESPONSE_MODEL in attributes or INPUT_TOKENS in attributes:
-        return SpanKind.LLM  # older instrumentations: a model call without an operation name
-    return SpanKind.SPAN
+        return Kind.LLM  # older instrumentations: a model call without an operation name
+    return Kind.SPAN
 
 
 def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
@@ -117,20 +116,20 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     attributes = span.attributes
     fields: dict[str, Any] = {"agent_name": agent_name(attributes)}
     if (
-        kind == SpanKind.AGENT
+        kind == Kind.AGENT
         and fields["agent_name"] is None
         and span.name.startswith(_AGENT_SPAN_PREFIX)
     ):
         fields["agent_name"] = span.name[len(_AGENT_SPAN_PREFIX) :] or None  # semconv span name
-    if kind == SpanKind.TOOL:
+    if kind == Kind.TOOL:
         fields["tool_name"] = first_str(attributes, (TOOL_NAME,))
         fields["input"] = attributes.get(TOOL_ARGUMENTS)
         fields["output"] = attributes.get(TOOL_RESULT)
-    elif kind == SpanKind.HANDOFF:
+    elif kind == Kind.HANDOFF:
         fields.update(handoff(attributes, (HANDOFF_FROM,), (HANDOFF_TO,)))
-    elif kind == SpanKind.GUARDRAIL:
+    elif kind == Kind.GUARDRAIL:
         fields["guardrail_triggered"] = to_bool(attributes.get(GUARDRAIL_TRIGGERED))
-    elif kind == SpanKind.WORKFLOW:
+    elif kind == Kind.WORKFLOW:
         fields["workflow_name"] = first_str(attributes, (WORKFLOW_NAME,)) or span.name
     else:
         fields["input"] = attributes.get(INPUT_MESSAGES)

@@ -29,36 +29,31 @@ _MESSAGE = ".message."
 def flat_key(key: str, prefix: str) -> tuple[int, str] | None:
     """(message index, field path) of a flattened message key under ``prefix``, else None."""
     index, separator, path = key[len(prefix) :].partition(_MESSAGE)
-    if not separator or not index.isdigit():
+    if not separator or not index.isdecimal():
         return None
     return int(index), path
 
 
 def lift(
     attributes: dict[str, Any],
-    payloads: tuple[tuple[str, Any, bool, bool], ...],
+    payloads: tuple[tuple[str, Any, list[str] | None, bool], ...],
 ) -> dict[str, Any]:
     """``attributes`` with lifted values replaced by references (a copy; the original if none).
 
-    ``payloads``: (column, raw value the column was made from, built from flattened messages,
-    column truncated) for input and output.
+    ``payloads``: (column, raw value the column was made from, None or, if it was built from
+    flattened messages, the keys holding a message field directly, column truncated) for input
+    and output.
     """
     lifted: dict[str, Any] | None = None
-    for column, raw, flat, truncated in payloads:
+    for column, raw, message_keys, truncated in payloads:
         if raw is None:
             continue
-        if flat:
+        if message_keys is not None:
             if truncated:
                 continue  # the message list is cut: its JSON would not give the values back
-            prefix = FLAT_PREFIXES[column]
-            for key, value in attributes.items():
-                if (
-                    type(value) is str
-                    and len(value) >= MIN_LIFTED_CHARS
-                    and key.startswith(prefix)
-                    and (parsed := flat_key(key, prefix)) is not None
-                    and "." not in parsed[1]
-                ):
+            for key in message_keys:
+                value = attributes[key]
+                if type(value) is str and len(value) >= MIN_LIFTED_CHARS:
                     lifted = lifted if lifted is not None else dict(attributes)
                     lifted[key] = _REFS[column]
         elif type(raw) is str and len(raw) >= MIN_LIFTED_CHARS:

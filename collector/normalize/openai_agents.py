@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from collector.decode import DecodedSpan
-from collector.model import SpanKind
 from collector.normalize import genai
-from collector.normalize.common import first_str, to_bool
+from collector.normalize.common import Kind, first_str, to_bool
 
 NAME = "openai_agents"
 
@@ -27,14 +26,14 @@ ERROR_DATA = "openai_agents.error.data"
 
 # SDK span types that gen_ai.operation.name does not distinguish.
 SPAN_TYPES: dict[str, str] = {
-    "trace": SpanKind.WORKFLOW,
-    "task": SpanKind.CHAIN,
-    "turn": SpanKind.CHAIN,
-    "custom": SpanKind.CHAIN,
-    "speech_group": SpanKind.CHAIN,
-    "mcp_tools": SpanKind.CHAIN,  # lists an MCP server's tools; calling one is a function span
-    "transcription": SpanKind.LLM,  # audio model calls
-    "speech": SpanKind.LLM,
+    "trace": Kind.WORKFLOW,
+    "task": Kind.CHAIN,
+    "turn": Kind.CHAIN,
+    "custom": Kind.CHAIN,
+    "speech_group": Kind.CHAIN,
+    "mcp_tools": Kind.CHAIN,  # lists an MCP server's tools; calling one is a function span
+    "transcription": Kind.LLM,  # audio model calls
+    "speech": Kind.LLM,
 }
 
 MODEL_KEYS = genai.MODEL_KEYS
@@ -55,13 +54,13 @@ def kind_of(span: DecodedSpan) -> str:
 def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     attributes = span.attributes
     fields = genai.details(span, kind)
-    if kind == SpanKind.HANDOFF:
+    if kind == Kind.HANDOFF:
         fields.update(
             genai.handoff(
                 attributes, (HANDOFF_FROM, genai.HANDOFF_FROM), (HANDOFF_TO, genai.HANDOFF_TO)
             )
         )
-    elif kind == SpanKind.GUARDRAIL:
+    elif kind == Kind.GUARDRAIL:
         triggered = to_bool(attributes.get(GUARDRAIL_TRIGGERED))
         fields["guardrail_triggered"] = (
             triggered if triggered is not None else fields.get("guardrail_triggered")

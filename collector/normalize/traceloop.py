@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from collector.decode import DecodedSpan
-from collector.model import SpanKind
 from collector.normalize import genai
-from collector.normalize.common import first_str
+from collector.normalize.common import Kind, first_str
 
 NAME = "traceloop"
 
@@ -28,11 +27,11 @@ USER_ID = "traceloop.association.properties.user_id"
 PLACEHOLDER_WORKFLOWS = frozenset({"Agent Workflow"})
 
 SPAN_KINDS: dict[str, str] = {
-    "workflow": SpanKind.WORKFLOW,
-    "agent": SpanKind.AGENT,
-    "tool": SpanKind.TOOL,
-    "handoff": SpanKind.HANDOFF,
-    "task": SpanKind.CHAIN,
+    "workflow": Kind.WORKFLOW,
+    "agent": Kind.AGENT,
+    "tool": Kind.TOOL,
+    "handoff": Kind.HANDOFF,
+    "task": Kind.CHAIN,
 }
 
 # traceloop records the served model on Responses spans and only the request on generation spans.
@@ -65,7 +64,7 @@ def details(span: DecodedSpan, kind: str) -> dict[str, Any]:
     fields = genai.details(span, kind)
     workflow = first_str(attributes, (WORKFLOW_NAME,))
     fields["workflow_name"] = None if workflow in PLACEHOLDER_WORKFLOWS else workflow
-    if kind == SpanKind.HANDOFF:
+    if kind == Kind.HANDOFF:
         fields.update(
             genai.handoff(attributes, (genai.HANDOFF_FROM, genai.AGENT_NAME), (genai.HANDOFF_TO,))
         )

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from collector.decode import DecodedSpan
-from collector.model import SpanRow
-from collector.normalize import normalize
+from collector.model import SpanKind, SpanRow
+from collector.normalize import normalize, openinference
+from collector.normalize.common import Kind
 
 START = 1_763_700_000_000_000_000
 
@@ -372,6 +373,34 @@ def test_openinference_flattened_messages_without_input_value() -> None:
     ]
 
 
+
+def test_flattened_messages_after_the_key_memory_overflows() -> None:
+    """Message keys are parsed once and remembered; a flood of distinct keys (one sender's unique
+    attribute names) clears the memory instead of growing it, and parsing stays right."""
+    messages = {
+        "openinference.span.kind": "LLM",
+        "llm.input_messages.0.message.content": "q",
+        "llm.output_messages.0.message.content": "a",
+    }
+    first = norm(span(messages))
+    flood = {f"custom.key.{i}": i for i in range(openinference._MAX_REMEMBERED_KEYS + 10)}
+    again = norm(span({**flood, **messages}))
+    assert len(openinference._message_keys) <= openinference._MAX_REMEMBERED_KEYS
+    assert (first.input, first.output) == (again.input, again.output) == ('[{"content":"q"}]', '[{"content":"a"}]')
+
+
+def test_message_index_that_int_refuses_is_an_ordinary_key() -> None:
+    """"²" is a digit to str.isdigit but not a number to int(): the span used to be refused."""
+    attributes = {
+        "openinference.span.kind": "LLM",
+        "llm.input_messages.².message.content": "x" * 80,
+        "llm.input_messages.0.message.tool_calls.².id": "call",
+        "llm.input_messages.١.message.content": "arabic-indic one",
+    }
+    row = norm(span(attributes))
+    assert json.loads(row.input) == [{"tool_calls": {"²": {"id": "call"}}}, {"content": "arabic-indic one"}]
+    assert json.loads(row.attributes)["llm.input_messages.².message.content"] == "x" * 80
+
 def test_error_type_sources() -> None:
     declared = norm(
         span({"error.type": "TimeoutError"}, status="error", message="timed out: after 30s")
@@ -674,3 +703,9 @@ def test_random_hostile_spans_never_raise() -> None:
             "embedding",
             "span",
         }
+
+
+def test_plain_kind_constants_are_the_span_kinds() -> None:
+    plain = {name: value for name, value in vars(Kind).items() if name.isupper()}
+    assert plain == {kind.name: kind.value for kind in SpanKind}
+    assert all(type(value) is str for value in plain.values())  # not Enum members: cheap to read
