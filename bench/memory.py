@@ -32,6 +32,7 @@ from rich.console import Console
 from analytics.runner import AnalyticsRunner
 from bench.ingest import machine, start_senders
 from collector import rollup
+from collector import store as store_module
 from collector.runtime import HeapTrimmer, glibc_heap, tune_gc
 from collector.serve import CollectorServer
 from collector.settings import Settings
@@ -137,6 +138,8 @@ def main() -> int:
     parser.add_argument("--spike-mb", type=float, default=60.0)
     parser.add_argument("--csv", type=Path, default=None)
     parser.add_argument("--no-trim", action="store_true", help="without the collector's HeapTrimmer")
+    parser.add_argument("--vacuum-tasks", type=int, default=None,
+                        help="DuckDB's max_vacuum_tasks (the collector sets 0; DuckDB's default is 100), for comparison")  # fmt: skip
     args = parser.parse_args()
     console.print(f"machine: {machine()}")
 
@@ -148,6 +151,9 @@ def main() -> int:
     if args.analytics_interval is not None:
         settings = replace(settings, analytics_interval_s=args.analytics_interval)
     console.print(f"DuckDB memory limit {settings.duckdb_memory_limit}, analytics every {settings.analytics_interval_s:g} s")
+    if args.vacuum_tasks is not None:
+        store_module._CONNECT_CONFIG["max_vacuum_tasks"] = args.vacuum_tasks
+    console.print(f"max_vacuum_tasks {store_module._CONNECT_CONFIG['max_vacuum_tasks']}")
     # As collector.serve.run sets up its process.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     acts = instrument()

@@ -125,9 +125,11 @@ _EPOCH = datetime(1, 1, 1)
 
 # Spans merged per transaction. The grouping of a chunk (one row per trace with lists and
 # arg_min values) and its uncommitted summary rows must fit DuckDB's memory limit: the one-off
-# backfill of a file from before the summary table (5 M spans) in one step failed at 64 MB.
-# Ingest's catch-up once a second is far below this.
-CHUNK_SPANS = 250_000
+# backfill of a file from before the summary table (5 M spans) in one step failed at 64 MB;
+# 300,000 spans did not fit 32 MB, 30,000 did (tests/collector/test_rollup_memory.py), and the
+# grouping's memory grows with DuckDB's threads, so 100,000 leaves room at 64 MB on bigger
+# machines. Ingest's catch-up once a second is far below this.
+CHUNK_SPANS = 100_000
 
 
 def _lock_for(store: Store) -> threading.Lock:
