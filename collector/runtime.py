@@ -10,8 +10,8 @@ round 3"). Capping glibc's malloc arenas was measured too and changed nothing (D
 through its own jemalloc), so it is not done.
 
 glibc keeps memory freed by Python, pyarrow and gRPC in its arenas for reuse; after a burst (an
-analytics run's frames: +165 MB of heap in bench/memory.py's trace) 100-140 MB stayed free but
-resident. :class:`HeapTrimmer` hands it back to the system when that much is idle.
+analytics run's pandas frames in bench/memory.py's trace) 140 MB of freed heap stayed with the
+process. :class:`HeapTrimmer` hands such free heap back to the system.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import threading
 import time
 
 GC_THRESHOLDS = (7_000, 10, 10)  # CPython's defaults are (700, 10, 10)
-TRIM_ABOVE_BYTES = 32 * 1024 * 1024  # free glibc heap left resident before it is given back
+TRIM_ABOVE_BYTES = 32 * 1024 * 1024  # free glibc heap kept before a trim
 TRIM_EVERY_S = 2.0
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def glibc_heap() -> tuple[int, int] | None:
-    """(bytes in use, bytes free but resident) of glibc malloc over all arenas, or None."""
+    """(bytes in use, bytes free in its arenas) of glibc malloc over all arenas, or None."""
     libc = _glibc()
     if libc is None:
         return None
@@ -93,7 +93,7 @@ class HeapTrimmer:
         return self
 
     def trim_if_idle_heap(self) -> bool:
-        """Trim now if more than ``above_bytes`` of free heap is resident; whether it trimmed."""
+        """Trim now if glibc keeps more than ``above_bytes`` of free heap; whether it trimmed."""
         if self._libc is None or self._libc.mallinfo2().fordblks <= self.above_bytes:
             return False
         started = time.perf_counter()

@@ -67,7 +67,7 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            config: dict[str, str | bool] = dict(_CONNECT_CONFIG)
+            config: dict[str, str | bool | int] = dict(_CONNECT_CONFIG)
             if memory_limit:
                 config["memory_limit"] = memory_limit
             self._con = duckdb.connect(self.path, read_only=read_only, config=config)
