@@ -33,7 +33,7 @@ from analytics.runner import AnalyticsRunner
 from bench.ingest import machine, start_senders
 from collector import rollup
 from collector import store as store_module
-from collector.runtime import HeapTrimmer, glibc_heap, tune_gc
+from collector.runtime import glibc_heap, tune_gc
 from collector.serve import CollectorServer
 from collector.settings import Settings
 from collector.writer import BatchWriter
@@ -137,7 +137,6 @@ def main() -> int:
     parser.add_argument("--interval-ms", type=float, default=50.0)
     parser.add_argument("--spike-mb", type=float, default=60.0)
     parser.add_argument("--csv", type=Path, default=None)
-    parser.add_argument("--no-trim", action="store_true", help="without the collector's HeapTrimmer")
     parser.add_argument("--vacuum-tasks", type=int, default=None,
                         help="DuckDB's max_vacuum_tasks (the collector sets 0; DuckDB's default is 100), for comparison")  # fmt: skip
     args = parser.parse_args()
@@ -158,7 +157,6 @@ def main() -> int:
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     acts = instrument()
     tune_gc()
-    trimmer = None if args.no_trim else HeapTrimmer().start()
     server = CollectorServer(settings).start()
     idle = proc_status()["VmRSS"]
     sampler = Sampler(server, Path(str(db) + ".wal"), args.interval_ms / 1000, duck_every=2)
@@ -178,9 +176,6 @@ def main() -> int:
         sampler.join()
         stored = server.writer.stats.stored if server.writer else 0
         server.stop()
-        if trimmer is not None:
-            trimmer.stop()
-            console.print(f"heap trims: {trimmer.trimmed}, {trimmer.seconds * 1000:.0f} ms in all")
     acked = sum(o[0] for o in outcomes)
     report(sampler.rows, acts, started, ended, idle, acked, stored, args)
     if args.csv:

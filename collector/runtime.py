@@ -1,4 +1,4 @@
-"""Process tuning of the collector: Python's cyclic garbage collector and glibc's free heap.
+"""Process tuning of the collector: Python's cyclic garbage collector; glibc's heap, measured.
 
 Ingest allocates ~10 container objects per span (attribute dicts, value tuples, lists), so
 CPython's generation-0 collection (every 700 net allocations) runs several times per request,
@@ -9,9 +9,10 @@ by reference counting. ~2 µs per span less, 7 % of the preparation (bench/RESUL
 round 3"). Capping glibc's malloc arenas was measured too and changed nothing (DuckDB allocates
 through its own jemalloc), so it is not done.
 
-glibc keeps memory freed by Python, pyarrow and gRPC in its arenas for reuse; after a burst (an
-analytics run's pandas frames in bench/memory.py's trace) 140 MB of freed heap stayed with the
-process. :class:`HeapTrimmer` hands such free heap back to the system.
+:func:`glibc_heap` reports what glibc's malloc holds (Python, pyarrow and gRPC allocate there;
+DuckDB through its own jemalloc), for bench/memory.py. Trimming it (``malloc_trim`` every 2 s)
+after analytics runs was measured and gave nothing back (RSS 500-534 MB between runs with it,
+503 without), so it is not done.
 """
 
 from __future__ import annotations
@@ -21,15 +22,8 @@ import ctypes
 import ctypes.util
 import functools
 import gc
-import logging
-import threading
-import time
 
 GC_THRESHOLDS = (7_000, 10, 10)  # CPython's defaults are (700, 10, 10)
-TRIM_ABOVE_BYTES = 32 * 1024 * 1024  # free glibc heap kept before a trim
-TRIM_EVERY_S = 2.0
-
-log = logging.getLogger(__name__)
 
 
 def tune_gc() -> None:
@@ -51,12 +45,11 @@ class _MallInfo2(ctypes.Structure):
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """glibc with mallinfo2 (2.33+) and malloc_trim, or None (musl, macOS: nothing to trim)."""
+    """glibc with mallinfo2 (2.33+), or None (musl, macOS)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
     except (OSError, AttributeError):
         return None
     return libc
@@ -69,46 +62,3 @@ def glibc_heap() -> tuple[int, int] | None:
         return None
     info = libc.mallinfo2()
     return info.uordblks + info.hblkhd, info.fordblks
-
-
-class HeapTrimmer:
-    """Every ``every_s``, give glibc's free heap back (``malloc_trim``) once over ``above_bytes``.
-
-    A check is one mallinfo2 call. glibc still counts trimmed chunks as free, so once over the
-    threshold every check trims: a walk of the free lists that gives back only the pages that
-    became resident again (``seconds`` adds up the time; bench/memory.py prints it).
-    """
-
-    def __init__(self, above_bytes: int = TRIM_ABOVE_BYTES, every_s: float = TRIM_EVERY_S) -> None:
-        self.above_bytes, self.every_s = above_bytes, every_s
-        self.trimmed = 0  # trims done
-        self.seconds = 0.0  # spent trimming
-        self._libc = _glibc()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="tracehouse-heap-trim", daemon=True)
-
-    def start(self) -> HeapTrimmer:
-        if self._libc is not None:
-            self._thread.start()
-        return self
-
-    def trim_if_idle_heap(self) -> bool:
-        """Trim now if glibc keeps more than ``above_bytes`` of free heap; whether it trimmed."""
-        if self._libc is None or self._libc.mallinfo2().fordblks <= self.above_bytes:
-            return False
-        started = time.perf_counter()
-        self._libc.malloc_trim(0)
-        self.seconds += time.perf_counter() - started
-        self.trimmed += 1
-        return True
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.trim_if_idle_heap()
-            except Exception:  # noqa: BLE001 - never let tuning stop the collector
-                log.exception("heap trim failed")
-                return
-
-    def stop(self) -> None:
-        self._stop.set()

@@ -30,7 +30,7 @@ from analytics.runner import AnalyticsRunner
 from collector.api import create_app
 from collector.auth import Access
 from collector.backend import Backend, open_backend
-from collector.runtime import HeapTrimmer, tune_gc
+from collector.runtime import tune_gc
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
@@ -229,7 +229,6 @@ def run(args: argparse.Namespace) -> int:
     # all Arrow use in it, so it picks the pool.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     tune_gc()  # after the imports: their objects are frozen out of collection (collector.runtime)
-    HeapTrimmer().start()  # glibc's free heap back to the system after bursts (collector.runtime)
     server = CollectorServer(settings)
     try:
         asyncio.run(
