@@ -83,6 +83,20 @@ def sender(worker: int, target: str, traces_per_request: int, start: mp.synchron
     results.put((acked, retries, latencies))
 
 
+def start_senders(count: int, target: str, traces_per_request: int, duration: float) -> tuple[list[mp.Process], mp.Queue]:
+    """``count`` sender processes and the queue of their results, returned once every one has built
+    its requests: from then on they send for ``duration`` seconds."""
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    barrier = ctx.Barrier(count + 1)
+    procs = [ctx.Process(target=sender, args=(n, target, traces_per_request, barrier, duration, results))
+             for n in range(count)]  # fmt: skip
+    for process in procs:
+        process.start()
+    barrier.wait(timeout=300)
+    return procs, results
+
+
 class ProcessWatcher(threading.Thread):
     """Samples RSS and CPU time (user + system) of the collector and its worker processes
     (TRACEHOUSE_INGEST_WORKERS) from /proc every 0.2 s; RSS is their sum (shared pages counted
@@ -246,15 +260,8 @@ def main() -> int:
     watcher = ProcessWatcher(collector.pid)
     watcher.start()
     try:
-        ctx = mp.get_context("spawn")
-        results: mp.Queue = ctx.Queue()
-        barrier = ctx.Barrier(args.senders + 1)
-        senders = [ctx.Process(target=sender, args=(n, target, args.traces_per_request, barrier, args.duration, results))
-                   for n in range(args.senders)]
-        for process in senders:
-            process.start()
         with console.status(f"{args.senders} senders building their requests"):
-            barrier.wait(timeout=300)
+            senders, results = start_senders(args.senders, target, args.traces_per_request, args.duration)
         started = time.time()
         deadline = started + args.duration
         probe = VisibilityProbe(target, base_url, deadline)

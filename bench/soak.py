@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
-from bench.ingest import EXPORT_METHOD, ProcessWatcher, free_port, send_until_acked, sender, sql, start_collector
+from bench.ingest import EXPORT_METHOD, ProcessWatcher, free_port, send_until_acked, sql, start_collector, start_senders
 from bench.workload import RequestFactory
 
 console = Console()
@@ -62,15 +62,8 @@ def calibrate(seconds: float, senders: int, traces_per_request: int) -> float:
     client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}")
     warmup = 20.0
     try:
-        ctx = mp.get_context("spawn")
-        results: mp.Queue = ctx.Queue()
-        barrier = ctx.Barrier(senders + 1)
-        procs = [ctx.Process(target=sender, args=(n, f"127.0.0.1:{grpc_port}", traces_per_request, barrier,
-                                                   warmup + seconds, results))
-                 for n in range(senders)]
-        for proc in procs:
-            proc.start()
-        barrier.wait()  # every sender has built its requests
+        # Returns once every sender has built its requests.
+        procs, results = start_senders(senders, f"127.0.0.1:{grpc_port}", traces_per_request, warmup + seconds)
         deadline = time.time() + warmup + seconds
         time.sleep(warmup)
         first, opened = sql(client, "SELECT count(*) FROM spans")[0][0], time.time()

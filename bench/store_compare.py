@@ -16,7 +16,6 @@ chdb is ClickHouse embedded in the collector's process: a ClickHouse server on i
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import signal
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from analytics.clickhouse_runner import SETTLE_S
-from bench.ingest import free_port, machine, percentile, sender, sql, start_collector
+from bench.ingest import free_port, machine, percentile, sql, start_collector, start_senders
 
 console = Console()
 
@@ -74,15 +73,8 @@ def run(name: str, store: str, data: Path, args: argparse.Namespace, progress: P
                                 {"TRACEHOUSE_ANALYTICS_INTERVAL_S": "100000"}, timeout_s=60)
     client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}")
     try:
-        ctx = mp.get_context("spawn")
-        results: mp.Queue = ctx.Queue()
-        barrier = ctx.Barrier(args.senders + 1)
         target = f"127.0.0.1:{grpc_port}"
-        senders = [ctx.Process(target=sender, args=(n, target, args.traces_per_request, barrier, args.duration, results))
-                   for n in range(args.senders)]  # fmt: skip
-        for process in senders:
-            process.start()
-        barrier.wait(timeout=300)
+        senders, results = start_senders(args.senders, target, args.traces_per_request, args.duration)
         started = time.time()
         task = progress.add_task(f"{name}: load", total=args.duration)
         while time.time() < started + args.duration:

@@ -3,7 +3,9 @@
 Grouping millions of spans per query is too slow for the ``traces`` view (about 2 s for 5 M
 spans on two cores), so every trace has one summary row. Spans stored since the last run (the
 ``received_at`` watermark) are grouped into partial aggregates and merged into the summary in one
-transaction: cost is proportional to the new spans, not to the table. Readers call
+transaction: cost is proportional to the new spans, not to the table. A large backlog (the first
+run over an existing file) is merged in chunks of ``CHUNK_SPANS``, one transaction each, so it
+fits a small ``TRACEHOUSE_DUCKDB_MEMORY_LIMIT``. Readers call
 :func:`catch_up` before they query traces, so the view is never behind the spans a query can see.
 
 This assumes what the single writer guarantees: batches are stamped with ``received_at`` in
@@ -121,6 +123,14 @@ FROM _rollup_old AS s JOIN _rollup_new AS p USING (trace_id)
 # Before any run the watermark is NULL; this then takes every stored span.
 _EPOCH = datetime(1, 1, 1)
 
+# Spans merged per transaction. The grouping of a chunk (one row per trace with lists and
+# arg_min values) and its uncommitted summary rows must fit DuckDB's memory limit: the one-off
+# backfill of a file from before the summary table (5 M spans) in one step failed at 64 MB;
+# 300,000 spans did not fit 32 MB, 30,000 did (tests/collector/test_rollup_memory.py), and the
+# grouping's memory grows with DuckDB's threads, so 100,000 leaves room at 64 MB on bigger
+# machines. Ingest's catch-up once a second is far below this.
+CHUNK_SPANS = 100_000
+
 
 def _lock_for(store: Store) -> threading.Lock:
     with _locks_guard:
@@ -145,13 +155,17 @@ def catch_up(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> int:
     store = unscoped(store)  # a project-scoped reader still merges into the stored summary
     if store.read_only:
         return _catch_up_overlay(con) if con is not None else 0
+    merged = 0
     with _lock_for(store):
         cur = store.cursor()
         try:
-            cur.execute("BEGIN")
-            merged = _merge_pending(cur)
-            cur.execute("COMMIT")
-            return merged
+            while True:  # one transaction per chunk: its memory is given back at each commit
+                cur.execute("BEGIN")
+                count, more = _merge_pending(cur)
+                cur.execute("COMMIT")
+                merged += count
+                if not more:
+                    return merged
         except BaseException:
             _rollback(cur)
             raise
@@ -166,7 +180,11 @@ def _catch_up_overlay(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE trace_summary_state AS SELECT * FROM main.trace_summary_state"
     )
-    return _merge_pending(con)
+    merged, more = _merge_pending(con)
+    while more:
+        count, more = _merge_pending(con)
+        merged += count
+    return merged
 
 
 def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
@@ -177,12 +195,28 @@ def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
     ).fetchone()[0]
 
 
-def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
-    """Merge spans above the watermark into trace_summary; the caller holds the transaction."""
+def _chunk_end(con: duckdb.DuckDBPyConnection, low: datetime, high: datetime) -> datetime:
+    """The received_at that ends the next chunk of about CHUNK_SPANS spans after ``low``.
+
+    A batch shares one stamp, so a chunk ends on a stamp and may hold a batch more. The top-N
+    keeps CHUNK_SPANS timestamps (a few MB) whatever the backlog.
+    """
+    end = con.execute(
+        "SELECT max(received_at) FROM (SELECT received_at FROM spans WHERE received_at > ? "
+        "AND received_at <= ? ORDER BY received_at LIMIT ?)",
+        [low, high, CHUNK_SPANS],
+    ).fetchone()[0]
+    return end or high
+
+
+def _merge_pending(con: duckdb.DuckDBPyConnection) -> tuple[int, bool]:
+    """Merge the next chunk of spans above the watermark into trace_summary; the caller holds the
+    transaction. Returns (spans merged, whether more are pending)."""
     low = _watermark(con) or _EPOCH
-    high = _pending_until(con)
-    if high is None:
-        return 0
+    pending = _pending_until(con)
+    if pending is None:
+        return 0, False
+    high = _chunk_end(con, low, pending)
     where = "received_at > ? AND received_at <= ?"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _rollup_new AS {_PARTIAL.format(where=where)}", [low, high]
@@ -202,7 +236,7 @@ def _merge_pending(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("DROP TABLE _rollup_old")
     con.execute("DELETE FROM trace_summary_state")
     con.execute("INSERT INTO trace_summary_state (id, watermark) VALUES (1, ?)", [high])
-    return int(merged or 0)
+    return int(merged or 0), high < pending
 
 
 def _stored_summaries(con: duckdb.DuckDBPyConnection, source: str) -> list[int]:

@@ -160,11 +160,13 @@ class Settings:
     )
     duckdb_memory_limit: str = _setting(
         "DUCKDB_MEMORY_LIMIT",
-        "256MB",
-        "DuckDB's memory for the collector's database (cache and query memory; bigger queries spill to "
-        "disk). Bounds the collector's RSS: DuckDB's own default is 80% of the machine's RAM. 128MB keeps "
-        "every query target at 5 M spans and cuts peak RSS by about 200 MB; 64MB is too small for the "
-        "one-off summary backfill (bench/RESULTS.md).",
+        "192MB",
+        "DuckDB's memory for the collector's database (block cache, rows not yet checkpointed, query "
+        "memory; bigger queries spill to disk). Bounds DuckDB's part of the collector's RSS (DuckDB's own "
+        "default is 80% of the machine's RAM). 192MB is the smallest measured that runs the analytics "
+        "backfill over 5 M spans (128MB fails in its chunk split); 64MB keeps every query target and the "
+        "summary backfill at 5 M spans and suits a collector run with TRACEHOUSE_ANALYTICS_INTERVAL_S=0 "
+        "(bench/RESULTS.md, \"Memory round\").",
         _size,
     )
     sql_timeout_s: float = _setting(

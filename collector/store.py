@@ -36,10 +36,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 # External access stays off for the whole database: SQL typed by users (read_csv, COPY, ATTACH,
 # INSTALL ...) can then never reach a file or the network, whatever slips past the sandbox.
-_CONNECT_CONFIG = {
+_CONNECT_CONFIG: dict[str, str | bool | int] = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    # No row-group merging at checkpoints. With it, every checkpoint (each 16 MB of WAL, ~12,000
+    # spans) read back the table's last, partly filled row group and compressed it again with the
+    # new rows: up to a whole row group (122,880 spans, ~170 MB uncompressed) in memory each time,
+    # the +150 MB RSS spikes under ingest, and most of the checkpoint's CPU. Row groups stay the
+    # size of one checkpoint; row groups whose rows are all deleted are still dropped
+    # (bench/RESULTS.md, "Memory round").
+    "max_vacuum_tasks": 0,
 }
 
 
@@ -60,7 +67,7 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            config: dict[str, str | bool] = dict(_CONNECT_CONFIG)
+            config: dict[str, str | bool | int] = dict(_CONNECT_CONFIG)
             if memory_limit:
                 config["memory_limit"] = memory_limit
             self._con = duckdb.connect(self.path, read_only=read_only, config=config)
