@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from analytics import clickhouse_sql as chsql
-from analytics import queries, rollups
-from analytics.anomaly import first_per_id
+from analytics import forest, queries, rollups
+from analytics.anomaly import Scorer, first_per_id
 from analytics.notify import WebhookNotifier
 from analytics.offline import DirectWriter
 from analytics.pricing import PriceTable
@@ -60,12 +60,12 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
     def __init__(self, client_factory: Callable[[], Client], settings: Settings, *,
                  prices: PriceTable | None = None, rules: Rules | None = None,
                  notifier: WebhookNotifier | None = None, clock: Callable[[], datetime] = utcnow,
-                 settle_s: float = SETTLE_S) -> None:  # fmt: skip
+                 settle_s: float = SETTLE_S, scorer: Scorer = forest.score) -> None:  # fmt: skip
         self.client_factory = client_factory
         self.settle = timedelta(seconds=settle_s)
         scratch = Store(":memory:")
         super().__init__(scratch, DirectWriter(scratch), settings, prices=prices, rules=rules,
-                         notifier=notifier, clock=clock)  # fmt: skip
+                         notifier=notifier, clock=clock, scorer=scorer)  # fmt: skip
         self._ch: Client | None = None
         self._database = ""
         self._last_version = 0

@@ -102,7 +102,8 @@ def score(groups: list[Group], timeout_s: float = TIMEOUT_S) -> list[Scores] | N
 
 
 def in_process(groups: list[Group]) -> list[Scores] | None:
-    """The same fits in this process (tests and benchmarks that measure the fits alone)."""
+    """The same fits in this process: for a run that is a short-lived process of its own (the
+    offline ``tracehouse analytics run``), where a child would only add its start-up."""
     return fit_and_score(groups)
 
 

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics import alerts as alerting
-from analytics import anomaly, queries, rollups
+from analytics import anomaly, forest, queries, rollups
 from analytics.cost import compute_costs
 from analytics.notify import WebhookNotifier
 from analytics.pricing import PriceFileError, PriceTable, load_prices
@@ -121,7 +121,9 @@ class AnalyticsRunner:
 
     def __init__(self, store: Store, writer: Writer, settings: Settings, *, prices: PriceTable | None = None,
                  rules: Rules | None = None, notifier: WebhookNotifier | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
+                 clock: Callable[[], datetime] = utcnow, scorer: anomaly.Scorer = forest.score) -> None:  # fmt: skip
+        """``scorer`` fits the IsolationForests: by default in a child process, so scikit-learn
+        never loads into the collector; a run in its own short-lived process may fit in-process."""
         self.store = store
         self.writer = writer
         self.settings = settings
@@ -132,6 +134,7 @@ class AnalyticsRunner:
             urls, timeout_s=self.rules.notify.timeout_s, retries=self.rules.notify.retries
         )
         self.clock = clock
+        self.scorer = scorer
         self._versions = self._file_versions()
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
@@ -345,7 +348,7 @@ class AnalyticsRunner:
         baseline = self._baseline(cur, start, end, cfg.max_baseline_traces)
         return pa.concat_tables([
             anomaly.trace_rules(summaries, cfg, now),
-            anomaly.trace_outliers(summaries, baseline, cfg, now),
+            anomaly.trace_outliers(summaries, baseline, cfg, now, self.scorer),
         ])  # fmt: skip
 
     def _windows(self, cur: duckdb.DuckDBPyConnection, affected_from: datetime | None, now: datetime,
