@@ -26,7 +26,7 @@ project's service, and each anomaly carries its ``project``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -330,31 +330,17 @@ def series_spikes(series: pa.Table, judge_from: datetime, judge_to: datetime, cf
     nor part of a baseline. The baseline of a minute is the ``series_baseline_minutes`` judged
     minutes before it (at least half of them, and 10, with a value).
     """
+    judged = series.filter(pc.fill_null(pc.greater_equal(series["traces"], cfg.series_min_traces), False))
+    keys = zip(projects(judged), judged["service_name"].to_pylist(), strict=True)
     rows: list[Row] = []
-    need = max(10, cfg.series_baseline_minutes // 2)
-    width = cfg.series_baseline_minutes
-    traces = pc.fill_null(pc.cast(series["traces"], pa.float64()), float("nan")) if series.num_rows else None
-    judged = series.filter(pc.greater_equal(traces, cfg.series_min_traces)) if traces is not None else series
-    keys = zip(projects(judged), judged["service_name"].to_pylist(), strict=True) if judged.num_rows else ()
     for (project, service), positions in sorted(_groups(keys).items(), key=lambda kv: _sort_key(kv[0])):
         s = judged.take(positions)
         s = s.take(pc.sort_indices(s, [("minute", "ascending")]))
         minutes = s["minute"].to_pylist()
         judge = [i for i, m in enumerate(minutes) if judge_from <= m < judge_to]
-        if not judge:
-            continue
-        for kind, (col, log, label, unit, floor) in SERIES.items():
+        for kind, (col, log, label, unit, floor) in SERIES.items() if judge else ():
             values = _floats(s, col)
-            x = np.log1p(values) if log else values
-            for i in judge:
-                past = sorted(float(v) for v in x[max(0, i - width):i] if not np.isnan(v))
-                if len(past) < need:
-                    continue
-                median = _rolling(past, 0.5)
-                iqr = _rolling(past, 0.75) - _rolling(past, 0.25)
-                score = (x[i] - median) / np.maximum(iqr / 1.349, floor)
-                if not score >= cfg.series_z:
-                    continue
+            for i, score, median in _spikes(np.log1p(values) if log else values, judge, floor, cfg):
                 normal = float(np.expm1(median) if log else median)
                 value = float(values[i])
                 shown = (
@@ -362,9 +348,22 @@ def series_spikes(series: pa.Table, judge_from: datetime, judge_to: datetime, cf
                     if unit == "%"
                     else (_fmt(value, unit), _fmt(normal, unit))
                 )
-                start = minutes[i]
                 rows.append(_row(kind, "robust_z", None, score,
                                  f"{label} {shown[0]} in this minute vs a trailing median of {shown[1]} "
-                                 f"({score:.1f} robust SDs)", start, start + timedelta(minutes=1), detected_at,
-                                 service=service, subject=_subject(service), project=project))  # fmt: skip
+                                 f"({score:.1f} robust SDs)", minutes[i], minutes[i] + timedelta(minutes=1),
+                                 detected_at, service=service, subject=_subject(service), project=project))  # fmt: skip
     return _table(rows)
+
+
+def _spikes(x: np.ndarray, judge: list[int], floor: float, cfg: Detection) -> Iterator[tuple[int, float, float]]:
+    """(position, robust z, baseline median) of each judged position that is a spike."""
+    need = max(10, cfg.series_baseline_minutes // 2)
+    for i in judge:
+        past = sorted(float(v) for v in x[max(0, i - cfg.series_baseline_minutes):i] if not np.isnan(v))
+        if len(past) < need:
+            continue
+        median = _rolling(past, 0.5)
+        iqr = _rolling(past, 0.75) - _rolling(past, 0.25)
+        score = (x[i] - median) / np.maximum(iqr / 1.349, floor)
+        if score >= cfg.series_z:
+            yield i, score, median
