@@ -2,8 +2,8 @@
 
 Ingest allocates ~10 container objects per span (attribute dicts, value tuples, lists), so
 CPython's generation-0 collection (every 700 net allocations) runs several times per request,
-and each older-generation pass walks every object the libraries created at import (pandas,
-pyarrow, FastAPI: hundreds of thousands). Those are frozen out of collection once the collector
+and each older-generation pass walks every object the libraries created at import (pyarrow,
+DuckDB, FastAPI: hundreds of thousands). Those are frozen out of collection once the collector
 has started, and collections run ten times less often: the span objects are acyclic and freed
 by reference counting. ~2 µs per span less, 7 % of the preparation (bench/RESULTS.md, "Ingest
 round 3"). Capping glibc's malloc arenas was measured too and changed nothing (DuckDB allocates
