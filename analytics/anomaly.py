@@ -203,8 +203,9 @@ def _transform(rows: pa.Table, cost_fill: float) -> np.ndarray:
 
 
 def _median_cost(base: pa.Table) -> float:
-    known = base["cost_usd"].drop_null()
-    return float(np.median(_floats(pa.table({"c": known}), "c"))) if len(known) else 0.0
+    costs = _floats(base, "cost_usd")
+    known = costs[~np.isnan(costs)]
+    return float(np.median(known)) if len(known) else 0.0
 
 
 def trace_outliers(candidates: pa.Table, baseline: pa.Table, cfg: Detection, detected_at: datetime,
