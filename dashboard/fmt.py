@@ -24,6 +24,8 @@ ERROR_COLOR = "#EF4444"
 OK_COLOR = "#10B981"
 ACCENT = "#6366F1"
 MUTED = "#94A3B8"
+# What every figure, tile and table cell shows for a value that is not known (never "None", never 0).
+MISSING = "–"
 
 
 def kind_color(kind: object) -> str:
@@ -40,7 +42,7 @@ def _missing(value: Any) -> bool:
 def duration(ms: Any) -> str:
     """1.2 ms · 340 ms · 2.41 s · 3 min 5 s."""
     if _missing(ms):
-        return "–"
+        return MISSING
     ms = float(ms)
     if ms < 1:
         return f"{ms * 1000:.0f} µs"
@@ -60,7 +62,7 @@ def duration(ms: Any) -> str:
 def money(usd: Any) -> str:
     """$0.0042 · $1.23 · $1,234; '–' when unpriced (never $0 for unknown)."""
     if _missing(usd):
-        return "–"
+        return MISSING
     usd = float(usd)
     if usd == 0:
         return "$0"
@@ -74,7 +76,7 @@ def money(usd: Any) -> str:
 def count(n: Any) -> str:
     """1,234 · 12.3k · 4.56M."""
     if _missing(n):
-        return "–"
+        return MISSING
     n = float(n)
     if abs(n) < 10_000:
         return f"{n:,.0f}" if n == int(n) else f"{n:,.1f}"
@@ -87,18 +89,18 @@ def count(n: Any) -> str:
 
 def percent(fraction: Any, digits: int = 1) -> str:
     if _missing(fraction):
-        return "–"
+        return MISSING
     return f"{float(fraction) * 100:.{digits}f}%"
 
 
 def when(value: Any) -> str:
     """A UTC timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
     if _missing(value):
-        return "–"
+        return MISSING
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     return str(value)
 
 
 def short_id(trace_id: Any, n: int = 8) -> str:
-    return str(trace_id)[:n] if trace_id else "–"
+    return str(trace_id)[:n] if trace_id else MISSING

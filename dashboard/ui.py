@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import client, queries
+from dashboard import client, fmt, queries
 from dashboard.queries import Filters
 
 log = logging.getLogger("tracehouse.dashboard")
@@ -177,6 +177,26 @@ def trace_link(trace_id: object) -> str:
     return f"./trace?trace_id={trace_id}" if trace_id else ""
 
 
+def _unit(name: str, series: pd.Series) -> str:
+    """How a column is shown, from its name (and dtype): the same on every page."""
+    if name == "open":
+        return "link"
+    if name.endswith("_ms"):
+        return "ms"
+    if name.startswith("cost"):
+        return "money"
+    if name.endswith("_rate"):
+        return "rate"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(series) or name.endswith(("_count", "_calls", "tokens")):
+        return "count"
+    return "text"
+
+
+NUMERIC_UNITS = ("ms", "money", "rate", "count")
+
+
 def column_config(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict[str, object]:
     """Units by column name, the same on every page: *_ms in ms, cost_usd in $, *_rate as a
     percentage bar, datetimes in UTC, counts as whole numbers, `open` as a trace link."""
@@ -184,22 +204,37 @@ def column_config(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> 
     config: dict[str, object] = {}
     for name in frame.columns:
         label = labels.get(name) or LABELS.get(name) or name.replace("_", " ").capitalize()
-        series = frame[name]
-        if name == "open":
+        unit = _unit(name, frame[name])
+        if unit == "link":
             config[name] = st.column_config.LinkColumn(label, display_text="open ›")
-        elif name.endswith("_ms"):
+        elif unit == "ms":
             config[name] = st.column_config.NumberColumn(label, format="%.0f ms")
-        elif name.startswith("cost"):
+        elif unit == "money":
             config[name] = st.column_config.NumberColumn(label, format="$%.4f")
-        elif name.endswith("_rate"):
+        elif unit == "rate":
             config[name] = st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
-        elif pd.api.types.is_datetime64_any_dtype(series):
+        elif unit == "datetime":
             config[name] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss")
-        elif pd.api.types.is_integer_dtype(series) or name.endswith(("_count", "_calls", "tokens")):
+        elif unit == "count":
             config[name] = st.column_config.NumberColumn(label, format="%d")
         else:
             config[name] = label
     return config
+
+
+def numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Number columns as float64. A column whose every value is NULL (no trace priced yet) comes
+    from JSON as object dtype holding None; as float it stays a number column that sorts."""
+    fixed: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        series = frame[name]
+        if _unit(name, series) not in NUMERIC_UNITS or pd.api.types.is_numeric_dtype(series):
+            continue
+        try:
+            fixed[name] = pd.to_numeric(series).astype("float64")
+        except (TypeError, ValueError):  # text after all (say a cost_status): shown as it is
+            continue
+    return frame.assign(**fixed) if fixed else frame
 
 
 LABELS = {
@@ -212,12 +247,15 @@ LABELS = {
 
 def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_traces: bool = True,
           **kwargs: object) -> object:
-    """st.dataframe with the shared units; a `trace_id` column becomes an `open ›` link."""
+    """st.dataframe with the shared units; a `trace_id` column becomes an `open ›` link; NULL shows as
+    fmt.MISSING (Streamlit's default would print "None", also for NaN in a number column)."""
     empty = [c for c in frame.columns if frame[c].isna().all() and not c.startswith("cost") and len(frame)]
     frame = frame.drop(columns=empty)  # a column with nothing in it (no user ids sent) is noise
     if link_traces and "trace_id" in frame and "open" not in frame:
         frame = frame.assign(open=[trace_link(t) for t in frame["trace_id"]])
-    return st.dataframe(frame, hide_index=True, column_config=column_config(frame, labels), **kwargs)
+    frame = numeric(frame)
+    return st.dataframe(frame, hide_index=True, column_config=column_config(frame, labels), placeholder=fmt.MISSING,
+                        **kwargs)
 
 
 def section(title: str, frame: pd.DataFrame | None, *, empty: str, missing: str | None = None,

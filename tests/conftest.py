@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,6 +94,24 @@ def make_collector(tmp_path: Path) -> Iterator[Callable[..., RunningCollector]]:
 def collector(make_collector: Callable[..., RunningCollector]) -> RunningCollector:
     """A running collector with default settings (ephemeral ports, DuckDB in tmp_path)."""
     return make_collector()
+
+
+# -- ClickHouse embedded in this process (chdb) ---------------------------------------------------
+# chdb opens one data directory per process, ever: every test of the session that uses chdb
+# (tests/clickhouse and the store-parametrized contract tests) shares this one directory and gets
+# a database of its own, addressed as ``chdb://<dir>?database=<name>``.
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one chdb data directory of this test process."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def chdb_url(chdb_dir: Path) -> str:
+    """A TRACEHOUSE_STORE value for a fresh, empty database in the session's chdb directory."""
+    return f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:12]}"
 
 
 # -- a collector in a child process ---------------------------------------------------------------

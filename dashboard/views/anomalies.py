@@ -22,11 +22,11 @@ with ui.guard():
     alerts = ui.optional(queries.recent_rows("alerts", "fired_at", f))
     firing = 0 if alerts is None or "state" not in alerts else int((alerts["state"] == "firing").sum())
     ui.kpis([
-        ("Alerts firing", fmt.count(firing) if alerts is not None else "–", "Rules firing now"),
-        ("Alerts in range", fmt.count(len(alerts)) if alerts is not None else "–", "Firing episodes in the time range"),
-        ("Anomalies", fmt.count(len(anomalies)) if anomalies is not None else "–", "Detected in the time range"),
+        ("Alerts firing", fmt.count(firing) if alerts is not None else fmt.MISSING, "Rules firing now"),
+        ("Alerts in range", fmt.count(len(alerts)) if alerts is not None else fmt.MISSING, "Firing episodes in the time range"),
+        ("Anomalies", fmt.count(len(anomalies)) if anomalies is not None else fmt.MISSING, "Detected in the time range"),
         ("Traces flagged", fmt.count(anomalies["trace_id"].nunique()) if anomalies is not None
-         and "trace_id" in anomalies else "–", None),
+         and "trace_id" in anomalies else fmt.MISSING, None),
     ])
     if alerts is not None and "severity" in alerts:
         alerts = alerts.assign(severity=[f"{SEVERITY.get(str(s), '⚪')} {s}" for s in alerts["severity"]])

@@ -27,7 +27,7 @@ def _breakdowns(data: dict[str, pd.DataFrame]) -> None:
         ("Total cost", fmt.money(total), "Priced LLM calls only; unpriced ones are listed below"),
         ("LLM calls", fmt.count(calls), None),
         ("Tokens", fmt.count(tokens), "Input + output"),
-        ("Cost / call", fmt.money(total / calls) if calls and total is not None and total == total else "–", None),
+        ("Cost / call", fmt.money(total / calls) if calls and total is not None and total == total else fmt.MISSING, None),
         ("Unpriced calls", fmt.count(unpriced), "Calls to models missing from the price table"),
     ])
     left, right = st.columns(2)

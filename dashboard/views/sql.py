@@ -55,6 +55,7 @@ with ui.guard():
     frame = result.frame
     note = " · **truncated** to the row limit" if result.truncated else ""
     st.caption(f"{fmt.count(len(frame))} rows · {len(frame.columns)} columns · {result.elapsed_ms:,.0f} ms{note}")
-    st.dataframe(frame, hide_index=True, height=min(38 + 35 * max(len(frame), 1), 520))
+    # A query result shows SQL's NULL as SQL writes it (Streamlit's default says "None").
+    st.dataframe(frame, hide_index=True, height=min(38 + 35 * max(len(frame), 1), 520), placeholder="NULL")
     _downloads(frame)
     _chart(frame)

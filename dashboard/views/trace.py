@@ -126,7 +126,7 @@ def _facts(span: pd.Series) -> list[tuple[str, str]]:
     if span.get("kind") == "llm" or pd.notna(span.get("cost_usd", None)):
         status, cost = span.get("cost_status"), span.get("cost_usd")
         facts.append(("Cost", "unpriced model" if status == "unpriced" else fmt.money(cost) if pd.notna(cost)
-                      else "not computed yet" if pd.isna(status) else "–"))
+                      else "not computed yet" if pd.isna(status) else fmt.MISSING))
     if pd.notna(span.get("handoff_from")) or pd.notna(span.get("handoff_to")):
         facts.append(("Handoff", f"{span.get('handoff_from') or '?'} → {span.get('handoff_to') or '?'}"))
     add("Guardrail tripped", "guardrail_triggered", lambda v: "yes" if v else "no")

@@ -1,4 +1,7 @@
-"""BatchWriter on a real DuckDB file: commit-then-acknowledge, exactly once, failures, drain."""
+"""BatchWriter on a real DuckDB file: what only the DuckDB writer promises (dedup in the writer,
+one transaction per batch or task, failure isolation, cancellation, received_at across restarts).
+
+The contract both stores keep runs in tests/collector/test_writer_contract.py."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 
 from collector.settings import Settings
 from collector.store import Store
-from collector.writer import BatchWriter, QueueFull, WriterClosed
+from collector.writer import BatchWriter
 from tests.collector.rows import span_row
 
 
@@ -36,17 +39,6 @@ def count(store: Store, where: str = "true", params: list[object] | None = None)
         cur.close()
 
 
-def test_future_resolves_after_commit_with_new_count(store: Store) -> None:
-    writer = make_writer(store)
-    rows = [span_row() for _ in range(5)]
-    assert writer.submit(rows).result(10) == 5
-    # Visible to another connection the moment the future resolves: the transaction committed.
-    assert count(store) == 5
-    received = count(store, "received_at IS NOT NULL")
-    assert received == 5
-    writer.close()
-
-
 def test_duplicates_are_stored_once_within_and_across_batches(store: Store) -> None:
     writer = make_writer(store)
     a, b = span_row(), span_row()
@@ -58,19 +50,6 @@ def test_duplicates_are_stored_once_within_and_across_batches(store: Store) -> N
     assert first.result(10) + second.result(10) == 2
     assert count(store) == 4
     assert writer.stats.duplicates == 4
-    writer.close()
-
-
-def test_queue_full_is_raised_at_once(store: Store) -> None:
-    writer = make_writer(store, queue_max_spans=10, batch_max_spans=10)
-    release = threading.Event()
-    blocked = writer.execute(lambda con: release.wait(10))
-    pending = writer.submit([span_row() for _ in range(6)])
-    with pytest.raises(QueueFull):
-        writer.submit([span_row() for _ in range(5)])
-    assert writer.queue_depth == 6
-    release.set()
-    assert pending.result(10) == 6 and blocked.result(10) is True
     writer.close()
 
 
@@ -113,32 +92,6 @@ def test_execute_runs_in_its_own_transaction(store: Store) -> None:
     assert cur.execute("SELECT count(*) FROM schema_version WHERE version = 98").fetchone() == (1,)
     cur.close()
     writer.close()
-
-
-def test_close_drains_everything_queued(store: Store) -> None:
-    writer = make_writer(store, batch_max_spans=100, queue_max_spans=10_000)
-    futures = [writer.submit([span_row() for _ in range(50)]) for _ in range(40)]
-    writer.close()
-    assert sum(f.result(0) for f in futures) == 2000
-    assert count(store) == 2000
-    with pytest.raises(WriterClosed):
-        writer.submit([span_row()])
-
-
-def test_batches_respect_batch_max_spans(store: Store) -> None:
-    seen: list[int] = []
-    writer = BatchWriter(
-        store,
-        Settings(batch_max_spans=100, batch_interval_ms=5.0),
-        observer=lambda s, n: seen.append(n),
-    )
-    release = threading.Event()
-    writer.execute(lambda con: release.wait(10))
-    futures = [writer.submit([span_row() for _ in range(30)]) for _ in range(10)]
-    release.set()
-    assert sum(f.result(10) for f in futures) == 300
-    writer.close()
-    assert max(seen) <= 100 and sum(seen) == 300 and len(seen) < 10  # grouped, but bounded
 
 
 def test_a_cancelled_submission_is_dropped_and_the_writer_goes_on(store: Store) -> None:

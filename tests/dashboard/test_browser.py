@@ -11,8 +11,10 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dashboard import fmt, serve
@@ -35,12 +37,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded]]:
-    """Collector (`python -m collector`) + dashboard (`streamlit run`), both child processes."""
+def stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded, str]]:
+    """Collector (`python -m collector`) + dashboard (`streamlit run`), both child processes:
+    (dashboard URL, what was sent, collector URL). The analytics jobs run only when a test asks
+    (POST /api/analytics/run), so until then no cost is computed."""
     conftest = pytest.importorskip("tests.conftest")
     if not hasattr(conftest, "start_collector_process"):
         pytest.skip("needs tests/conftest.py start_collector_process (the collector ingest path)")
-    collector = conftest.start_collector_process(tmp_path / "tracehouse.duckdb")
+    collector = conftest.start_collector_process(tmp_path / "tracehouse.duckdb", analytics_interval_s="0")
     dashboard: subprocess.Popen[bytes] | None = None
     try:
         sent = seed.send(collector.grpc_endpoint)
@@ -49,7 +53,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded]]:
         dashboard = serve.start_dashboard(api_url=collector.http_url, port=port, host="127.0.0.1")
         url = f"http://127.0.0.1:{port}"
         assert serve.wait_until_ready(url, dashboard), "the dashboard did not start"
-        yield url, sent
+        yield url, sent, collector.http_url
     finally:
         if dashboard is not None:
             dashboard.terminate()
@@ -74,15 +78,24 @@ def _no_traceback(page: object) -> None:
     assert "Traceback" not in body and page.locator("[data-testid='stException']").count() == 0  # type: ignore[attr-defined]
 
 
-def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.Seeded]) -> None:
+@contextmanager
+def _browser() -> Iterator[object]:
+    """Headless Chromium (Debian's) and a desktop-sized page; screenshots go to ARTIFACTS."""
     playwright = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
-    url, sent = stack
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(30_000)
+        try:
+            yield page
+        finally:
+            browser.close()
 
+
+def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.Seeded, str]) -> None:
+    url, sent, _ = stack
+    with _browser() as page:
         page.goto(url + "/")
         page.get_by_text("Success rate").wait_for()
         page.wait_for_function("document.querySelectorAll('[data-testid=stMetric]').length >= 7")
@@ -139,4 +152,54 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
         page.get_by_text("Order 1234 shipped.").first.wait_for(state="attached")
         _no_traceback(page)
         page.screenshot(path=str(ARTIFACTS / "trace.png"), full_page=True)
-        browser.close()
+
+
+# Tables are drawn on a canvas (Glide data grid): their DOM copies leave a NULL cell empty whatever
+# the canvas shows there. This records every string drawn on a canvas: what a person reads.
+RECORD_CANVAS_TEXT = """
+window.__drawn = new Set();
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+  window.__drawn.add(String(text));
+  return fillText.call(this, text, ...rest);
+};
+"""
+
+
+def _table_text(page: object, url: str, *shown: str, expand: str | None = None) -> set[str]:
+    """Open ``url`` (and the expander labelled ``expand``) and return the text drawn in its tables
+    once every string of ``shown`` is."""
+    page.goto(url)  # type: ignore[attr-defined]
+    if expand:
+        page.get_by_text(expand).click()  # type: ignore[attr-defined]
+    page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()  # type: ignore[attr-defined]
+    page.wait_for_function("want => want.every(t => window.__drawn.has(t))", arg=list(shown))  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]  # the remaining cells of the same frame
+    _no_traceback(page)
+    return set(page.evaluate("[...window.__drawn]"))  # type: ignore[attr-defined]
+
+
+def test_tables_show_a_dash_never_none_for_missing_values(stack: tuple[str, seed.Seeded, str]) -> None:
+    """A cost the analytics have not computed (or cannot: an unpriced model), a trace without a
+    session: the cell shows fmt.MISSING, and the column stays a number column."""
+    url, _, collector_url = stack
+    with _browser() as page:
+        page.add_init_script(RECORD_CANVAS_TEXT)
+
+        # Before the analytics jobs ran: no cost is known yet on any page.
+        for path, shown in (("sessions", (seed.SESSION, "Cost")), ("traces", ("refund-flow", "Cost")),
+                            ("agents", ("billing", "Cost"))):
+            drawn = _table_text(page, f"{url}/{path}", *shown)
+            assert "None" not in drawn, path
+            assert fmt.MISSING in drawn, path  # the cost cells (and a trace's missing session)
+            page.screenshot(path=str(ARTIFACTS / f"{path}-cost-not-computed.png"), full_page=True)
+
+        response = httpx.post(f"{collector_url}/api/analytics/run", timeout=120)
+        assert response.status_code == 200, response.text
+
+        # Costs computed (the page's first visit: nothing cached from before): priced models show
+        # dollars in the same number column where the unpriced model's cost stays unknown.
+        drawn = _table_text(page, f"{url}/costs", "mystery-model-x", "gpt-4.1", expand="Token and cost table by model")
+        assert "None" not in drawn and fmt.MISSING in drawn
+        assert any(t.startswith("$") for t in drawn)
+        page.screenshot(path=str(ARTIFACTS / "costs-unpriced-model.png"), full_page=True)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from dashboard import charts, fmt, messages, queries
+from dashboard import charts, client, fmt, messages, queries, ui
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
@@ -83,6 +83,21 @@ def test_formats_are_readable_and_unknown_cost_is_not_zero() -> None:
                                                                                     "$12.50", "$12,345"]
     assert [fmt.count(v) for v in (999, 12_345, 4_560_000)] == ["999", "12.3k", "4.56M"]
     assert fmt.percent(0.756) == "75.6%"
+
+
+def test_number_columns_stay_numbers_when_every_value_is_null() -> None:
+    # What /api/sql sends for sessions none of whose costs the analytics have computed yet.
+    frame = client._frame([
+        {"session_id": "a", "cost_usd": None, "llm_calls": 3, "cost_status": "unpriced", "user_id": None},
+        {"session_id": "b", "cost_usd": None, "llm_calls": None, "cost_status": "priced", "user_id": None},
+    ])
+    assert frame["cost_usd"].dtype == object  # JSON nulls alone give pandas no type
+    shown = ui.numeric(frame)
+    assert shown["cost_usd"].dtype == "float64" and shown["cost_usd"].isna().all()
+    assert shown["llm_calls"].dtype == "float64"
+    assert list(shown["cost_status"]) == ["unpriced", "priced"] and shown["user_id"].isna().all()  # text stays
+    mixed = ui.numeric(client._frame([{"cost_usd": None}, {"cost_usd": 0.5}, {"cost_usd": 0.25}]))
+    assert list(mixed.sort_values("cost_usd", na_position="last")["cost_usd"])[:2] == [0.25, 0.5]
 
 
 def test_sql_literals_quote_what_people_type() -> None:
