@@ -10,18 +10,29 @@ episode); when it stops holding, the alert resolves. The next breach opens a new
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pandas as pd
+from typing import Any
 
-from analytics.anomaly import projects
+import pyarrow as pa
+
+from analytics.anomaly import DEFAULT_PROJECT
 from analytics.rules import AlertRule
 
 ALERT_COLUMNS = (
     "alert_id", "rule", "severity", "project", "subject", "state", "value", "threshold", "message", "fired_at",
     "last_seen_at", "resolved_at",
 )  # fmt: skip
+ALERT_SCHEMA = pa.schema([
+    ("alert_id", pa.string()), ("rule", pa.string()), ("severity", pa.string()), ("project", pa.string()),
+    ("subject", pa.string()), ("state", pa.string()), ("value", pa.float64()), ("threshold", pa.float64()),
+    ("message", pa.string()), ("fired_at", pa.timestamp("us")), ("last_seen_at", pa.timestamp("us")),
+    ("resolved_at", pa.timestamp("us")),
+])  # fmt: skip
+_SUMMED = ("traces_started", "traces_failed", "errors", "cost_usd", "latency_sum_ms", "llm_calls", "tool_calls",
+           "total_tokens")  # fmt: skip
 _SUBJECT = {"service": "service_name", "agent": "agent_name"}
 _LABEL = {
     "traces": "traces", "traces_failed": "failed traces", "error_rate": "error rate", "errors": "failed spans",
@@ -39,10 +50,39 @@ class Observation:
     breached: bool
 
 
-def _subjects(df: pd.DataFrame, group_by: str) -> pd.Series:
+Row = dict[str, Any]
+
+
+def _key(row: Row, group_by: str) -> tuple[str, str]:
+    """(project, subject) of a row: rules are evaluated per project and subject."""
+    project = row.get("project")
     if group_by == "all":
-        return pd.Series("all", index=df.index, dtype="object")
-    return df[_SUBJECT[group_by]].fillna("(none)").astype("object")
+        subject = "all"
+    else:
+        value = row[_SUBJECT[group_by]]
+        subject = "(none)" if value is None else value
+    return DEFAULT_PROJECT if project is None else project, subject
+
+
+def _sums(rows: list[Row]) -> dict[str, float | int]:
+    """Each counter's sum over the rows, NaN when every value is NULL. Floats are summed with
+    Kahan compensation, as pandas' group sums were: alert values stay what they were."""
+    out: dict[str, float | int] = {}
+    for col in _SUMMED:
+        values = [r[col] for r in rows if r[col] is not None]
+        if not values:
+            out[col] = math.nan
+        elif all(isinstance(v, int) for v in values):
+            out[col] = sum(values)
+        else:
+            total = compensation = 0.0
+            for v in values:
+                y = float(v) - compensation
+                t = total + y
+                compensation = t - total - y
+                total = t
+            out[col] = total
+    return out
 
 
 def _fmt(metric: str | None, value: float) -> str:
@@ -55,7 +95,7 @@ def _fmt(metric: str | None, value: float) -> str:
     return f"{value:g}"
 
 
-def observe(rules: tuple[AlertRule, ...], minutes: pd.DataFrame, anomalies: pd.DataFrame,
+def observe(rules: tuple[AlertRule, ...], minutes: list[Row], anomalies: list[Row],
             now: datetime) -> list[Observation]:  # fmt: skip
     """Each rule's value per subject over its window ending at ``now``.
 
@@ -66,31 +106,31 @@ def observe(rules: tuple[AlertRule, ...], minutes: pd.DataFrame, anomalies: pd.D
     for rule in rules:
         since = now - timedelta(minutes=rule.window_minutes)
         if rule.metric:
-            m = minutes[(minutes["minute"] >= since) & (minutes["minute"] < now)]
-            if m.empty:
-                continue
-            g = m.groupby([projects(m), _subjects(m, rule.group_by)])
-            sums = g[["traces_started", "traces_failed", "errors", "cost_usd", "latency_sum_ms", "llm_calls",
-                      "tool_calls", "total_tokens"]].sum(min_count=1)  # fmt: skip
-            for (project, subject), s in sums.iterrows():
+            groups: dict[tuple[str, str], list[Row]] = {}
+            for m in minutes:
+                if since <= m["minute"] < now:
+                    groups.setdefault(_key(m, rule.group_by), []).append(m)
+            for (project, subject), rows in sorted(groups.items()):
+                s = _sums(rows)
                 traces = float(s["traces_started"] or 0)
                 value = {
                     "traces": traces, "traces_failed": s["traces_failed"],
                     "error_rate": (s["traces_failed"] / traces) if traces else 0.0, "errors": s["errors"],
-                    "cost_usd": s["cost_usd"] if pd.notna(s["cost_usd"]) else 0.0,
+                    "cost_usd": 0.0 if math.isnan(s["cost_usd"]) else s["cost_usd"],
                     "avg_latency_ms": (s["latency_sum_ms"] / traces) if traces else 0.0,
                     "llm_calls": s["llm_calls"], "tool_calls": s["tool_calls"], "tokens": s["total_tokens"],
                 }[rule.metric]  # fmt: skip
                 value = float(value or 0.0)
                 enough = traces >= rule.min_traces
-                out.append(Observation(rule, str(project), str(subject), value, enough and rule.breached(value)))
+                out.append(Observation(rule, project, subject, value, enough and rule.breached(value)))
         else:
-            a = anomalies[anomalies["kind"].isin(rule.anomaly) & (anomalies["window_end"] > since)
-                          & (anomalies["window_end"] <= now)]  # fmt: skip
-            if a.empty:
-                continue
-            for (project, subject), n in a.groupby([projects(a), _subjects(a, rule.group_by)]).size().items():
-                out.append(Observation(rule, str(project), str(subject), float(n), rule.breached(float(n))))
+            counts: dict[tuple[str, str], int] = {}
+            for a in anomalies:
+                if a["kind"] in rule.anomaly and since < a["window_end"] <= now:
+                    key = _key(a, rule.group_by)
+                    counts[key] = counts.get(key, 0) + 1
+            for (project, subject), n in sorted(counts.items()):
+                out.append(Observation(rule, project, subject, float(n), rule.breached(float(n))))
     return out
 
 
@@ -103,12 +143,12 @@ def _message(o: Observation) -> str:
     return f"{rule.name} for {o.subject}: {what} in the last {rule.window_minutes} min"
 
 
-def evaluate(observations: list[Observation], open_alerts: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
+def evaluate(observations: list[Observation], open_alerts: list[Row], now: datetime) -> tuple[pa.Table, list[Row], list[Row]]:  # fmt: skip
     """(rows to upsert into alerts, newly firing alerts, newly resolved alerts)."""
     # An alert stored before analytics were per project has no project: it never matches, so resolves.
-    by_key = {(r.get("project"), r["rule"], r["subject"]): r for r in open_alerts.to_dict("records")}
-    rows: list[dict[str, object]] = []
-    fired: list[dict[str, object]] = []
+    by_key = {(r.get("project"), r["rule"], r["subject"]): r for r in open_alerts}
+    rows: list[Row] = []
+    fired: list[Row] = []
     seen: set[tuple[str, str]] = set()
     for o in observations:
         if not o.breached:
@@ -134,5 +174,4 @@ def evaluate(observations: list[Observation], open_alerts: pd.DataFrame, now: da
             row = {**current, "state": "resolved", "resolved_at": now}
             rows.append(row)
             resolved.append(row)
-    frame = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
-    return frame, fired, resolved
+    return pa.Table.from_pylist(rows, schema=ALERT_SCHEMA), fired, resolved

@@ -74,9 +74,12 @@ def _with_progress(runner: AnalyticsRunner, console: Console) -> dict[str, Any]:
 def _run_offline(target: str, settings: Settings, console: Console) -> tuple[dict[str, Any], str]:
     """Run here, on ``target``: a DuckDB file (free only while no collector holds it) or a
     ClickHouse store URL (any number of processes may use one)."""
+    from analytics import forest
     from analytics.offline import DirectWriter
     from analytics.runner import AnalyticsRunner  # noqa: F811 - the class, at run time
     from collector.store import Store
+
+    # This command is its own short-lived process: the forests are fitted here, not in a child.
 
     if re.match(r"^(clickhouses?|chdb)://", target):
         from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
@@ -87,12 +90,14 @@ def _run_offline(target: str, settings: Settings, console: Console) -> tuple[dic
         except (RuntimeError, ValueError) as exc:  # unreachable store, bad URL: one line
             raise UserError(str(exc)) from None
         try:
-            return _with_progress(ClickHouseAnalyticsRunner(clickhouse.client, settings), console), clickhouse.path
+            runner = ClickHouseAnalyticsRunner(clickhouse.client, settings, scorer=forest.in_process)
+            return _with_progress(runner, console), clickhouse.path
         finally:
             clickhouse.close()
     store = Store(target)
     try:
-        return _with_progress(AnalyticsRunner(store, DirectWriter(store), settings), console), target
+        runner = AnalyticsRunner(store, DirectWriter(store), settings, scorer=forest.in_process)
+        return _with_progress(runner, console), target
     finally:
         store.close()
 

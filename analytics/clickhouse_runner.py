@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from analytics import clickhouse_sql as chsql
-from analytics import queries, rollups
+from analytics import forest, queries, rollups
+from analytics.anomaly import Scorer, first_per_id
 from analytics.notify import WebhookNotifier
 from analytics.offline import DirectWriter
 from analytics.pricing import PriceTable
@@ -58,12 +60,12 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
     def __init__(self, client_factory: Callable[[], Client], settings: Settings, *,
                  prices: PriceTable | None = None, rules: Rules | None = None,
                  notifier: WebhookNotifier | None = None, clock: Callable[[], datetime] = utcnow,
-                 settle_s: float = SETTLE_S) -> None:  # fmt: skip
+                 settle_s: float = SETTLE_S, scorer: Scorer = forest.score) -> None:  # fmt: skip
         self.client_factory = client_factory
         self.settle = timedelta(seconds=settle_s)
         scratch = Store(":memory:")
         super().__init__(scratch, DirectWriter(scratch), settings, prices=prices, rules=rules,
-                         notifier=notifier, clock=clock)  # fmt: skip
+                         notifier=notifier, clock=clock, scorer=scorer)  # fmt: skip
         self._ch: Client | None = None
         self._database = ""
         self._last_version = 0
@@ -98,12 +100,12 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
                     con.unregister("_load")
         return self.store.cursor()
 
-    def _scratch(self, sql: str, **frames: pd.DataFrame) -> pa.Table:
+    def _scratch(self, sql: str, **tables: pa.Table) -> pa.Table:
         """Rows of the scratch database, as Arrow, with its exact column types."""
         con = self.store.cursor()
         try:
-            for name, df in frames.items():
-                con.register(name, df)
+            for name, rows in tables.items():
+                con.register(name, rows)
             return con.sql(sql).to_arrow_table()
         finally:
             con.close()
@@ -157,13 +159,13 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
         return min([recent, *(t - margin for t in starts)]), recent
 
     # ── where results go: ClickHouse (after the scratch database, which later steps read) ─────
-    def _save_costs(self, costs: pd.DataFrame) -> None:
-        if costs.empty:
+    def _save_costs(self, costs: pa.Table) -> None:
+        if costs.num_rows == 0:
             return
         changed = self._scratch(
             "SELECT c.trace_id, c.span_id, c.cost_usd FROM _costs c JOIN spans s USING (trace_id, span_id) "
             "WHERE s.cost_usd IS DISTINCT FROM c.cost_usd",
-            _costs=costs[["trace_id", "span_id", "cost_usd"]],
+            _costs=costs.select(["trace_id", "span_id", "cost_usd"]),
         )
 
         def write(con: duckdb.DuckDBPyConnection) -> None:
@@ -173,7 +175,7 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
         self._write(write)
         rows = self._scratch(
             "SELECT t.* FROM span_costs t SEMI JOIN _keys k USING (trace_id, span_id)",
-            _keys=costs[["trace_id", "span_id"]],
+            _keys=costs.select(["trace_id", "span_id"]),
         )
         chsql.insert(self.ch, "span_costs", rows, self._version())
         if self.settings.clickhouse_cluster:
@@ -185,25 +187,25 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
             return
         chsql.update_span_costs(self.ch, self._database, changed)
 
-    def _save_features(self, summaries: pd.DataFrame, traces: pd.DataFrame) -> None:
+    def _save_features(self, summaries: pa.Table, traces: pa.Table) -> None:
         super()._save_features(summaries, traces)
         rows = self._scratch(
             "SELECT t.* FROM trace_features t SEMI JOIN _keys k USING (trace_id)",
-            _keys=traces[["trace_id"]],
+            _keys=traces.select(["trace_id"]),
         )
         chsql.insert(self.ch, "trace_features", rows, self._version())
 
-    def _save_minutes(self, minutes: pd.DataFrame, rollup: pd.DataFrame, errors: pd.DataFrame,
-                      calls: pd.DataFrame) -> None:  # fmt: skip
+    def _save_minutes(self, minutes: pa.Table, rollup: pa.Table, errors: pa.Table,
+                      calls: pa.Table) -> None:  # fmt: skip
         super()._save_minutes(minutes, rollup, errors, calls)
-        if minutes.empty:
+        if minutes.num_rows == 0:
             return
-        lo, hi = minutes["minute"].min(), minutes["minute"].max()
+        lo, hi = rollups.earliest(minutes, "minute"), pc.max(minutes["minute"]).as_py()
         version = self._version()
         for table, keys in MINUTE_KEYS.items():
             rows = self._scratch(
                 f"SELECT t.* FROM {table} t SEMI JOIN _minutes m USING (minute)",
-                _minutes=minutes[["minute"]],
+                _minutes=minutes.select(["minute"]),
             )
             keys = tuple(k for k in keys if k in rows.column_names)
             stored = chsql.stored_keys(self.ch, table, keys, lo, hi)
@@ -211,44 +213,44 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
             gone = self._scratch(
                 f"""SELECT s.* FROM _stored s SEMI JOIN _minutes m USING (minute)
                     WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})""",
-                _stored=stored, _minutes=minutes[["minute"]],
+                _stored=stored, _minutes=minutes.select(["minute"]),
             )  # fmt: skip
             chsql.insert(self.ch, table, rows, version, deleted=False)
             chsql.insert(self.ch, table, gone, version, deleted=True)
 
-    def _finish(self, found: pd.DataFrame, job: str, watermark: datetime, fingerprint: str | None,
+    def _finish(self, found: pa.Table, job: str, watermark: datetime, fingerprint: str | None,
                 now: datetime) -> dict[tuple[str, str], int]:  # fmt: skip
         counts: dict[tuple[str, str], int] = {}
-        if not found.empty:
-            found = found.drop_duplicates("anomaly_id")
-            stored = chsql.stored_anomaly_ids(self.ch, found["anomaly_id"])
-            new = found[~found["anomaly_id"].isin(stored)]
-            if not new.empty:
+        if found.num_rows:
+            found = first_per_id(found)
+            stored = chsql.stored_anomaly_ids(self.ch, found["anomaly_id"].to_pylist())
+            new = found.filter(pc.invert(pc.is_in(found["anomaly_id"], pa.array(sorted(stored), pa.string()))))
+            if new.num_rows:
                 self._write(lambda con: queries.insert_anomalies(con, new))
                 rows = self._scratch(
                     "SELECT t.* FROM anomalies t SEMI JOIN _keys k USING (anomaly_id)",
-                    _keys=new[["anomaly_id"]],
+                    _keys=new.select(["anomaly_id"]),
                 )
                 chsql.insert(self.ch, "anomalies", rows, self._version())
-                for (project, kind), n in new.groupby(["project", "kind"], dropna=False).size().items():
-                    key = (str(None if pd.isna(project) else project), str(kind))  # as queries.insert_anomalies
-                    counts[key] = int(n)
+                # as queries.insert_anomalies counts them
+                pairs = zip(new["project"].to_pylist(), new["kind"].to_pylist(), strict=True)
+                counts = {(str(p), str(k)): n for (p, k), n in Counter(pairs).items()}
         projects: list[tuple[str, datetime]] = []
         if job == JOB:  # each project's newest span of this chunk (projects without one keep theirs)
             seen = self._scratch(
                 "SELECT project, max(received_at) AS seen FROM spans, _lo WHERE received_at > _lo.lo AND received_at <= _lo.hi "
-                "GROUP BY project", _lo=pd.DataFrame({"lo": [self._chunk_lo], "hi": [watermark]}),
+                "GROUP BY project", _lo=pa.table({"lo": [self._chunk_lo], "hi": [watermark]}),
             ).to_pylist()  # fmt: skip
             projects = [(str(r["project"]), r["seen"]) for r in seen]
         chsql.write_state(self.ch, job, watermark, fingerprint, now, self._version(), projects)
         return counts
 
-    def _save_alerts(self, rows: pd.DataFrame) -> None:
+    def _save_alerts(self, rows: pa.Table) -> None:
         super()._save_alerts(rows)
         stored = self._scratch(
-            "SELECT t.* FROM alerts t SEMI JOIN _keys k USING (alert_id)", _keys=rows[["alert_id"]]
+            "SELECT t.* FROM alerts t SEMI JOIN _keys k USING (alert_id)", _keys=rows.select(["alert_id"])
         )
         chsql.insert(self.ch, "alerts", stored, self._version())
 
-    def _baseline(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int) -> pd.DataFrame:
+    def _baseline(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int) -> pa.Table:
         return chsql.baseline_traces(self.ch, lo, hi, per_group)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
@@ -28,10 +27,9 @@ _SLICE_SKIP = {"output", "attributes", "resource", "events", "links", "input"}
 GROUP_KEY = "concat(coalesce(workflow_name, service_name, 'default'), '/', coalesce(agent_name, '-'))"
 
 
-def ts(at: datetime | pd.Timestamp) -> str:
+def ts(at: datetime) -> str:
     """A DateTime64(6, 'UTC') literal of a naive UTC time, to the microsecond."""
-    value = pd.Timestamp(at).tz_localize(None) if pd.Timestamp(at).tzinfo else pd.Timestamp(at)
-    return f"toDateTime64('{value.strftime('%Y-%m-%d %H:%M:%S.%f')}', 6, 'UTC')"
+    return f"toDateTime64('{at.replace(tzinfo=None).strftime('%Y-%m-%d %H:%M:%S.%f')}', 6, 'UTC')"
 
 
 def quote(value: str) -> str:
@@ -53,10 +51,6 @@ def naive(table: pa.Table) -> pa.Table:
 
 def arrow(ch: Client, sql: str) -> pa.Table:
     return naive(ch.query_arrow(sql, use_strings=True))
-
-
-def frame(ch: Client, sql: str) -> pd.DataFrame:
-    return arrow(ch, sql).to_pandas()
 
 
 # ── watermarks ────────────────────────────────────────────────────────────────────────────────
@@ -133,10 +127,10 @@ def chunk_slice(ch: Client, columns: Sequence[str], lo: datetime, hi: datetime) 
     return {"spans": spans, "span_costs": costs, "trace_features": features}
 
 
-def baseline_traces(ch: Client, lo: datetime, hi: datetime, per_group: int) -> pd.DataFrame:
+def baseline_traces(ch: Client, lo: datetime, hi: datetime, per_group: int) -> pa.Table:
     """Trace features started in [lo, hi], at most ``per_group`` per project and group, a
     deterministic sample by trace id (analytics.queries.baseline_traces)."""
-    return frame(ch, f"""SELECT * FROM trace_features
+    return arrow(ch, f"""SELECT * FROM trace_features
         WHERE start_time >= {ts(lo)} AND start_time <= {ts(hi)}
         ORDER BY cityHash64(trace_id) LIMIT {int(per_group)} BY project, {GROUP_KEY}""")
 
@@ -160,9 +154,9 @@ def stored_anomaly_ids(ch: Client, ids: Iterable[str]) -> set[str]:
     return {r[0] for r in ch.query(f"SELECT anomaly_id FROM anomalies WHERE anomaly_id IN ({listed})").result_rows}
 
 
-def stored_keys(ch: Client, table: str, keys: Sequence[str], lo: datetime, hi: datetime) -> pd.DataFrame:
+def stored_keys(ch: Client, table: str, keys: Sequence[str], lo: datetime, hi: datetime) -> pa.Table:
     """The keys of a per-minute table's rows with minute in [lo, hi]."""
-    return frame(
+    return arrow(
         ch, f"SELECT {', '.join(keys)} FROM {table} WHERE minute >= {ts(lo)} AND minute <= {ts(hi)}"
     )
 

@@ -22,14 +22,18 @@ instrumentation reported them apart, and both are charged in full.
 
 A span whose model has no price gets NULL cost, never $0 (``cost_status = 'unpriced'``); a priced
 span with no token counts at all (a failed call) gets NULL too (``'no_usage'``).
+
+The rule is one SQL statement (:data:`COSTS_SQL`) over the spans joined with their rates; only
+the price lookup, once per (model, day), is Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-import pandas as pd
+import duckdb
+import pyarrow as pa
 
 from analytics.pricing import Price, PriceTable
 
@@ -45,6 +49,53 @@ COST_COLUMNS = (
     "input_cost_usd", "cached_cost_usd", "cache_write_cost_usd", "output_cost_usd", "reasoning_cost_usd",
     "cost_usd",
 )  # fmt: skip
+# Per-token rates of a price (NULL: no price): what COSTS_SQL reads beside each span's tokens.
+RATES_SCHEMA = pa.schema([
+    ("price_model", pa.string()), ("r_input", pa.float64()), ("r_cached", pa.float64()),
+    ("r_write", pa.float64()), ("r_output", pa.float64()), ("r_reasoning", pa.float64()),
+    ("r_separate", pa.bool_()),
+])  # fmt: skip
+_PER = f"CAST({PER_TOKEN!r} AS DOUBLE)"
+_INTERNAL = "_pos, _in, _cached, _write, _out, _reasoning, _found, _usage, _separate, _priced, " \
+            "_c_in, _c_cached, _c_write, _c_out, _c_reasoning"  # fmt: skip
+
+# The pricing rule over ``_priced`` (token columns, NULL = not reported, beside RATES_SCHEMA's
+# columns and a ``_pos``), in the order of operations of the numpy code it replaced: the stored
+# costs are the same to the last bit.
+COSTS_SQL = f"""
+WITH t AS (
+    SELECT *,
+           CAST(coalesce(input_tokens, 0) AS DOUBLE) AS _in, CAST(coalesce(cached_tokens, 0) AS DOUBLE) AS _cached,
+           CAST(coalesce(cache_write_tokens, 0) AS DOUBLE) AS _write,
+           CAST(coalesce(output_tokens, 0) AS DOUBLE) AS _out,
+           CAST(coalesce(reasoning_tokens, 0) AS DOUBLE) AS _reasoning,
+           r_input IS NOT NULL AS _found,
+           {" OR ".join(f"{c} IS NOT NULL" for c in TOKEN_COLUMNS)} AS _usage
+    FROM _priced
+), s AS (
+    SELECT *, coalesce(r_separate OR _cached + _write > _in, false) AS _separate, _found AND _usage AS _priced
+    FROM t
+), c AS (
+    SELECT *,
+           CASE WHEN _separate THEN _in ELSE _in - _cached - _write END * r_input * {_PER} AS _c_in,
+           _cached * r_cached * {_PER} AS _c_cached,
+           _write * r_write * {_PER} AS _c_write,
+           CASE WHEN _reasoning <= _out THEN _out - _reasoning ELSE _out END * r_output * {_PER} AS _c_out,
+           _reasoning * r_reasoning * {_PER} AS _c_reasoning
+    FROM s
+)
+SELECT * EXCLUDE ({_INTERNAL}, r_input, r_cached, r_write, r_output, r_reasoning, r_separate),
+       CASE WHEN _priced THEN _c_in END AS input_cost_usd,
+       CASE WHEN _priced THEN _c_cached END AS cached_cost_usd,
+       CASE WHEN _priced THEN _c_write END AS cache_write_cost_usd,
+       CASE WHEN _priced THEN _c_out END AS output_cost_usd,
+       CASE WHEN _priced THEN _c_reasoning END AS reasoning_cost_usd,
+       CASE WHEN _priced THEN _c_in + _c_cached + _c_write + _c_out + _c_reasoning END AS cost_usd,
+       CASE WHEN _priced THEN CASE WHEN _separate THEN 'cache_separate' ELSE 'cached_in_input' END END
+           AS accounting,
+       CASE WHEN NOT _found THEN 'unpriced' WHEN _usage THEN 'priced' ELSE 'no_usage' END AS cost_status
+FROM c ORDER BY _pos
+"""
 
 
 def accounting_for(price: Price) -> str:
@@ -70,51 +121,19 @@ class Cost:
         return self.input + self.cached + self.cache_write + self.output + self.reasoning
 
 
-def _price_arrays(prices: list[Price | None]) -> dict[str, np.ndarray]:
-    """Per-row rates (USD per token); unset cached/write rates fall back to the input rate and an
-    unset reasoning rate to the output rate: with no discount known, the full rate is charged."""
-    nan = float("nan")
-    cols: dict[str, list[float]] = {
-        k: [] for k in ("input", "cached", "write", "output", "reasoning", "separate")
-    }
-    for p in prices:
-        if p is None:
-            for values in cols.values():
-                values.append(nan)
-            continue
-        cols["input"].append(p.input)
-        cols["cached"].append(p.input if p.cached_input is None else p.cached_input)
-        cols["write"].append(p.input if p.cache_write is None else p.cache_write)
-        cols["output"].append(p.output)
-        cols["reasoning"].append(p.output if p.reasoning is None else p.reasoning)
-        cols["separate"].append(1.0 if accounting_for(p) == "cache_separate" else 0.0)
-    return {k: np.asarray(v, dtype="float64") for k, v in cols.items()}
+def _rates(p: Price) -> dict[str, Any]:
+    """Per-token rates; unset cached/write rates fall back to the input rate and an unset
+    reasoning rate to the output rate: with no discount known, the full rate is charged."""
+    return {
+        "price_model": p.model, "r_input": p.input, "r_cached": p.input if p.cached_input is None else p.cached_input,
+        "r_write": p.input if p.cache_write is None else p.cache_write, "r_output": p.output,
+        "r_reasoning": p.output if p.reasoning is None else p.reasoning,
+        "r_separate": accounting_for(p) == "cache_separate",
+    }  # fmt: skip
 
 
-def _token_costs(
-    tokens: dict[str, np.ndarray], rates: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """The pricing rule, vectorized; token arrays have 0 for absent counts."""
-    inp, cached, write = (
-        tokens["input_tokens"],
-        tokens["cached_tokens"],
-        tokens["cache_write_tokens"],
-    )
-    out, reasoning = tokens["output_tokens"], tokens["reasoning_tokens"]
-    separate = (rates["separate"] == 1.0) | (cached + write > inp)
-    uncached = np.where(separate, inp, inp - cached - write)
-    plain_output = np.where(reasoning <= out, out - reasoning, out)
-    parts = {
-        "input_cost_usd": uncached * rates["input"],
-        "cached_cost_usd": cached * rates["cached"],
-        "cache_write_cost_usd": write * rates["write"],
-        "output_cost_usd": plain_output * rates["output"],
-        "reasoning_cost_usd": reasoning * rates["reasoning"],
-    }
-    parts = {k: v * PER_TOKEN for k, v in parts.items()}
-    parts["cost_usd"] = sum(parts.values())  # type: ignore[assignment]
-    parts["separate"] = separate
-    return parts
+def _costs(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    return con.sql(COSTS_SQL).to_arrow_table()
 
 
 def span_cost(
@@ -126,59 +145,45 @@ def span_cost(
     output_tokens: int = 0,
     reasoning_tokens: int = 0,
 ) -> Cost:
-    """The cost of one call at ``price`` (the same rule compute_costs applies to a frame)."""
+    """The cost of one call at ``price`` (the same rule compute_costs applies to a table)."""
     tokens = {
         "input_tokens": input_tokens, "cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens,
         "output_tokens": output_tokens, "reasoning_tokens": reasoning_tokens,
     }  # fmt: skip
-    parts = _token_costs(
-        {k: np.asarray([float(v)]) for k, v in tokens.items()}, _price_arrays([price])
-    )
+    row = {"_pos": 0, **{k: int(v) for k, v in tokens.items()}, **_rates(price)}
+    with duckdb.connect(":memory:") as con:  # private: pure, no store involved
+        con.register("_priced", pa.Table.from_pylist([row]))
+        (out,) = _costs(con).to_pylist()
     return Cost(
-        input=float(parts["input_cost_usd"][0]),
-        cached=float(parts["cached_cost_usd"][0]),
-        cache_write=float(parts["cache_write_cost_usd"][0]),
-        output=float(parts["output_cost_usd"][0]),
-        reasoning=float(parts["reasoning_cost_usd"][0]),
-        accounting="cache_separate" if parts["separate"][0] else "cached_in_input",
+        input=out["input_cost_usd"],
+        cached=out["cached_cost_usd"],
+        cache_write=out["cache_write_cost_usd"],
+        output=out["output_cost_usd"],
+        reasoning=out["reasoning_cost_usd"],
+        accounting=out["accounting"],
     )
 
 
-def compute_costs(spans: pd.DataFrame, prices: PriceTable) -> pd.DataFrame:
+def compute_costs(spans: pa.Table, prices: PriceTable) -> pa.Table:
     """Cost columns for LLM spans.
 
     ``spans`` has ``model``, ``start_time`` and the token columns (NULL = not reported). Returns
-    the same rows with ``price_model``, ``accounting``, ``cost_status`` and the cost columns.
+    the same rows, in order, with ``price_model``, ``accounting``, ``cost_status`` and the cost
+    columns (NULL where unpriced).
     """
-    out = spans.copy()
-    n = len(out)
-    if n == 0:
-        for col in ("price_model", "accounting", "cost_status", *COST_COLUMNS):
-            out[col] = pd.Series(dtype="float64" if col in COST_COLUMNS else "object")
-        return out
-    # Prices are looked up once per (model, day), then spread to the rows by index.
-    days = pd.to_datetime(out["start_time"]).dt.normalize()
-    models = out["model"].astype("object")
-    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([models.fillna(""), days]))
-    first = pd.Series(np.arange(n)).groupby(codes).first().to_numpy()
-    unique_prices = [
-        prices.price_for(models.iloc[i], days.iloc[i].date())
-        if isinstance(models.iloc[i], str)
-        else None
-        for i in first
-    ]
-    rates = {k: v[codes] for k, v in _price_arrays(unique_prices).items()}
-    found = np.array([p is not None for p in unique_prices], dtype=bool)[codes]
-    has_usage = out[list(TOKEN_COLUMNS)].notna().any(axis=1).to_numpy()
-    tokens = {c: out[c].fillna(0).astype("float64").to_numpy() for c in TOKEN_COLUMNS}
-    parts = _token_costs(tokens, rates)
-    priced = found & has_usage
-    for col in COST_COLUMNS:
-        out[col] = np.where(priced, parts[col], np.nan)
-    names = np.array([p.model if p is not None else None for p in unique_prices], dtype=object)
-    out["price_model"] = names[codes]
-    out["accounting"] = np.where(
-        priced, np.where(parts["separate"], "cache_separate", "cached_in_input"), None
-    )
-    out["cost_status"] = np.where(found, np.where(has_usage, "priced", "no_usage"), "unpriced")
-    return out
+    with duckdb.connect(":memory:") as con:  # private: pure, no store involved
+        con.register("_spans", spans.append_column("_pos", pa.array(range(spans.num_rows), pa.int64())))
+        # Prices are looked up once per (model, day), then joined to the rows.
+        keys = con.execute(
+            "SELECT DISTINCT model, CAST(start_time AS DATE) FROM _spans WHERE model IS NOT NULL"
+        ).fetchall()
+        found = [(m, d, p) for m, d in keys if (p := prices.price_for(m, d)) is not None]
+        con.register("_rates", pa.Table.from_pylist(
+            [{"model": m, "day": d, **_rates(p)} for m, d, p in found],
+            schema=pa.schema([("model", pa.string()), ("day", pa.date32()), *RATES_SCHEMA]),
+        ))  # fmt: skip
+        con.execute(
+            "CREATE TEMP VIEW _priced AS SELECT s.*, r.* EXCLUDE (model, day) FROM _spans s "
+            "LEFT JOIN _rates r ON s.model = r.model AND CAST(s.start_time AS DATE) = r.day"
+        )
+        return _costs(con)

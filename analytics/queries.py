@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
-from analytics.anomaly import ANOMALY_COLUMNS
-from analytics.rollups import replace_rows
+from analytics.anomaly import ANOMALY_COLUMNS, first_per_id
+from analytics.rollups import fetch_table, replace_rows
 
 
 def read_state(cur: duckdb.DuckDBPyConnection, job: str) -> tuple[datetime | None, str | None]:
-    row = cur.execute(
+    rows = cur.execute(  # fetchall, not fetchone: the cursor's result is finished for what follows
         "SELECT watermark, fingerprint FROM analytics_state WHERE job = ? ORDER BY updated_at DESC LIMIT 1",
         [job],
-    ).fetchone()
-    return (row[0], row[1]) if row else (None, None)
+    ).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
 
 
 def write_state(con: duckdb.DuckDBPyConnection, job: str, watermark: datetime | None, fingerprint: str | None,
@@ -35,53 +36,56 @@ GROUP_KEY_SQL = (
 
 def baseline_traces(
     cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int
-) -> pd.DataFrame:
+) -> pa.Table:
     """Trace features started in [lo, hi], at most ``per_group`` per group (a deterministic sample
     by trace id): the rolling window the forests are trained on, without moving a week of rows."""
-    return cur.execute(
+    return fetch_table(
+        cur,
         f"""SELECT * EXCLUDE (rn) FROM (
                 SELECT *, row_number() OVER (PARTITION BY project, {GROUP_KEY_SQL} ORDER BY hash(trace_id)) AS rn
                 FROM trace_features WHERE start_time >= ? AND start_time <= ?)
             WHERE rn <= ?""",
         [lo, hi, per_group],
-    ).df()
+    )
 
 
 def error_windows(
     cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, minutes: int
-) -> pd.DataFrame:
-    """Traces and failed traces per project, service and tumbling window in [lo, hi)."""
-    return cur.execute(
+) -> pa.Table:
+    """Traces and failed traces per project, service and tumbling window in [lo, hi) (as DOUBLE:
+    the detectors divide them)."""
+    return fetch_table(
+        cur,
         f"""SELECT project, service_name, time_bucket(INTERVAL {int(minutes)} MINUTE, minute) AS window_start,
-                   sum(traces_started) AS traces, sum(traces_failed) AS failed
+                   CAST(sum(traces_started) AS DOUBLE) AS traces, CAST(sum(traces_failed) AS DOUBLE) AS failed
             FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",
         [lo, hi],
-    ).df()
+    )
 
 
-def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pd.DataFrame:
+def minute_series(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> pa.Table:
     """Per project, service and minute: traces, typical duration, error rate, cost and tokens.
 
     The typical duration is the agents' median durations weighted by their traces: one very
     slow trace (already reported by itself) does not make its whole minute a latency spike.
     """
-    return cur.execute(
-        """SELECT project, service_name, minute, sum(traces_started) AS traces,
+    return fetch_table(
+        cur,
+        """SELECT project, service_name, minute, CAST(sum(traces_started) AS DOUBLE) AS traces,
                   sum(latency_p50_ms * traces_started) / nullif(sum(traces_started), 0)
                       AS typical_latency_ms,
                   sum(traces_failed) / nullif(sum(traces_started), 0) AS error_rate,
-                  coalesce(sum(cost_usd), 0) AS cost_usd, sum(total_tokens) AS tokens
+                  coalesce(sum(cost_usd), 0) AS cost_usd, CAST(sum(total_tokens) AS DOUBLE) AS tokens
            FROM minute_rollup WHERE minute >= ? AND minute < ? GROUP BY ALL""",
         [lo, hi],
-    ).df()
+    )
 
 
-def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[tuple[str, str], int]:
+def insert_anomalies(con: duckdb.DuckDBPyConnection, found: pa.Table) -> dict[tuple[str, str], int]:
     """Insert anomalies not already stored (by anomaly_id); returns the new ones' count per (project, kind)."""
-    if df.empty:
+    if found.num_rows == 0:
         return {}
-    df = df.drop_duplicates("anomaly_id")[list(ANOMALY_COLUMNS)]
-    con.register("_anomalies", df)
+    con.register("_anomalies", first_per_id(found).select(list(ANOMALY_COLUMNS)))
     try:
         fresh = (
             "SELECT * FROM _anomalies WHERE anomaly_id NOT IN (SELECT anomaly_id FROM anomalies)"
@@ -93,23 +97,25 @@ def insert_anomalies(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> dict[t
     return {(str(p), str(k)): int(n) for p, k, n in counts}
 
 
-def recent_minutes(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> pd.DataFrame:
-    return cur.execute(
+def recent_minutes(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> list[dict[str, Any]]:
+    return fetch_table(
+        cur,
         "SELECT * EXCLUDE (latency_hist) FROM minute_rollup WHERE minute >= ? AND minute < ?",
         [now - timedelta(minutes=minutes), now],
-    ).df()
+    ).to_pylist()
 
 
-def recent_anomalies(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> pd.DataFrame:
-    return cur.execute(
+def recent_anomalies(cur: duckdb.DuckDBPyConnection, now: datetime, minutes: int) -> list[dict[str, Any]]:
+    return fetch_table(
+        cur,
         "SELECT project, kind, service_name, agent_name, window_end FROM anomalies WHERE window_end > ? AND window_end <= ?",
         [now - timedelta(minutes=minutes), now],
-    ).df()
+    ).to_pylist()
 
 
-def open_alerts(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return cur.execute("SELECT * FROM alerts WHERE state = 'firing'").df()
+def open_alerts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return fetch_table(cur, "SELECT * FROM alerts WHERE state = 'firing'").to_pylist()
 
 
-def upsert_alerts(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> None:
-    replace_rows(con, "alerts", df, ["alert_id"])
+def upsert_alerts(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+    replace_rows(con, "alerts", rows, ["alert_id"])

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 HIST_BASE = 1.1  # latency histogram bucket ratio: quantiles from it are within ±5 %
 
@@ -185,9 +186,9 @@ def new_span_range(
 ) -> tuple[int, datetime | None]:
     """(count, newest received_at) of spans received after the watermark."""
     lo = after or datetime(1970, 1, 1)
-    n, hi = cur.execute(
+    ((n, hi),) = cur.execute(  # fetchall: a finished result (fetch_table needs the cursor free)
         "SELECT count(*), max(received_at) FROM spans WHERE received_at > ?", [lo]
-    ).fetchone()
+    ).fetchall()
     return int(n), hi
 
 
@@ -198,39 +199,42 @@ def chunk_bounds(
     if chunks <= 1:
         return [hi]
     qs = [i / chunks for i in range(1, chunks)]
-    row = cur.execute(
+    (row,) = cur.execute(
         "SELECT quantile_disc(received_at, ?) FROM spans WHERE received_at > ? AND received_at <= ?",
         [qs, lo, hi],
-    ).fetchone()
+    ).fetchall()
     bounds = sorted({b for b in (row[0] or []) if b < hi})
     return [*bounds, hi]
 
 
-def _of_traces(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame, sql: str) -> pd.DataFrame:
+def fetch_table(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
+    """A query's rows as Arrow, with DuckDB's exact column types (no pandas in the collector)."""
+    return cur.sql(sql, params=params).to_arrow_table()
+
+
+def _of_traces(cur: duckdb.DuckDBPyConnection, traces: pa.Table, sql: str) -> pa.Table:
     """Run ``sql``, which reads the trace ids as table ``_traces``."""
-    cur.register("_traces", traces[["trace_id"]])
+    cur.register("_traces", traces.select(["trace_id"]))
     try:
-        return cur.execute(sql).df()
+        return fetch_table(cur, sql)
     finally:
         cur.unregister("_traces")
 
 
-def llm_spans(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+def llm_spans(cur: duckdb.DuckDBPyConnection, traces: pa.Table) -> pa.Table:
     """Every LLM span of these traces (all of them: the writer may have set an older span's agent)."""
     return _of_traces(cur, traces, LLM_SPANS_SQL)
 
 
-def touched(
-    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def touched(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple[pa.Table, pa.Table]:
     """Traces with spans received in (lo, hi], and every minute a span of theirs starts in.
 
     Whole traces, not only the new spans: when a late ancestor arrives the writer fills the
     agent of spans stored earlier, so their minutes must be recomputed too.
     """
-    traces = cur.execute(
-        "SELECT DISTINCT trace_id FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]
-    ).df()
+    traces = fetch_table(
+        cur, "SELECT DISTINCT trace_id FROM spans WHERE received_at > ? AND received_at <= ?", [lo, hi]
+    )
     minutes = _of_traces(
         cur,
         traces,
@@ -240,25 +244,28 @@ def touched(
     return traces, minutes
 
 
-def trace_features(cur: duckdb.DuckDBPyConnection, traces: pd.DataFrame) -> pd.DataFrame:
+def trace_features(cur: duckdb.DuckDBPyConnection, traces: pa.Table) -> pa.Table:
     return _of_traces(cur, traces, TRACE_FEATURES_SQL)
 
 
-def minute_rollups(
-    cur: duckdb.DuckDBPyConnection, minutes: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def earliest(rows: pa.Table, column: str) -> Any:
+    """The smallest value of a column (None when there are no rows)."""
+    return pc.min(rows[column]).as_py() if rows.num_rows else None
+
+
+def minute_rollups(cur: duckdb.DuckDBPyConnection, minutes: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Rows of minute_rollup, error_minutes and call_minutes for the given minutes."""
-    if minutes.empty:
-        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    lo = minutes["minute"].min()
-    hi = minutes["minute"].max() + pd.Timedelta(minutes=1)
-    cur.register("_minutes", minutes[["minute"]])
+    if minutes.num_rows == 0:
+        return pa.table({}), pa.table({}), pa.table({})
+    lo = earliest(minutes, "minute")
+    hi = pc.max(minutes["minute"]).as_py() + timedelta(minutes=1)
+    cur.register("_minutes", minutes.select(["minute"]))
     try:
-        params = {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
+        params = {"lo": lo, "hi": hi}
         return (
-            cur.execute(MINUTE_ROLLUP_SQL, params).df(),
-            cur.execute(ERROR_MINUTES_SQL, params).df(),
-            cur.execute(CALL_MINUTES_SQL, params).df(),
+            fetch_table(cur, MINUTE_ROLLUP_SQL, params),
+            fetch_table(cur, ERROR_MINUTES_SQL, params),
+            fetch_table(cur, CALL_MINUTES_SQL, params),
         )
     finally:
         cur.unregister("_minutes")
@@ -267,36 +274,36 @@ def minute_rollups(
 def replace_rows(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    df: pd.DataFrame,
+    rows: pa.Table,
     keys: Sequence[str],
-    key_frame: pd.DataFrame | None = None,
+    key_rows: pa.Table | None = None,
 ) -> None:
-    """Delete the rows of ``table`` whose ``keys`` appear in ``key_frame`` (default ``df``), insert ``df``.
+    """Delete the rows of ``table`` whose ``keys`` appear in ``key_rows`` (default ``rows``), insert ``rows``.
 
     Runs on the writer's connection, inside its transaction.
     """
-    key_frame = df if key_frame is None else key_frame
-    if key_frame.empty and df.empty:
+    key_rows = rows if key_rows is None else key_rows
+    if key_rows.num_rows == 0 and rows.num_rows == 0:
         return
-    con.register("_keys", key_frame[list(keys)].drop_duplicates())
+    con.register("_keys", key_rows.select(list(keys)))
     try:
         cond = " AND ".join(f"t.{k} = k.{k}" for k in keys)
         con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM _keys k WHERE {cond})")
     finally:
         con.unregister("_keys")
-    if not df.empty:
-        con.register("_rows", df)
+    if rows.num_rows:
+        con.register("_rows", rows)
         try:
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
         finally:
             con.unregister("_rows")
 
 
-def set_span_costs(con: duckdb.DuckDBPyConnection, costs: pd.DataFrame) -> None:
+def set_span_costs(con: duckdb.DuckDBPyConnection, costs: pa.Table) -> None:
     """Copy each span's cost into ``spans.cost_usd`` (what `traces`/`sessions` and SQL users sum)."""
-    if costs.empty:
+    if costs.num_rows == 0:
         return
-    con.register("_costs", costs[["trace_id", "span_id", "cost_usd"]])
+    con.register("_costs", costs.select(["trace_id", "span_id", "cost_usd"]))
     try:
         con.execute(
             "UPDATE spans SET cost_usd = c.cost_usd FROM _costs c "

@@ -21,6 +21,7 @@ import math
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -29,10 +30,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analytics import alerts as alerting
-from analytics import anomaly, queries, rollups
+from analytics import anomaly, forest, queries, rollups
 from analytics.cost import compute_costs
 from analytics.notify import WebhookNotifier
 from analytics.pricing import PriceFileError, PriceTable, load_prices
@@ -97,10 +99,8 @@ class RunReport(ProjectReport):
             setattr(self, what, getattr(self, what) + int(n))
 
 
-def _per_project(frame: pd.DataFrame) -> dict[str, int]:
-    if frame.empty:
-        return {}
-    return {str(k): int(v) for k, v in anomaly.projects(frame).value_counts().items()}
+def _per_project(rows: pa.Table) -> dict[str, int]:
+    return dict(Counter(anomaly.projects(rows)))
 
 
 class _Steps:
@@ -121,7 +121,9 @@ class AnalyticsRunner:
 
     def __init__(self, store: Store, writer: Writer, settings: Settings, *, prices: PriceTable | None = None,
                  rules: Rules | None = None, notifier: WebhookNotifier | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
+                 clock: Callable[[], datetime] = utcnow, scorer: anomaly.Scorer = forest.score) -> None:  # fmt: skip
+        """``scorer`` fits the IsolationForests: by default in a child process, so scikit-learn
+        never loads into the collector; a run in its own short-lived process may fit in-process."""
         self.store = store
         self.writer = writer
         self.settings = settings
@@ -132,6 +134,7 @@ class AnalyticsRunner:
             urls, timeout_s=self.rules.notify.timeout_s, retries=self.rules.notify.retries
         )
         self.clock = clock
+        self.scorer = scorer
         self._versions = self._file_versions()
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
@@ -160,7 +163,7 @@ class AnalyticsRunner:
                 self.run_now()
             except Exception:  # a failed run is logged; the next one retries (jobs are idempotent)
                 logger.exception("analytics run failed")
-            # A run's pandas frames hold reference cycles, and the collector collects cyclic
+            # A run's objects may hold reference cycles, and the collector collects cyclic
             # garbage rarely (collector.runtime): free them now, not minutes later.
             gc.collect()
 
@@ -287,36 +290,37 @@ class AnalyticsRunner:
             [lo, hi]).fetchall()), "spans")  # fmt: skip
         report.add(_per_project(costs), "llm_spans")
         report.add(_per_project(summaries), "traces")
-        if not rollup.empty:  # a project's minutes: those it has rollup rows in
-            counts = rollup.groupby("project")["minute"].nunique()
-            for name, n in counts.items():
-                report.project(str(name)).minutes += int(n)
-        report.minutes += len(minutes)
-        return None if minutes.empty else minutes["minute"].min().to_pydatetime()
+        if rollup.num_rows:  # a project's minutes: those it has rollup rows in
+            seen = {(p, m) for p, m in zip(rollup["project"].to_pylist(), rollup["minute"].to_pylist(), strict=True)
+                    if p is not None}  # fmt: skip
+            for name, n in Counter(p for p, _ in seen).items():
+                report.project(str(name)).minutes += n
+        report.minutes += minutes.num_rows
+        return rollups.earliest(minutes, "minute")
 
     # ── where results go: the database of the store (overridden by the ClickHouse runner) ─────
-    def _save_costs(self, costs: pd.DataFrame) -> None:
+    def _save_costs(self, costs: pa.Table) -> None:
         def write(con: duckdb.DuckDBPyConnection) -> None:
             rollups.replace_rows(con, "span_costs", costs, ["trace_id", "span_id"])
             rollups.set_span_costs(con, costs)
 
         self._write(write)
-        refresh_traces(self.store, costs["trace_id"])  # the `traces` view sums spans.cost_usd
+        refresh_traces(self.store, costs["trace_id"].to_pylist())  # the `traces` view sums spans.cost_usd
 
-    def _save_features(self, summaries: pd.DataFrame, traces: pd.DataFrame) -> None:
+    def _save_features(self, summaries: pa.Table, traces: pa.Table) -> None:
         self._write(
             lambda con: rollups.replace_rows(con, "trace_features", summaries, ["trace_id"], traces)
         )
 
-    def _save_minutes(self, minutes: pd.DataFrame, rollup: pd.DataFrame, errors: pd.DataFrame,
-                      calls: pd.DataFrame) -> None:  # fmt: skip
+    def _save_minutes(self, minutes: pa.Table, rollup: pa.Table, errors: pa.Table,
+                      calls: pa.Table) -> None:  # fmt: skip
         def write(con: duckdb.DuckDBPyConnection) -> None:
             for table, rows in (("minute_rollup", rollup), ("error_minutes", errors), ("call_minutes", calls)):
                 rollups.replace_rows(con, table, rows, ["minute"], minutes)
 
         self._write(write)
 
-    def _finish(self, found: pd.DataFrame, job: str, watermark: datetime, fingerprint: str | None,
+    def _finish(self, found: pa.Table, job: str, watermark: datetime, fingerprint: str | None,
                 now: datetime) -> dict[tuple[str, str], int]:  # fmt: skip
         """Store the anomalies not stored yet and move the job's watermark, in one transaction;
         returns the new anomalies' count per (project, kind)."""
@@ -328,25 +332,24 @@ class AnalyticsRunner:
 
         return self._write(write)
 
-    def _save_alerts(self, rows: pd.DataFrame) -> None:
+    def _save_alerts(self, rows: pa.Table) -> None:
         self._write(lambda con: queries.upsert_alerts(con, rows))
 
-    def _baseline(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int) -> pd.DataFrame:
+    def _baseline(self, cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int) -> pa.Table:
         return queries.baseline_traces(cur, lo, hi, per_group)
 
-    def _trace_anomalies(self, cur: duckdb.DuckDBPyConnection, summaries: pd.DataFrame,
-                         now: datetime) -> pd.DataFrame:  # fmt: skip
-        if summaries.empty:
-            return pd.DataFrame(columns=list(anomaly.ANOMALY_COLUMNS))
+    def _trace_anomalies(self, cur: duckdb.DuckDBPyConnection, summaries: pa.Table,
+                         now: datetime) -> pa.Table:  # fmt: skip
+        if summaries.num_rows == 0:
+            return anomaly.ANOMALY_SCHEMA.empty_table()
         cfg = self.rules.detection
-        start = summaries["start_time"].min().to_pydatetime() - timedelta(days=cfg.baseline_days)
-        end = summaries["start_time"].max().to_pydatetime()
+        start = rollups.earliest(summaries, "start_time") - timedelta(days=cfg.baseline_days)
+        end = pc.max(summaries["start_time"]).as_py()
         baseline = self._baseline(cur, start, end, cfg.max_baseline_traces)
-        found = [
+        return pa.concat_tables([
             anomaly.trace_rules(summaries, cfg, now),
-            anomaly.trace_outliers(summaries, baseline, cfg, now),
-        ]
-        return pd.concat([f for f in found if not f.empty] or found[:1], ignore_index=True)
+            anomaly.trace_outliers(summaries, baseline, cfg, now, self.scorer),
+        ])  # fmt: skip
 
     def _windows(self, cur: duckdb.DuckDBPyConnection, affected_from: datetime | None, now: datetime,
                  report: RunReport) -> None:  # fmt: skip
@@ -370,8 +373,7 @@ class AnalyticsRunner:
                 queries.minute_series(cur, baseline_lo, ready), lo, ready, cfg, now
             )
         )
-        frame = pd.concat(found, ignore_index=True)
-        self._count(report, self._finish(frame, WINDOW_JOB, max(ready, judged_to or ready), None, now))
+        self._count(report, self._finish(pa.concat_tables(found), WINDOW_JOB, max(ready, judged_to or ready), None, now))
 
     @staticmethod
     def _count(report: RunReport, new: dict[tuple[str, str], int]) -> None:
@@ -394,7 +396,7 @@ class AnalyticsRunner:
             now,
         )
         rows, fired, resolved = alerting.evaluate(observations, queries.open_alerts(cur), now)
-        if rows.empty:
+        if rows.num_rows == 0:
             return
         self._save_alerts(rows)
         for alerts, what in ((fired, "alerts_fired"), (resolved, "alerts_resolved")):

@@ -305,7 +305,8 @@ def main() -> int:
     console.print(f"export latency: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms")
     window_peak = max((kb for t, kb, _ in watcher.samples if started <= t <= window_end), default=0)
     console.print(f"collector peak RSS (with its worker processes): {window_peak / 1024:.0f} MB in the sending window, {watcher.peak_kb / 1024:.0f} MB "
-                  "overall (the analytics jobs run inside the collector every TRACEHOUSE_ANALYTICS_INTERVAL_S)")
+                  "overall (the analytics jobs run inside the collector every TRACEHOUSE_ANALYTICS_INTERVAL_S; "
+                  "their short-lived IsolationForest process is not counted)")
     console.print(f"collector CPU (with its worker processes) {cpu:.1f} s in the window = "
                   f"{cpu / max(in_window, 1) * 1e6:.0f} µs per persisted span "
                   f"(CPU-bound capacity on 2 idle cores ≈ {2 * in_window / cpu if cpu else float('nan'):,.0f} spans/s)")

@@ -34,6 +34,9 @@ def create_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _init_worker(parent_pid: int) -> None:
+    from collector.runtime import keep_pandas_out
+
+    keep_pandas_out()  # ~50 MB less per worker (collector.runtime)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 

@@ -1,9 +1,9 @@
-"""Process tuning of the collector: Python's cyclic garbage collector; glibc's heap, measured.
+"""Process tuning of the collector: Python's cyclic garbage collector, pandas kept out; glibc's heap, measured.
 
 Ingest allocates ~10 container objects per span (attribute dicts, value tuples, lists), so
 CPython's generation-0 collection (every 700 net allocations) runs several times per request,
-and each older-generation pass walks every object the libraries created at import (pandas,
-pyarrow, FastAPI: hundreds of thousands). Those are frozen out of collection once the collector
+and each older-generation pass walks every object the libraries created at import (pyarrow,
+DuckDB, FastAPI: hundreds of thousands). Those are frozen out of collection once the collector
 has started, and collections run ten times less often: the span objects are acyclic and freed
 by reference counting. ~2 µs per span less, 7 % of the preparation (bench/RESULTS.md, "Ingest
 round 3"). Capping glibc's malloc arenas was measured too and changed nothing (DuckDB allocates
@@ -13,6 +13,12 @@ through its own jemalloc), so it is not done.
 DuckDB through its own jemalloc), for bench/memory.py. Trimming it (``malloc_trim`` every 2 s)
 after analytics runs was measured and gave nothing back (RSS 500-534 MB between runs with it,
 503 without), so it is not done.
+
+pyarrow imports pandas, when it is installed, whenever it converts Python objects it has to
+inspect (a list to ``pa.array``, type inference, ``from_pylist``), only to ask whether they are
+pandas objects: ~50 MB of RSS for good, in the collector and in every ingest worker, though no
+collector code uses pandas (issue 2). :func:`keep_pandas_out` makes a collector process refuse
+to import it; pyarrow takes that as "not installed".
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import importlib.abc
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 GC_THRESHOLDS = (7_000, 10, 10)  # CPython's defaults are (700, 10, 10)
 
@@ -62,3 +73,19 @@ def glibc_heap() -> tuple[int, int] | None:
         return None
     info = libc.mallinfo2()
     return info.uordblks + info.hblkhd, info.fordblks
+
+
+class _RefusePandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:  # fmt: skip
+        if fullname.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("pandas is kept out of the collector process", name=fullname)
+        return None
+
+
+def keep_pandas_out() -> None:
+    """From now on ``import pandas`` fails in this process (a collector's, or an ingest worker's).
+    Called at process start; tests/analytics/test_memory.py checks that a running collector, its
+    workers and its analytics work without it."""
+    if "pandas" not in sys.modules and not any(isinstance(f, _RefusePandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RefusePandas())

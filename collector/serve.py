@@ -30,7 +30,7 @@ from analytics.runner import AnalyticsRunner
 from collector.api import create_app
 from collector.auth import Access
 from collector.backend import Backend, open_backend
-from collector.runtime import tune_gc
+from collector.runtime import keep_pandas_out, tune_gc
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
@@ -228,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
     # peak RSS than malloc for the same work (measured over 150,000 bench spans). This process owns
     # all Arrow use in it, so it picks the pool.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    keep_pandas_out()  # before any Arrow conversion (collector.runtime)
     tune_gc()  # after the imports: their objects are frozen out of collection (collector.runtime)
     server = CollectorServer(settings)
     try:

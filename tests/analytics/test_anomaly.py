@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from analytics import anomaly
+from analytics import anomaly, forest
 from analytics.queries import GROUP_KEY_SQL
 from analytics.rules import Detection, RulesFileError, load_rules
 from analytics.runner import AnalyticsRunner
@@ -33,7 +34,8 @@ CLEAN = Synth(
 
 def _run(store: Store, make_runner: Callable[..., AnalyticsRunner], config: Synth) -> pd.DataFrame:
     generate(store.write_connection, config)
-    make_runner().run_now(now=config.end + timedelta(minutes=5))
+    # The collector's way: the forests are fitted in a child process.
+    make_runner(scorer=forest.score).run_now(now=config.end + timedelta(minutes=5))
     return store.cursor().execute("SELECT * FROM anomalies").df()
 
 
@@ -76,13 +78,13 @@ def test_rules_use_the_configured_thresholds(tmp_path: Path) -> None:
     user = tmp_path / "rules.toml"
     user.write_text("[detection]\nslow_trace_ms = 5000\nhigh_cost_usd = 1\nloop_min_repeats = 3\n")
     cfg = load_rules(user).detection
-    traces = pd.DataFrame([
+    traces = pa.Table.from_pylist([
         _trace(trace_id="slow", duration_ms=6000.0),
         _trace(trace_id="pricey", cost_usd=2.5),
         _trace(trace_id="loopy", max_repeated_tool_calls=3, repeated_tool="search"),
         _trace(trace_id="fine", cost_usd=None),
     ])  # fmt: skip
-    found = anomaly.trace_rules(traces, cfg, datetime(2026, 1, 2))
+    found = anomaly.trace_rules(traces, cfg, datetime(2026, 1, 2)).to_pydict()
     assert sorted(zip(found["trace_id"], found["kind"])) == [("loopy", "loop"), ("pricey", "high_cost"),
                                                              ("slow", "slow_trace")]  # fmt: skip
     reasons = dict(zip(found["kind"], found["reason"]))
@@ -90,14 +92,14 @@ def test_rules_use_the_configured_thresholds(tmp_path: Path) -> None:
     assert reasons["high_cost"] == "trace cost $2.5, over the $1 limit (2.5x)"
     # Same inputs, same ids: a re-run cannot duplicate an anomaly.
     again = anomaly.trace_rules(traces, cfg, datetime(2026, 1, 3))
-    assert list(again["anomaly_id"]) == list(found["anomaly_id"])
+    assert again["anomaly_id"].to_pylist() == found["anomaly_id"]
 
 
 def test_error_rate_needs_enough_traces() -> None:
-    windows = pd.DataFrame({"service_name": ["a", "b", "c"], "window_start": [datetime(2026, 1, 1)] * 3,
-                            "traces": [100, 10, 100], "failed": [6, 5, 5]})  # fmt: skip
+    windows = pa.table({"service_name": ["a", "b", "c"], "window_start": [datetime(2026, 1, 1)] * 3,
+                        "traces": [100, 10, 100], "failed": [6, 5, 5]})  # fmt: skip
     found = anomaly.error_rate_windows(windows, Detection(), datetime(2026, 1, 2))
-    assert list(found["service_name"]) == [
+    assert found["service_name"].to_pylist() == [
         "a"
     ]  # b: too few traces; c: exactly 5 % is not above 5 %
 
@@ -121,18 +123,20 @@ def test_bad_rules_files_are_one_line_per_problem(tmp_path: Path) -> None:
         load_rules(user)
 
 
-def test_sql_and_pandas_group_traces_alike(
+def test_sql_and_python_group_traces_alike(
     analytics_store: Store, make_runner: Callable[..., AnalyticsRunner]
 ) -> None:
     generate(analytics_store.write_connection, Synth(traces=300, minutes=30, salt=9))
     make_runner().run_now(now=datetime(2026, 1, 6))
     cur = analytics_store.cursor()
-    df = cur.execute(f"SELECT *, {GROUP_KEY_SQL} AS sql_key FROM trace_features").df()
-    df.loc[::7, "workflow_name"] = None  # exercise the fallbacks
-    df.loc[::11, "agent_name"] = None
-    cur.register("_df", df)
-    keys = cur.execute(f"SELECT {GROUP_KEY_SQL} FROM _df").df().iloc[:, 0]
-    assert list(keys) == list(anomaly.group_key(df))
+    rows = cur.sql("SELECT * FROM trace_features").to_arrow_table().to_pylist()
+    for i, row in enumerate(rows):  # exercise the fallbacks
+        row["workflow_name"] = None if i % 7 == 0 else row["workflow_name"]
+        row["agent_name"] = None if i % 11 == 0 else row["agent_name"]
+    table = pa.Table.from_pylist(rows)
+    cur.register("_rows", table)
+    keys = [k for (k,) in cur.execute(f"SELECT {GROUP_KEY_SQL} FROM _rows").fetchall()]
+    assert keys == anomaly.group_key(table)
 
 
 def test_series_spikes_judge_minutes_against_their_trailing_baseline() -> None:
@@ -143,19 +147,21 @@ def test_series_spikes_judge_minutes_against_their_trailing_baseline() -> None:
     typical[80] = 2600.0  # a little slower: within normal
     rates = [0.0] * 90
     rates[85] = 0.6
-    series = pd.DataFrame({"service_name": "svc", "minute": minutes, "traces": 20,
-                           "typical_latency_ms": typical, "error_rate": rates,
-                           "cost_usd": 0.5, "tokens": 50_000})  # fmt: skip
+    def series(error_rate: list[float]) -> pa.Table:
+        return pa.table({"service_name": ["svc"] * 90, "minute": minutes, "traces": [20] * 90,
+                         "typical_latency_ms": typical, "error_rate": error_rate,
+                         "cost_usd": [0.5] * 90, "tokens": [50_000] * 90})  # fmt: skip
+
     judged_from = start + timedelta(minutes=60)
-    found = anomaly.series_spikes(series, judged_from, start + timedelta(minutes=90), Detection(),
-                                  datetime(2026, 1, 2))  # fmt: skip
+    found = anomaly.series_spikes(series(rates), judged_from, start + timedelta(minutes=90), Detection(),
+                                  datetime(2026, 1, 2)).to_pydict()  # fmt: skip
     hits = sorted(zip(found["kind"], found["window_start"]))
     assert hits == [("error_rate_spike", minutes[85]), ("latency_spike", minutes[70])]
-    reason = found.set_index("kind").loc["latency_spike", "reason"]
+    reason = dict(zip(found["kind"], found["reason"]))["latency_spike"]
     assert reason.startswith(
         "median trace duration 9.0 s in this minute vs a trailing median of 2.2 s"
     )
     # Minutes before judged_from are baseline only, never reported.
-    early = anomaly.series_spikes(series.assign(error_rate=[0.6] + rates[1:]), judged_from,
+    early = anomaly.series_spikes(series([0.6] + rates[1:]), judged_from,
                                   start + timedelta(minutes=90), Detection(), datetime(2026, 1, 2))  # fmt: skip
-    assert minutes[0] not in set(early["window_start"])
+    assert minutes[0] not in set(early["window_start"].to_pylist())

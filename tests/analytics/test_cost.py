@@ -7,11 +7,10 @@ claude-sonnet-4.5: input 3.00, cache read 0.30, cache write 3.75, output 15.00.
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
 import pytest
 
 from analytics.cost import compute_costs, span_cost
@@ -88,10 +87,10 @@ def test_cached_tokens_without_a_cached_price_pay_the_input_rate() -> None:
     assert cost.total == pytest.approx(0.01)
 
 
-def _spans(rows: list[dict[str, object]]) -> pd.DataFrame:
+def _spans(rows: list[dict[str, object]]) -> pa.Table:
     base = {"trace_id": "t", "start_time": datetime(2025, 12, 1, 12), "input_tokens": None, "cached_tokens": None,
             "cache_write_tokens": None, "output_tokens": None, "reasoning_tokens": None}  # fmt: skip
-    return pd.DataFrame([{**base, "span_id": f"s{i}", **r} for i, r in enumerate(rows)])
+    return pa.Table.from_pylist([{**base, "span_id": f"s{i}", **r} for i, r in enumerate(rows)])
 
 
 def test_frame_costs_match_the_scalar_rule_and_unknown_models_are_null_not_zero() -> None:
@@ -106,14 +105,15 @@ def test_frame_costs_match_the_scalar_rule_and_unknown_models_are_null_not_zero(
             {"model": None, "input_tokens": 10},
         ]),
         PRICES,
-    )  # fmt: skip
-    assert df["cost_usd"].iloc[0] == pytest.approx(0.030)
-    assert df["cost_usd"].iloc[1] == pytest.approx(0.1755)
-    assert math.isnan(df["cost_usd"].iloc[2]) and df["cost_status"].iloc[2] == "unpriced"
-    assert math.isnan(df["cost_usd"].iloc[3]) and df["cost_status"].iloc[3] == "no_usage"
-    assert math.isnan(df["cost_usd"].iloc[4]) and df["cost_status"].iloc[4] == "unpriced"
-    assert list(df["accounting"][:2]) == ["cached_in_input", "cache_separate"]
-    assert df["price_model"].iloc[1] == "claude-sonnet-4.5"
+    ).to_pydict()  # fmt: skip
+    assert df["span_id"] == ["s0", "s1", "s2", "s3", "s4"]  # the rows keep their order
+    assert df["cost_usd"][0] == pytest.approx(0.030)
+    assert df["cost_usd"][1] == pytest.approx(0.1755)
+    assert df["cost_usd"][2] is None and df["cost_status"][2] == "unpriced"
+    assert df["cost_usd"][3] is None and df["cost_status"][3] == "no_usage"
+    assert df["cost_usd"][4] is None and df["cost_status"][4] == "unpriced"
+    assert df["accounting"][:2] == ["cached_in_input", "cache_separate"]
+    assert df["price_model"][1] == "claude-sonnet-4.5"
 
 
 def test_each_row_gets_the_price_in_force_on_its_day(tmp_path: Path) -> None:
@@ -137,6 +137,6 @@ def test_each_row_gets_the_price_in_force_on_its_day(tmp_path: Path) -> None:
             },
         ]
     )
-    assert list(compute_costs(spans, load_prices(user))["cost_usd"]) == pytest.approx(
+    assert compute_costs(spans, load_prices(user))["cost_usd"].to_pylist() == pytest.approx(
         [2.0, 1.0, 1.0]
     )

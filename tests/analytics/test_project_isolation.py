@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
+import pyarrow as pa
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -266,14 +266,14 @@ def test_the_dashboard_pages_show_each_project_its_own_figures(
     assert (shown["Alerts firing"], shown["Anomalies"]) == (alerts, anomalies), shown
 
 
-def _features(project: str, n: int, duration_ms: float, first: int = 0) -> pd.DataFrame:
+def _features(project: str, n: int, duration_ms: float, first: int = 0) -> list[dict[str, object]]:
     start = datetime(2026, 1, 1)
     rows = [{"trace_id": f"{project}-{first + i}", "project": project, "service_name": "agents", "agent_name": "planner",
              "workflow_name": "support", "start_time": start, "end_time": start,
              "duration_ms": duration_ms * (1 + 0.05 * (i % 5)), "cost_usd": 0.01, "total_tokens": 1000,
              "llm_calls": 2, "max_repeated_tool_calls": 1, "tool_calls": 1, "errors": 0, "handoffs": 0}
             for i in range(n)]  # fmt: skip
-    return pd.DataFrame(rows)
+    return rows
 
 
 def test_a_trace_is_judged_against_its_own_projects_baseline() -> None:
@@ -281,9 +281,9 @@ def test_a_trace_is_judged_against_its_own_projects_baseline() -> None:
     for alpha; judged against beta's traffic it would be a 60x latency outlier."""
     alpha, beta = _features("alpha", 80, 60_000.0), _features("beta", 80, 1_000.0)
     candidate = _features("alpha", 1, 60_000.0, first=1000)
-    found = anomaly.trace_outliers(candidate, pd.concat([alpha, beta], ignore_index=True), Detection(),
-                                   datetime(2026, 1, 2))  # fmt: skip
-    assert found.empty, found[["project", "kind", "reason"]].to_string()
-    mixed = anomaly.trace_outliers(candidate.assign(project="beta"), pd.concat([alpha, beta], ignore_index=True),
-                                   Detection(), datetime(2026, 1, 2))  # fmt: skip
-    assert list(mixed["kind"]) == ["latency_outlier"] and list(mixed["project"]) == ["beta"]
+    baseline = pa.Table.from_pylist(alpha + beta)
+    found = anomaly.trace_outliers(pa.Table.from_pylist(candidate), baseline, Detection(), datetime(2026, 1, 2))
+    assert found.num_rows == 0, found.select(["project", "kind", "reason"]).to_pylist()
+    moved = [{**row, "project": "beta"} for row in candidate]
+    mixed = anomaly.trace_outliers(pa.Table.from_pylist(moved), baseline, Detection(), datetime(2026, 1, 2))
+    assert mixed["kind"].to_pylist() == ["latency_outlier"] and mixed["project"].to_pylist() == ["beta"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from analytics import forest
 from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
 from analytics.clickhouse_sql import duckdb_sql_rows
 from analytics.offline import DirectWriter
@@ -41,12 +42,13 @@ TABLES = {  # compared row for row (every column DuckDB has)
 
 
 class Pair:
-    """The same spans in a DuckDB store and a ClickHouse database, a runner on each."""
+    """The same spans in a DuckDB store and a ClickHouse database, a runner on each (forests fitted
+    in this process, as an offline run does: the child of a collector is tests/analytics/test_forest.py)."""
 
     def __init__(self, store: Store, factory: Callable[[], Client], settings: Settings) -> None:
         self.store, self.factory, self.ch = store, factory, factory()
-        self.duck = AnalyticsRunner(store, DirectWriter(store), settings)
-        self.click = ClickHouseAnalyticsRunner(factory, settings)
+        self.duck = AnalyticsRunner(store, DirectWriter(store), settings, scorer=forest.in_process)
+        self.click = ClickHouseAnalyticsRunner(factory, settings, scorer=forest.in_process)
 
     def add(self, config: Synth) -> None:
         before = self.store.cursor().execute(
@@ -136,8 +138,8 @@ def test_price_change_recomputes_past_costs(pair: Pair, tmp_path: Path) -> None:
         "meta,llama-3.3-70b,llama-3\\.3-70b,0.60,,,0.60,,2024-12-06,\n"
     )
     settings = Settings.from_env({}, prices_file=str(prices))
-    pair.duck = AnalyticsRunner(pair.store, DirectWriter(pair.store), settings)
-    pair.click = ClickHouseAnalyticsRunner(pair.factory, settings)
+    pair.duck = AnalyticsRunner(pair.store, DirectWriter(pair.store), settings, scorer=forest.in_process)
+    pair.click = ClickHouseAnalyticsRunner(pair.factory, settings, scorer=forest.in_process)
     assert load_prices(str(prices)).fingerprint != load_prices(None).fingerprint
     duck, click = pair.duck.run_now(now=NOW), pair.click.run_now(now=NOW)
     assert click.backfill and duck.backfill
@@ -184,7 +186,7 @@ def test_on_a_cluster_costs_stay_in_span_costs(pair: Pair) -> None:
     """span_store is Distributed on a cluster: no mutation through a one-node join table."""
     settings = Settings.from_env({}, store="clickhouse://u:p@127.0.0.1:1/db", clickhouse_cluster="c1")
     pair.add(FIRST)
-    report = ClickHouseAnalyticsRunner(pair.factory, settings).run_now(now=NOW)
+    report = ClickHouseAnalyticsRunner(pair.factory, settings, scorer=forest.in_process).run_now(now=NOW)
     assert report.llm_spans > 0
     assert pair.ch.query("SELECT count() FROM span_costs WHERE cost_usd IS NOT NULL").result_rows[0][0] > 0
     assert pair.ch.query("SELECT count() FROM spans WHERE cost_usd IS NOT NULL").result_rows == [(0,)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics import forest
 from analytics.clickhouse_runner import ClickHouseAnalyticsRunner
 from analytics.offline import DirectWriter
 from analytics.runner import AnalyticsRunner
@@ -94,8 +95,9 @@ def stores(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator
         generate(store.write_connection, config)
     store.write_connection.execute(GUARDRAILS)
     copy_spans(store.cursor(), ch)
-    AnalyticsRunner(store, DirectWriter(store), settings).run_now(now=NOW)
-    ClickHouseAnalyticsRunner(factory, settings).run_now(now=NOW)
+    # Fitted in this process, as an offline run does (the collector's child: tests/analytics/test_forest.py).
+    AnalyticsRunner(store, DirectWriter(store), settings, scorer=forest.in_process).run_now(now=NOW)
+    ClickHouseAnalyticsRunner(factory, settings, scorer=forest.in_process).run_now(now=NOW)
     catch_up(store)
     yield Stores(store, clickhouse)
     store.close()
