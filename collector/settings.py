@@ -160,13 +160,11 @@ class Settings:
     )
     duckdb_memory_limit: str = _setting(
         "DUCKDB_MEMORY_LIMIT",
-        "192MB",
+        "64MB",
         "DuckDB's memory for the collector's database (block cache, rows not yet checkpointed, query "
         "memory; bigger queries spill to disk). Bounds DuckDB's part of the collector's RSS (DuckDB's own "
-        "default is 80% of the machine's RAM). 192MB is the smallest measured that runs the analytics "
-        "backfill over 5 M spans (128MB fails in its chunk split); 64MB keeps every query target and the "
-        "summary backfill at 5 M spans and suits a collector run with TRACEHOUSE_ANALYTICS_INTERVAL_S=0 "
-        "(bench/RESULTS.md, \"Memory round\").",
+        "default is 80% of the machine's RAM). At 64MB every query target, the summary backfill and the "
+        "analytics backfill hold with 5 M spans stored (bench/RESULTS.md, \"Round 5: the 300 MB target\").",
         _size,
     )
     sql_timeout_s: float = _setting(
