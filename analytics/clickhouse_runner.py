@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -127,8 +127,8 @@ class ClickHouseAnalyticsRunner(AnalyticsRunner):
     def _new_spans(self, watermark: datetime | None, now: datetime) -> tuple[int, datetime | None]:
         return chsql.new_span_range(self.ch, watermark, now - self.settle)
 
-    def _chunk_bounds(self, lo: datetime, hi: datetime, chunks: int) -> list[datetime]:
-        return chsql.chunk_bounds(self.ch, lo, hi, chunks)
+    def _chunk_bounds(self, lo: datetime, hi: datetime, spans: int) -> Iterable[datetime]:
+        return chsql.chunk_bounds(self.ch, lo, hi, spans)
 
     @contextmanager
     def _chunk_reader(self, lo: datetime, hi: datetime) -> Iterator[duckdb.DuckDBPyConnection]:

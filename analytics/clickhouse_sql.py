@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,17 +92,16 @@ def new_span_range(ch: Client, after: datetime | None, upto: datetime) -> tuple[
     return int(n), (hi.replace(tzinfo=None) if n else None)
 
 
-def chunk_bounds(ch: Client, lo: datetime, hi: datetime, chunks: int) -> list[datetime]:
-    """Upper bounds splitting (lo, hi] into about ``chunks`` parts of equal span count."""
-    if chunks <= 1:
-        return [hi]
-    levels = ", ".join(str(i / chunks) for i in range(1, chunks))
-    (row,) = ch.query(
-        f"SELECT quantilesExactLow({levels})(received_at) FROM span_store "
-        f"WHERE received_at > {ts(lo)} AND received_at <= {ts(hi)}"
-    ).result_rows[0]
-    bounds = sorted({b.replace(tzinfo=None) for b in row if b.replace(tzinfo=None) < hi})
-    return [*bounds, hi]
+def chunk_bounds(ch: Client, lo: datetime, hi: datetime, spans: int) -> Iterator[datetime]:
+    """Upper bounds splitting (lo, hi] into chunks of about ``spans`` spans, each found when asked:
+    the chunks analytics.rollups.chunk_bounds cuts in DuckDB (a chunk ends on a batch stamp)."""
+    while lo < hi:
+        (end,) = ch.query(
+            f"SELECT max(received_at) FROM (SELECT received_at FROM span_store "
+            f"WHERE received_at > {ts(lo)} AND received_at <= {ts(hi)} ORDER BY received_at LIMIT {int(spans)})"
+        ).result_rows[0]
+        lo = end.replace(tzinfo=None) if end is not None and end.replace(tzinfo=None) > lo else hi
+        yield lo
 
 
 def chunk_slice(ch: Client, columns: Sequence[str], lo: datetime, hi: datetime) -> dict[str, pa.Table]:

@@ -38,14 +38,19 @@ def baseline_traces(
     cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, per_group: int
 ) -> pa.Table:
     """Trace features started in [lo, hi], at most ``per_group`` per group (a deterministic sample
-    by trace id): the rolling window the forests are trained on, without moving a week of rows."""
+    by trace id): the rolling window the forests are trained on, without moving a week of rows.
+
+    The sample is picked per group with ``min_by(.., n)`` (``per_group`` ids per group), then
+    fetched: a window over every row of the week would sort whole rows and grow with the store."""
     return fetch_table(
         cur,
-        f"""SELECT * EXCLUDE (rn) FROM (
-                SELECT *, row_number() OVER (PARTITION BY project, {GROUP_KEY_SQL} ORDER BY hash(trace_id)) AS rn
-                FROM trace_features WHERE start_time >= ? AND start_time <= ?)
-            WHERE rn <= ?""",
-        [lo, hi, per_group],
+        f"""WITH picked AS (
+                SELECT unnest(min_by(trace_id, hash(trace_id), $n)) AS trace_id
+                FROM trace_features WHERE start_time >= $lo AND start_time <= $hi
+                GROUP BY project, {GROUP_KEY_SQL})
+            SELECT * FROM trace_features
+            WHERE start_time >= $lo AND start_time <= $hi AND trace_id IN (SELECT trace_id FROM picked)""",
+        {"lo": lo, "hi": hi, "n": per_group},
     )
 
 

@@ -8,13 +8,15 @@ and inserts them again, so a job can be re-run and late spans simply recompute t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from collector.rollup import chunk_end
 
 HIST_BASE = 1.1  # latency histogram bucket ratio: quantiles from it are within ±5 %
 
@@ -26,11 +28,14 @@ WHERE trace_id IN (SELECT trace_id FROM _traces) AND kind IN ('llm', 'embedding'
 """
 
 TRACE_FEATURES_SQL = """
-WITH s AS (
-    SELECT * FROM spans WHERE trace_id IN (SELECT trace_id FROM _traces)
+WITH s AS MATERIALIZED (  -- the columns used, not the payloads: read twice, so kept (and spilled) once
+    SELECT trace_id, span_id, project, service_name, workflow_name, agent_name, session_id, start_time, end_time,
+           kind, status, input_tokens, output_tokens, tool_name,
+           CASE WHEN kind = 'tool' THEN md5(coalesce(input, '')) END AS input_md5
+    FROM spans WHERE trace_id IN (SELECT trace_id FROM _traces)
 ), repeats AS (
     SELECT trace_id, tool_name, count(*) AS n
-    FROM s WHERE kind = 'tool' GROUP BY trace_id, tool_name, md5(coalesce(input, ''))
+    FROM s WHERE kind = 'tool' GROUP BY trace_id, tool_name, input_md5
 ), top_repeat AS (
     SELECT trace_id, max(n) AS max_repeated_tool_calls, first(tool_name ORDER BY n DESC, tool_name) AS repeated_tool
     FROM repeats GROUP BY trace_id
@@ -192,19 +197,15 @@ def new_span_range(
     return int(n), hi
 
 
-def chunk_bounds(
-    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, chunks: int
-) -> list[datetime]:
-    """Upper bounds splitting (lo, hi] into about ``chunks`` parts of equal span count."""
-    if chunks <= 1:
-        return [hi]
-    qs = [i / chunks for i in range(1, chunks)]
-    (row,) = cur.execute(
-        "SELECT quantile_disc(received_at, ?) FROM spans WHERE received_at > ? AND received_at <= ?",
-        [qs, lo, hi],
-    ).fetchall()
-    bounds = sorted({b for b in (row[0] or []) if b < hi})
-    return [*bounds, hi]
+def chunk_bounds(cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, spans: int) -> Iterator[datetime]:
+    """Upper bounds splitting (lo, hi] into chunks of about ``spans`` spans, each found when asked.
+
+    One chunk's end at a time (a top-N of ``spans`` stamps), not quantiles of the whole backlog,
+    whose sort holds 8 bytes per span and outgrows a small memory limit at millions of spans.
+    """
+    while lo < hi:
+        lo = chunk_end(cur, lo, hi, spans)
+        yield lo
 
 
 def fetch_table(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:

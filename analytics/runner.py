@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ JOB = "spans"  # watermark of the per-span steps; fingerprint = price table + ro
 # everything, so a file written by an older version gets the new table for its past spans too.
 ROLLUP_VERSION = "4"  # 2: call_minutes, error_minutes.sample_trace_id; 3: per project; 4: call histograms
 WINDOW_JOB = "windows"  # end of the last judged window
-CHUNK_SPANS = 250_000
+CHUNK_SPANS = 100_000  # spans per chunk: a chunk's trace features fit a 64 MB DuckDB limit (250,000 did not)
 EPOCH = datetime(1970, 1, 1)
 
 Progress = Callable[[int, int], None]  # (spans done, spans to do)
@@ -223,7 +222,7 @@ class AnalyticsRunner:
             affected_from: datetime | None = None
             if total and hi is not None:
                 report.backfill = report.backfill or watermark is None
-                bounds = self._chunk_bounds(lo, hi, math.ceil(total / CHUNK_SPANS))
+                bounds = self._chunk_bounds(lo, hi, CHUNK_SPANS)
                 for chunk_hi in bounds:
                     with self._chunk_reader(lo, chunk_hi) as cur:
                         first = self._chunk(cur, lo, chunk_hi, now, report)
@@ -257,8 +256,9 @@ class AnalyticsRunner:
     def _new_spans(self, watermark: datetime | None, now: datetime) -> tuple[int, datetime | None]:
         return rollups.new_span_range(self._cur, watermark)
 
-    def _chunk_bounds(self, lo: datetime, hi: datetime, chunks: int) -> list[datetime]:
-        return rollups.chunk_bounds(self._cur, lo, hi, chunks)
+    def _chunk_bounds(self, lo: datetime, hi: datetime, spans: int) -> Iterable[datetime]:
+        """Ends of chunks of about ``spans`` spans received in (lo, hi], found one at a time."""
+        return rollups.chunk_bounds(self._cur, lo, hi, spans)
 
     def _chunk_reader(self, lo: datetime, hi: datetime) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """What the per-span steps of spans received in (lo, hi] read."""

@@ -5,12 +5,13 @@ DuckDB file, runs the analytics jobs over all of them (the backfill a first star
 times the overview numbers (active agents, requests/min, avg/p50/p95 response time, success rate,
 cost today, top errors) as the dashboard asks for them. Target: <= 100 ms with 5M spans.
 
-Usage: python -m bench.analytics [--spans 5000000] [--db PATH] [--repeat 50] [--memory-limit 64MB]
+Usage: python -m bench.analytics [--spans 5000000] [--db PATH] [--base PATH] [--repeat 50] [--memory-limit 64MB]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -30,9 +31,12 @@ SPANS_PER_TRACE = 5.75
 TARGET_MS = 100.0
 
 
+def traffic(spans: int) -> Synth:
+    return Synth(traces=int(spans / SPANS_PER_TRACE), minutes=7 * 24 * 60, salt=5)
+
+
 def build(db: Path, spans: int) -> tuple[Synth, int, float]:
-    traces = int(spans / SPANS_PER_TRACE)
-    config = Synth(traces=traces, minutes=7 * 24 * 60, salt=5)
+    config = traffic(spans)
     store = Store(db)
     try:
         t0 = time.perf_counter()
@@ -84,6 +88,8 @@ def main() -> None:
     parser.add_argument(
         "--db", type=Path, default=None, help="DuckDB file to build (default: a temp file)"
     )
+    parser.add_argument("--base", type=Path, default=None,
+                        help="spans built before: copied instead of building (built and saved there when missing)")
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--memory-limit", default=None,
                         help="DuckDB memory limit for the backfill and the overview, as the collector sets it "
@@ -91,7 +97,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "analytics.duckdb"
-        config, n, gen_s = build(db, args.spans)
+        if args.base is not None and args.base.exists():
+            shutil.copyfile(args.base, db)
+            config, n, gen_s = traffic(args.spans), 0, 0.0
+            print(f"started from {args.base} (built before with --spans {args.spans:,})")
+        else:
+            config, n, gen_s = build(db, args.spans)
+            if args.base is not None:
+                shutil.copyfile(db, args.base)
         print(f"built {n:,} spans ({config.traces:,} traces over 7 days) in {gen_s:.1f} s; "
               f"DuckDB memory limit {args.memory_limit or 'DuckDB default (80% of RAM)'}")
         job_s, report = backfill(db, config, args.memory_limit)

@@ -195,18 +195,22 @@ def _pending_until(con: duckdb.DuckDBPyConnection) -> datetime | None:
     ).fetchone()[0]
 
 
-def _chunk_end(con: duckdb.DuckDBPyConnection, low: datetime, high: datetime) -> datetime:
-    """The received_at that ends the next chunk of about CHUNK_SPANS spans after ``low``.
+def chunk_end(con: duckdb.DuckDBPyConnection, low: datetime, high: datetime, spans: int) -> datetime:
+    """The received_at that ends the next chunk of about ``spans`` spans after ``low``.
 
     A batch shares one stamp, so a chunk ends on a stamp and may hold a batch more. The top-N
-    keeps CHUNK_SPANS timestamps (a few MB) whatever the backlog.
+    keeps ``spans`` timestamps (a few MB) whatever the backlog; the analytics jobs chunk with it too.
     """
     end = con.execute(
         "SELECT max(received_at) FROM (SELECT received_at FROM spans WHERE received_at > ? "
         "AND received_at <= ? ORDER BY received_at LIMIT ?)",
-        [low, high, CHUNK_SPANS],
-    ).fetchone()[0]
+        [low, high, spans],
+    ).fetchall()[0][0]  # fetchall: a finished result, so the cursor is free for the next query
     return end or high
+
+
+def _chunk_end(con: duckdb.DuckDBPyConnection, low: datetime, high: datetime) -> datetime:
+    return chunk_end(con, low, high, CHUNK_SPANS)
 
 
 def _merge_pending(con: duckdb.DuckDBPyConnection) -> tuple[int, bool]:

@@ -160,13 +160,14 @@ class Settings:
     )
     duckdb_memory_limit: str = _setting(
         "DUCKDB_MEMORY_LIMIT",
-        "192MB",
+        "128MB",
         "DuckDB's memory for the collector's database (block cache, rows not yet checkpointed, query "
         "memory; bigger queries spill to disk). Bounds DuckDB's part of the collector's RSS (DuckDB's own "
-        "default is 80% of the machine's RAM). 192MB is the smallest measured that runs the analytics "
-        "backfill over 5 M spans (128MB fails in its chunk split); 64MB keeps every query target and the "
-        "summary backfill at 5 M spans and suits a collector run with TRACEHOUSE_ANALYTICS_INTERVAL_S=0 "
-        "(bench/RESULTS.md, \"Memory round\").",
+        "default is 80% of the machine's RAM). One limit for the whole database: ingest, queries and the "
+        "analytics jobs share it. 128MB is the smallest measured at which an analytics run under full "
+        "ingest completes; at 64MB the query targets and the 5 M-span analytics backfill hold, but an "
+        "analytics run during heavy ingest runs out of memory (bench/RESULTS.md, \"Round 5: the 300 MB "
+        "target\").",
         _size,
     )
     sql_timeout_s: float = _setting(
