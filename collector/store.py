@@ -45,7 +45,7 @@ _CONNECT_CONFIG: dict[str, str | bool | int] = {
     # new rows: up to a whole row group (122,880 spans, ~170 MB uncompressed) in memory each time,
     # the +150 MB RSS spikes under ingest, and most of the checkpoint's CPU. Row groups stay the
     # size of one checkpoint; row groups whose rows are all deleted are still dropped
-    # (bench/RESULTS.md, "Memory round").
+    # (bench/RESULTS.md, "Round 4: DuckDB memory").
     "max_vacuum_tasks": 0,
 }
 
