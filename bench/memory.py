@@ -33,7 +33,8 @@ from analytics.runner import AnalyticsRunner
 from bench.ingest import machine, start_senders
 from collector import rollup
 from collector import store as store_module
-from collector.runtime import glibc_heap, tune_gc
+from bench.glibc import glibc_heap
+from collector.runtime import tune_gc
 from collector.serve import CollectorServer
 from collector.settings import Settings
 from collector.writer import BatchWriter

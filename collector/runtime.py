@@ -1,4 +1,4 @@
-"""Process tuning of the collector: Python's cyclic garbage collector, pandas kept out; glibc's heap, measured.
+"""Process tuning of the collector: Python's cyclic garbage collector, and pandas kept out.
 
 Ingest allocates ~10 container objects per span (attribute dicts, value tuples, lists), so
 CPython's generation-0 collection (every 700 net allocations) runs several times per request,
@@ -9,10 +9,9 @@ by reference counting. ~2 µs per span less, 7 % of the preparation (bench/RESUL
 round 3"). Capping glibc's malloc arenas was measured too and changed nothing (DuckDB allocates
 through its own jemalloc), so it is not done.
 
-:func:`glibc_heap` reports what glibc's malloc holds (Python, pyarrow and gRPC allocate there;
-DuckDB through its own jemalloc), for bench/memory.py. Trimming it (``malloc_trim`` every 2 s)
-after analytics runs was measured and gave nothing back (RSS 500-534 MB between runs with it,
-503 without), so it is not done.
+Trimming glibc's heap (``malloc_trim`` every 2 s) after analytics runs was measured with
+bench/memory.py and gave nothing back (RSS 500-534 MB between runs with it, 503 without), so it
+is not done.
 
 pyarrow imports pandas, when it is installed, whenever it converts Python objects it has to
 inspect (a list to ``pa.array``, type inference, ``from_pylist``), only to ask whether they are
@@ -24,9 +23,6 @@ to import it; pyarrow takes that as "not installed".
 from __future__ import annotations
 
 import atexit
-import ctypes
-import ctypes.util
-import functools
 import gc
 import importlib.abc
 import sys
@@ -45,34 +41,6 @@ def tune_gc() -> None:
     # Frozen objects are skipped by the collection at interpreter exit too; DuckDB's bindings
     # (nanobind) then report them as leaked on stderr. Give them back before that.
     atexit.register(gc.unfreeze)
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
-    ]  # fmt: skip
-
-
-@functools.cache
-def _glibc() -> ctypes.CDLL | None:
-    """glibc with mallinfo2 (2.33+), or None (musl, macOS)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-def glibc_heap() -> tuple[int, int] | None:
-    """(bytes in use, bytes free in its arenas) of glibc malloc over all arenas, or None."""
-    libc = _glibc()
-    if libc is None:
-        return None
-    info = libc.mallinfo2()
-    return info.uordblks + info.hblkhd, info.fordblks
 
 
 class _RefusePandas(importlib.abc.MetaPathFinder):
