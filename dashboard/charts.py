@@ -280,7 +280,9 @@ def cost_by_day(frame: pd.DataFrame) -> go.Figure:
         fig.add_bar(x=part["day"], y=part["cost_usd"], name=str(model))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(tickprefix="$")
-    return _base(fig, height=300, title="Cost per day, by model")
+    fig = _base(fig, height=300, title="Cost per day, by model")
+    # One entry per model: beside the plot, not above it, where several rows would cover the title.
+    return fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
 
 
 def flow_layout(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
