@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -211,3 +212,12 @@ def collector_process(tmp_path: Path) -> Iterator[Callable[..., CollectorProcess
         if child.process.poll() is None:
             child.process.kill()
             child.process.wait(30)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (dedented) in a fresh interpreter from the repo root: for process-wide state
+    (GC settings, imports, malloc) that a test must not leave in the pytest process."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120,
+    )

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
+from tests.conftest import run_python
 
 
 def test_glibc_heap_reports_what_malloc_holds() -> None:
     """bench/memory.py reads glibc's heap through this: objects allocated show as in use, freed ones as free."""
-    result = _run(
+    result = run_python(
         """
         from bench.glibc import glibc_heap
 

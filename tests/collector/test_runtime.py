@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
+from tests.conftest import run_python
 
 
 def test_tune_gc_freezes_the_imports_and_exits_without_leak_reports() -> None:
     """DuckDB's bindings report objects still frozen at exit as leaks on stderr: none here."""
-    result = _run(
+    result = run_python(
         """
         import gc
         import duckdb
