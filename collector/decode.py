@@ -28,7 +28,13 @@ _BAD_ID = b"\xff"
 
 
 class DecodeFailed(ValueError):
-    """The request as a whole cannot be read (not protobuf, not JSON, wrong shape)."""
+    """The request as a whole cannot be read (not protobuf, not JSON, wrong shape).
+
+    The message goes back to the client as one line: the parsers quote the offending value, and
+    a value with a newline in it would otherwise split the message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
 
 
 @dataclass(slots=True)

@@ -241,3 +241,10 @@ def test_mutated_real_requests_as_json_bytes(pipeline: Pipeline, body: bytes, da
 @given(json_values)
 def test_any_json_document(pipeline: Pipeline, document: Any) -> None:
     ingest(pipeline, json.dumps(document).encode(), "json")
+
+
+def test_a_refusal_quoting_a_value_with_a_newline_is_one_line(pipeline: Pipeline) -> None:
+    """Found by the JSON-structure fuzz above: the parser quotes the bad value, newline and all."""
+    with pytest.raises(PermanentIngestError) as refused:
+        pipeline.submit(b'{"resourceSpans": "\\n"}', "json")  # type: ignore[arg-type]
+    assert "resourceSpans" in str(refused.value) and "\n" not in str(refused.value)
