@@ -59,9 +59,10 @@ _PER = f"CAST({PER_TOKEN!r} AS DOUBLE)"
 
 # The pricing rule over ``_priced`` (token columns, NULL = not reported, beside RATES_SCHEMA's
 # columns and a ``_pos``), in the order of operations of the numpy code it replaced: the stored
-# costs are the same to the last bit. It returns only the columns it adds, in ``_pos`` order: the
-# sort then carries 10 columns, not every column of the spans (which needed over 30 MB for a chunk's
-# 30,000 LLM spans, in a second DuckDB beside the store's limit: +80 MB RSS under ingest).
+# costs are the same to the last bit. It returns only the columns it adds, in ``_pos`` order, and
+# compute_costs puts them beside the input's columns: the sort then carries 10 columns, not every
+# column of the spans (the run's peak RSS in compute_costs, private DuckDB included: +70 -> +54 MB
+# for 30,000 LLM spans, +190 -> +99 MB for 200,000; bench/RESULTS.md, "Round 6").
 COSTS_SQL = f"""
 WITH t AS (
     SELECT *,
