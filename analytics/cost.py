@@ -56,12 +56,13 @@ RATES_SCHEMA = pa.schema([
     ("r_separate", pa.bool_()),
 ])  # fmt: skip
 _PER = f"CAST({PER_TOKEN!r} AS DOUBLE)"
-_INTERNAL = "_pos, _in, _cached, _write, _out, _reasoning, _found, _usage, _separate, _priced, " \
-            "_c_in, _c_cached, _c_write, _c_out, _c_reasoning"  # fmt: skip
 
 # The pricing rule over ``_priced`` (token columns, NULL = not reported, beside RATES_SCHEMA's
 # columns and a ``_pos``), in the order of operations of the numpy code it replaced: the stored
-# costs are the same to the last bit.
+# costs are the same to the last bit. It returns only the columns it adds, in ``_pos`` order, and
+# compute_costs puts them beside the input's columns: the sort then carries 10 columns, not every
+# column of the spans (the run's peak RSS in compute_costs, private DuckDB included: +70 -> +54 MB
+# for 30,000 LLM spans, +190 -> +99 MB for 200,000; bench/RESULTS.md, "Round 6").
 COSTS_SQL = f"""
 WITH t AS (
     SELECT *,
@@ -84,7 +85,7 @@ WITH t AS (
            _reasoning * r_reasoning * {_PER} AS _c_reasoning
     FROM s
 )
-SELECT * EXCLUDE ({_INTERNAL}, r_input, r_cached, r_write, r_output, r_reasoning, r_separate),
+SELECT price_model,
        CASE WHEN _priced THEN _c_in END AS input_cost_usd,
        CASE WHEN _priced THEN _c_cached END AS cached_cost_usd,
        CASE WHEN _priced THEN _c_write END AS cache_write_cost_usd,
@@ -133,6 +134,7 @@ def _rates(p: Price) -> dict[str, Any]:
 
 
 def _costs(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The columns COSTS_SQL adds, one row per ``_priced`` row in ``_pos`` order."""
     return con.sql(COSTS_SQL).to_arrow_table()
 
 
@@ -183,7 +185,9 @@ def compute_costs(spans: pa.Table, prices: PriceTable) -> pa.Table:
             schema=pa.schema([("model", pa.string()), ("day", pa.date32()), *RATES_SCHEMA]),
         ))  # fmt: skip
         con.execute(
-            "CREATE TEMP VIEW _priced AS SELECT s.*, r.* EXCLUDE (model, day) FROM _spans s "
+            f"CREATE TEMP VIEW _priced AS SELECT s._pos, {', '.join(f's.{c}' for c in TOKEN_COLUMNS)}, "
+            "r.* EXCLUDE (model, day) FROM _spans s "
             "LEFT JOIN _rates r ON s.model = r.model AND CAST(s.start_time AS DATE) = r.day"
         )
-        return _costs(con)
+        added = _costs(con)
+    return pa.Table.from_arrays([*spans.columns, *added.columns], names=[*spans.column_names, *added.column_names])

@@ -82,6 +82,7 @@ class RunReport(ProjectReport):
     """What one run did: the counts over every project, and each project's part."""
 
     backfill: bool = False
+    stopped: bool = False  # the runner was stopped: the run ended early, at a chunk boundary
     seconds: float = 0.0
     watermark: str | None = None
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step, summed over chunks
@@ -150,6 +151,8 @@ class AnalyticsRunner:
         self._thread.start()
 
     def stop(self, timeout_s: float = 30.0) -> None:
+        """End the schedule; a run in progress ends after its current chunk (the collector closes
+        the database next, which must not happen under a running query)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -224,6 +227,9 @@ class AnalyticsRunner:
                 report.backfill = report.backfill or watermark is None
                 bounds = self._chunk_bounds(lo, hi, CHUNK_SPANS)
                 for chunk_hi in bounds:
+                    if self._stop.is_set():  # stopping: the rest waits for the next run (the
+                        report.stopped = True  # watermark is at the last finished chunk)
+                        break
                     with self._chunk_reader(lo, chunk_hi) as cur:
                         first = self._chunk(cur, lo, chunk_hi, now, report)
                     if first is not None:
@@ -232,6 +238,8 @@ class AnalyticsRunner:
                     if progress:
                         progress(report.spans, total)
             report.watermark = lo.isoformat() if lo != EPOCH else None
+            if report.stopped:
+                return report
             clock = _Steps(report.steps)
             with self._window_reader(affected_from, now) as cur:
                 self._windows(cur, affected_from, now, report)

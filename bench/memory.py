@@ -29,6 +29,9 @@ from typing import Any
 import pyarrow
 from rich.console import Console
 
+from analytics import anomaly as anomaly_module
+from analytics import rollups
+from analytics import runner as runner_module
 from analytics.runner import AnalyticsRunner
 from bench.ingest import machine, start_senders
 from collector import rollup
@@ -81,14 +84,37 @@ class Activity:
         return any(started - slack <= at <= ended + slack for started, ended in self.spans[-2000:])
 
 
-def instrument() -> dict[str, Activity]:
-    """Record the writer's commits, the summary merges and the analytics runs (this process only)."""
+# The steps of an analytics run, each (owner, attribute name) as the runner calls it.
+ANALYTICS_STEPS: dict[str, tuple[Any, str]] = {
+    "touched": (rollups, "touched"),
+    "llm_spans": (rollups, "llm_spans"),
+    "compute_costs": (runner_module, "compute_costs"),
+    "save_costs": (rollups, "set_span_costs"),
+    "refresh_traces": (runner_module, "refresh_traces"),
+    "trace_features": (rollups, "trace_features"),
+    "save_features": (AnalyticsRunner, "_save_features"),
+    "minute_rollups": (rollups, "minute_rollups"),
+    "save_minutes": (AnalyticsRunner, "_save_minutes"),
+    "baseline": (AnalyticsRunner, "_baseline"),
+    "trace_outliers": (anomaly_module, "trace_outliers"),  # the IsolationForest child inside
+    "finish": (AnalyticsRunner, "_finish"),
+    "windows": (AnalyticsRunner, "_windows"),
+    "alerts": (AnalyticsRunner, "_alerts"),
+}
+
+
+def instrument() -> tuple[dict[str, Activity], dict[str, Activity]]:
+    """Record the writer's commits, the summary merges, the analytics runs and each step of a run
+    (this process only)."""
     acts = {name: Activity(name) for name in ("commit", "summary", "analytics", "task")}
     BatchWriter._commit_batch = acts["commit"].wrap(BatchWriter._commit_batch)  # type: ignore[method-assign]
     BatchWriter._run_task = acts["task"].wrap(BatchWriter._run_task)  # type: ignore[method-assign]
     rollup.catch_up = acts["summary"].wrap(rollup.catch_up)  # type: ignore[assignment]
     AnalyticsRunner.run_now = acts["analytics"].wrap(AnalyticsRunner.run_now)  # type: ignore[method-assign]
-    return acts
+    steps = {name: Activity(name) for name in ANALYTICS_STEPS}
+    for name, (owner, attr) in ANALYTICS_STEPS.items():
+        setattr(owner, attr, steps[name].wrap(getattr(owner, attr)))
+    return acts, steps
 
 
 class Sampler(threading.Thread):
@@ -156,7 +182,7 @@ def main() -> int:
     console.print(f"max_vacuum_tasks {store_module._CONNECT_CONFIG['max_vacuum_tasks']}")
     # As collector.serve.run sets up its process.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    acts = instrument()
+    acts, steps = instrument()
     tune_gc()
     server = CollectorServer(settings).start()
     idle = proc_status()["VmRSS"]
@@ -179,14 +205,28 @@ def main() -> int:
         server.stop()
     acked = sum(o[0] for o in outcomes)
     report(sampler.rows, acts, started, ended, idle, acked, stored, args)
+    report_steps(sampler.rows, steps)
     if args.csv:
         with args.csv.open("w", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=[*sampler.rows[0], *acts])
+            writer = csv.DictWriter(out, fieldnames=[*sampler.rows[0], *acts, "step"])
             writer.writeheader()
             for row in sampler.rows:
                 writer.writerow({**row, "t": round(row["t"] - started, 3),
-                                 **{name: int(act.active(row["t"], 0.0)) for name, act in acts.items()}})  # fmt: skip
+                                 **{name: int(act.active(row["t"], 0.0)) for name, act in acts.items()},
+                                 "step": "+".join(n for n, a in steps.items() if a.active(row["t"], 0.0))})  # fmt: skip
     return 0
+
+
+def report_steps(rows: list[dict[str, float]], steps: dict[str, Activity]) -> None:
+    """Per analytics step: runs, seconds, and the highest RSS / glibc heap in use / DuckDB while it ran."""
+    console.print("analytics steps: runs, seconds, then the highest RSS, glibc in use, DuckDB while it ran (MB)")
+    for name, act in steps.items():
+        during = [r for r in rows if any(a <= r["t"] <= b for a, b in act.spans)]
+        if act.spans:
+            top = max(during, key=lambda r: r["rss"]) if during else None
+            console.print(f"  {name:15s} {len(act.spans):3d} runs {sum(b - a for a, b in act.spans):7.1f} s" + (
+                f"  RSS {top['rss'] / MB:5.0f}  glibc {max(r['glibc_used'] for r in during) / MB:5.0f}"
+                f"  duckdb {max(r['duckdb'] for r in during) / MB:5.0f}" if top else ""))  # fmt: skip
 
 
 def report(rows: list[dict[str, float]], acts: dict[str, Activity], started: float, ended: float, idle: int,

@@ -167,9 +167,12 @@ class RequestFactory:
         body, trace_offsets, span_offsets, tag_offsets = self._templates[self._counter % len(self._templates)]
         self._counter += 1
         buffer = bytearray(body)
-        base = struct.pack(">6sHQ", self._prefix, self._worker, self._counter)
+        # prefix, worker, request, trace: a new trace id in every request (the request number was
+        # once packed as 8 bytes and cut to its 4 zero high bytes, so every request of a sender
+        # reused its 50 trace ids and traces grew to thousands of spans)
+        base = struct.pack(">6sHI", self._prefix, self._worker, self._counter & 0xFFFFFFFF)
         for offset, n in trace_offsets:
-            buffer[offset : offset + 16] = base[:12] + struct.pack(">I", n + 1)
+            buffer[offset : offset + 16] = base + struct.pack(">I", n + 1)
         stamp = struct.pack(">I", self._counter & 0xFFFFFFFF)
         for offset, n in span_offsets:
             buffer[offset : offset + 8] = stamp + struct.pack(">HH", self._worker, n + 1)

@@ -130,6 +130,9 @@ _EPOCH = datetime(1, 1, 1)
 # grouping's memory grows with DuckDB's threads, so 100,000 leaves room at 64 MB on bigger
 # machines. Ingest's catch-up once a second is far below this.
 CHUNK_SPANS = 100_000
+# Spans recomputed per transaction by refresh_traces (the cost job's traces), while ingest shares
+# the same limit: 300,000 spans' traces did not fit 32 MB at once (tests/collector/test_rollup_memory.py).
+REFRESH_SPANS = 20_000
 
 
 def _lock_for(store: Store) -> threading.Lock:
@@ -300,20 +303,65 @@ def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:
     """Recompute the summaries of these traces from their spans (after spans were updated in place,
     e.g. ``cost_usd`` by the cost job). Traces not summarized yet are left to the next catch_up,
     and only spans under the watermark are counted: newer ones are merged by that catch_up.
+
+    In slices of about ``REFRESH_SPANS`` spans, one transaction each, so the memory does not grow
+    with the number of traces: an analytics chunk's 10,000 priced traces in one statement ran out
+    of memory at a 64 MB limit under ingest. Each trace is recomputed whole in one slice.
     """
     ids = sorted(set(trace_ids))
     if not ids or store.read_only:
         return
+    for part in _refresh_slices(store, ids):
+        _refresh(store, part)
+
+
+def _refresh_slices(store: Store, ids: list[str]) -> list[list[str]]:
+    """The summarized ones of ``ids`` in slices of at most ``REFRESH_SPANS`` stored spans (a bigger
+    trace alone), in start-time order: a slice's spans then sit in few row groups."""
+    cur = store.cursor()
+    try:
+        _id_table(cur, ids)
+        candidates = [
+            r[0]
+            for r in cur.execute(
+                "SELECT s.rowid FROM trace_summary AS s JOIN _rollup_ids AS p ON s.trace_key = p.trace_key"
+            ).fetchall()
+        ]
+        rows = cur.execute(
+            "SELECT trace_id, span_count FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[])) "
+            "AND trace_id IN (SELECT trace_id FROM _rollup_ids) ORDER BY start_time, trace_id",
+            [candidates],
+        ).fetchall()
+        cur.execute("DROP TABLE _rollup_ids")
+    finally:
+        cur.close()
+    slices: list[list[str]] = []
+    spans = 0
+    for trace_id, count in rows:
+        if not slices or spans + count > REFRESH_SPANS:
+            slices.append([])
+            spans = 0
+        slices[-1].append(trace_id)
+        spans += count
+    return slices
+
+
+def _id_table(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rollup_ids AS SELECT trace_id, {TRACE_KEY.format('trace_id')} "
+        "AS trace_key FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS trace_id)",
+        [ids],
+    )
+
+
+def _refresh(store: Store, ids: list[str]) -> None:
+    """One slice of :func:`refresh_traces`, in one transaction under the merge lock."""
     with _lock_for(store):
         con = store.cursor()
         try:
             con.execute("BEGIN")
             high = _watermark(con)
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _rollup_ids AS SELECT trace_id, {TRACE_KEY.format('trace_id')} "
-                "AS trace_key FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS trace_id)",
-                [ids],
-            )
+            _id_table(con, ids)
             stale = _stored_summaries(con, "_rollup_ids") if high is not None else []
             if not stale:
                 con.execute("ROLLBACK")
@@ -324,7 +372,7 @@ def refresh_traces(store: Store, trace_ids: Iterable[str]) -> None:
             con.execute(
                 "DELETE FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale]
             )
-            # The trace's time window lets zone maps skip the row groups of other days.
+            # The traces' time window lets zone maps skip the row groups of other times.
             where = (
                 "trace_id IN (SELECT trace_id FROM _rollup_old) AND start_time >= ? AND start_time <= ? "
                 "AND received_at <= ?"

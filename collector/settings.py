@@ -160,14 +160,13 @@ class Settings:
     )
     duckdb_memory_limit: str = _setting(
         "DUCKDB_MEMORY_LIMIT",
-        "128MB",
+        "64MB",
         "DuckDB's memory for the collector's database (block cache, rows not yet checkpointed, query "
         "memory; bigger queries spill to disk). Bounds DuckDB's part of the collector's RSS (DuckDB's own "
         "default is 80% of the machine's RAM). One limit for the whole database: ingest, queries and the "
-        "analytics jobs share it. 128MB is the smallest measured at which an analytics run under full "
-        "ingest completes; at 64MB the query targets and the 5 M-span analytics backfill hold, but an "
-        "analytics run during heavy ingest runs out of memory (bench/RESULTS.md, \"Round 5: the 300 MB "
-        "target\").",
+        "analytics jobs share it. At 64MB the query targets, the 5 M-span analytics backfill and analytics "
+        "runs under full ingest complete (bench/RESULTS.md, \"Round 6\"); a bigger limit caches more of "
+        "the file for queries over long time ranges.",
         _size,
     )
     sql_timeout_s: float = _setting(

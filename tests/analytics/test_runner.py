@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from analytics.rollups import overview
+from analytics import runner as runner_module
 from analytics.runner import AnalyticsRunner
 from bench.synth import Synth, generate
 from collector.rollup import catch_up
@@ -224,3 +225,38 @@ def test_every_call_group_keeps_its_latency_histogram(
     assert {kind for kind, *_ in by_kind} >= {"agent", "tool", "handoff"}
     for kind, rows, without, miscounted in by_kind:
         assert rows > 0 and without == 0 and miscounted == 0, kind
+
+
+def test_a_stopped_runner_ends_its_run_at_a_chunk_boundary(
+    tmp_path: Path, analytics_store: Store, make_runner: Callable[..., AnalyticsRunner],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At shutdown the collector stops the runner, then closes the database: a long run must end
+    first. It ends after its current chunk, and the next run carries on to the one-pass result."""
+    generate(analytics_store.write_connection, FIRST)
+    monkeypatch.setattr(runner_module, "CHUNK_SPANS", 2_000)  # 2 chunks
+    runner = make_runner()
+    finish = runner._finish
+
+    def finish_then_stop(*args: object) -> dict[tuple[str, str], int]:
+        done = finish(*args)  # type: ignore[arg-type]
+        runner.stop()  # as the collector's shutdown does, from another thread, while the run goes on
+        return done
+
+    monkeypatch.setattr(runner, "_finish", finish_then_stop)
+    total = analytics_store.cursor().execute("SELECT count(*) FROM spans").fetchone()[0]
+    stopped = runner.run_now(now=NOW)
+    assert stopped.stopped and 0 < stopped.spans < total
+    watermark = analytics_store.cursor().execute(
+        "SELECT watermark FROM analytics_state WHERE job = 'spans'").fetchone()[0]  # fmt: skip
+    assert stopped.watermark == watermark.isoformat()
+
+    rest = make_runner().run_now(now=NOW)  # the next collector's run
+    assert not rest.stopped and stopped.spans + rest.spans == total
+    full_store = Store(tmp_path / "full.duckdb")
+    try:
+        generate(full_store.write_connection, FIRST)
+        make_runner(full_store).run_now(now=NOW)
+        assert _snapshot(full_store) == _snapshot(analytics_store)
+    finally:
+        full_store.close()

@@ -8,6 +8,7 @@ error, seen with 5 M spans at 64 MB); chunked, it fits, and the summary is the o
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -97,3 +98,45 @@ def test_a_chunk_ends_on_a_batch_stamp(tmp_path: Path, monkeypatch: pytest.Monke
     assert rollup._chunk_end(cur, stamps[1], stamps[-1]) == stamps[2]
     assert rollup.catch_up(store) == 30 * per
     assert cur.execute("SELECT count(*), sum(span_count) FROM trace_summary").fetchone() == (3 * per, 30 * per)
+
+
+def test_refresh_in_slices_fits_a_small_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """refresh_traces (after the cost job set spans.cost_usd) recomputes its traces in slices: at
+    once, 300,000 spans' traces run out of memory under the limit; sliced they fit, and the
+    summary is the one built from scratch over the same spans."""
+    build(tmp_path / "built.duckdb").close()
+    plain = Store(tmp_path / "built.duckdb")  # summarized, then costs set in place
+    assert rollup.catch_up(plain) == 10 * TRACES
+    plain.write_connection.execute("UPDATE spans SET cost_usd = input_tokens * 1e-6 + output_tokens * 3e-6 "
+                                    "WHERE kind = 'llm'")
+    ids = [r[0] for r in plain.cursor().execute("SELECT DISTINCT trace_id FROM spans").fetchall()]
+    plain.close()
+    for name in ("once", "sliced", "fresh"):
+        shutil.copy(tmp_path / "built.duckdb", tmp_path / f"{name}.duckdb")
+
+    monkeypatch.setattr(rollup, "REFRESH_SPANS", 10 * TRACES)
+    once = Store(tmp_path / "once.duckdb", memory_limit=LIMIT)
+    once.write_connection.execute(f"SET threads = {THREADS}")
+    with pytest.raises(duckdb.OutOfMemoryException):
+        rollup.refresh_traces(once, ids)
+    once.close()
+
+    monkeypatch.undo()
+    assert rollup.REFRESH_SPANS < 10 * TRACES
+    sliced = Store(tmp_path / "sliced.duckdb", memory_limit=LIMIT)
+    sliced.write_connection.execute(f"SET threads = {THREADS}")
+    rollup.refresh_traces(sliced, ids)
+    got = sliced.cursor().execute(COMPARED).fetchall()
+    sliced.close()
+
+    fresh = Store(tmp_path / "fresh.duckdb")  # no limit: the summary of every span, costs included
+    fresh.write_connection.execute("DELETE FROM trace_summary")
+    fresh.write_connection.execute("DELETE FROM trace_summary_state")
+    monkeypatch.setattr(rollup, "CHUNK_SPANS", 10 * TRACES)
+    assert rollup.catch_up(fresh) == 10 * TRACES
+    want = fresh.cursor().execute(COMPARED).fetchall()
+    fresh_costs = fresh.cursor().execute("SELECT count(*) FROM trace_summary WHERE cost_usd > 0").fetchall()[0][0]
+    fresh.close()
+    assert got == want
+    assert len(got) == TRACES
+    assert fresh_costs == TRACES  # every trace has LLM spans: the refresh brought in their cost
