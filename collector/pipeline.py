@@ -9,12 +9,15 @@ counted in the result and reported through OTLP ``partial_success``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collector.admission import BudgetExhausted, RequestBudget, Reservation
 from collector.decode import DecodeFailed, Rejected
 from collector.ingest_pool import create_pool
 from collector.metrics import IngestMetrics
@@ -25,6 +28,7 @@ from collector.writer import BatchWriter, QueueFull, WriterClosed
 _MAX_REASONS = 3  # reasons quoted in partial_success.error_message
 DECODE_THREADS = 2
 INFLIGHT_REQUESTS_OF_MAX_SIZE = 4  # request bytes in progress: 4 x TRACEHOUSE_MAX_REQUEST_BYTES
+ADMISSION_WAIT_S = 0.5  # how long a request waits for room in that budget before "busy"
 RETRY_AFTER_S = 1  # told to clients on a transient error (HTTP Retry-After, gRPC RetryInfo)
 
 
@@ -74,29 +78,31 @@ class Pipeline:
         # With workers, that Python runs in other processes and the GIL here is left to the
         # receivers, the writer and DuckDB (collector.ingest_pool).
         self._pool = create_pool(settings.ingest_workers) if settings.ingest_workers else None
-        # The span queue bounds rows; this bounds the request bodies being decoded or awaiting
-        # commit, whose decoded form is several times their size. One request is always let in.
-        self._inflight_limit = INFLIGHT_REQUESTS_OF_MAX_SIZE * settings.max_request_bytes
-        self.inflight_bytes = 0  # touched only on the event loop
+        # The span queue bounds rows; this bounds the request bodies being read, decoded or awaiting
+        # commit, whose decoded form is several times their size (collector.admission).
+        self.budget = RequestBudget(INFLIGHT_REQUESTS_OF_MAX_SIZE * settings.max_request_bytes, ADMISSION_WAIT_S)
+
+    @property
+    def inflight_bytes(self) -> int:
+        return self.budget.used
+
+    @asynccontextmanager
+    async def admit(self, most_bytes: int) -> AsyncIterator[Reservation]:
+        """Room for a request of at most ``most_bytes``, taken before its body is read; the
+        receiver shrinks it to the real size. Raises TransientIngestError when busy."""
+        try:
+            async with self.budget.reserve(most_bytes) as reservation:
+                yield reservation
+        except BudgetExhausted as exc:
+            self._metrics.rejected.labels("busy").inc()
+            raise TransientIngestError(str(exc), "busy") from exc
 
     async def ingest(self, body: bytes, fmt: Format, project: str | None = None) -> IngestResult:
-        """Store one OTLP request; returns after the commit. Raises IngestError.
+        """Store one OTLP request admitted by :meth:`admit`; returns after the commit. Raises
+        IngestError.
 
         ``project`` (the ingest key's) overrides whatever project the spans name themselves.
         """
-        size = len(body)
-        if self.inflight_bytes and self.inflight_bytes + size > self._inflight_limit:
-            self._metrics.rejected.labels("busy").inc()
-            raise TransientIngestError(
-                f"collector is busy: {self.inflight_bytes} bytes of requests in progress", "busy"
-            )
-        self.inflight_bytes += size
-        try:
-            return await self._ingest(body, fmt, project)
-        finally:
-            self.inflight_bytes -= size
-
-    async def _ingest(self, body: bytes, fmt: Format, project: str | None) -> IngestResult:
         # Decoding and normalizing a large request takes tens of milliseconds of Python: off the
         # event loop, so /api and /healthz stay responsive while ingest is busy.
         loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from collector.errors import one_line
 from collector.settings import Settings
 from collector.store import Store
 
@@ -116,7 +117,7 @@ class RetentionJob:
             try:
                 self.run_once()
             except Exception as exc:  # noqa: BLE001 - a failed run is retried at the next interval
-                log.warning("retention run failed: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                log.warning("retention run failed: %s", one_line(exc))
             wait = self._interval
 
     def stop(self) -> None:

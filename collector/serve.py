@@ -30,6 +30,7 @@ from analytics.runner import AnalyticsRunner
 from collector.api import create_app
 from collector.auth import Access
 from collector.backend import Backend, open_backend
+from collector.errors import one_line
 from collector.runtime import keep_pandas_out, tune_gc
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     except (PriceFileError, RulesFileError, RedactionFileError) as exc:
         raise UserError(str(exc)) from None
     except (OSError, RuntimeError, duckdb.Error) as exc:  # port in use, unwritable db path, ClickHouse down ...
-        raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+        raise UserError(one_line(exc)) from exc
     stats = server.writer.stats if server.writer else None
     print(
         f"tracehouse collector: stopped ({stats.stored if stats else 0} spans stored)", flush=True

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from collector.errors import one_line
+
 if TYPE_CHECKING:
     from collector.store import Store
 
@@ -42,11 +44,6 @@ def is_storage_error(exc: BaseException) -> bool:
     return any(marker in text for marker in _MARKERS)
 
 
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 class StorageHealth:
     """Tracks whether the database can be written; logs the transitions only."""
 
@@ -66,14 +63,14 @@ class StorageHealth:
                 self.failures += 1
                 log.error(
                     "database %s cannot be written: %s; ingest answers UNAVAILABLE / 503 until it can",
-                    store.path, _one_line(exc),
+                    store.path, one_line(exc),
                 )
             self.failing_since_batches += 1
         if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc).lower():
             try:
                 return store.reopen()
             except duckdb.Error as reopen_error:  # still cannot open: try again on the next batch
-                log.debug("reopening %s failed: %s", store.path, _one_line(reopen_error))
+                log.debug("reopening %s failed: %s", store.path, one_line(reopen_error))
         return store.write_connection
 
     def recovered(self, store: Store) -> None:

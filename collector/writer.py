@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from collector.agent_resolver import AgentResolver
 from collector.arrow_rows import EPOCH, micros, rows_to_arrow
+from collector.errors import one_line
 from collector.model import SpanRow
 from collector.settings import Settings
 from collector.storage_faults import StorageHealth, is_storage_error
@@ -210,7 +211,7 @@ class BatchWriter:
         try:
             self._last_stamp = self._last_received_at() or datetime.min
         except Exception as exc:  # noqa: BLE001 - stamps then start from the clock
-            log.error("writer: cannot read the last received_at: %s", _one_line(exc))
+            log.error("writer: cannot read the last received_at: %s", one_line(exc, with_type=True))
         while True:
             work = self._next_work()
             if work is None:
@@ -257,7 +258,7 @@ class BatchWriter:
                     self._commit_batch([item], isolate=False)
                 return
             log.error(
-                "batch of %d spans not stored (nothing acknowledged): %s", total, _one_line(exc)
+                "batch of %d spans not stored (nothing acknowledged): %s", total, one_line(exc, with_type=True)
             )
             self._fail(batch, total, exc)
             return
@@ -275,7 +276,7 @@ class BatchWriter:
             item.future.set_result(count)
 
     def _fail(self, batch: list[_Spans], total: int, exc: BaseException) -> None:
-        error = RuntimeError(f"spans not stored: {_one_line(exc)}")
+        error = RuntimeError(f"spans not stored: {one_line(exc, with_type=True)}")
         self._finish(total, failed=True)
         for item in batch:
             item.future.set_exception(error)
@@ -412,7 +413,3 @@ def _agent_updates(updates: list[tuple[str, str, Any, str]]) -> pa.Table:
         }
     )
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.clickhouse.store import ClickHouseStore
+from collector.errors import one_line
 from collector.retention import PROJECT_TABLES, RetentionJob, RetentionPolicy
 from collector.settings import Settings
 
@@ -128,5 +129,5 @@ class ClickHouseRetention(RetentionJob):
         try:
             apply_ttl(self._ch, self.policy)
         except Exception as exc:  # noqa: BLE001 - the job below still enforces the policy
-            log.warning("retention: could not set the span table's TTL: %s", str(exc).splitlines()[0])
+            log.warning("retention: could not set the span table's TTL: %s", one_line(exc))
         super().start()

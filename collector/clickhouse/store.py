@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from collector.clickhouse.url import StoreURL, parse_store_url
+from collector.errors import one_line
 
 # The tables and views users may read through SQL on this backend, besides analytics tables.
 SPAN_RELATIONS = ("spans", "traces", "sessions")
@@ -125,7 +126,7 @@ class ClickHouseStore:
                 autogenerate_session_id=False,
             )
         except Exception as exc:  # noqa: BLE001 - driver errors vary by engine
-            raise StoreUnavailable(f"cannot open the ClickHouse store {url.display}: {_one_line(exc)}") from None
+            raise StoreUnavailable(f"cannot open the ClickHouse store {url.display}: {_reason(exc)}") from None
 
     def client(self) -> Any:
         """This thread's client (clickhouse-connect clients are not shared between threads)."""
@@ -143,7 +144,7 @@ class ClickHouseStore:
         try:
             admin.command(f"CREATE DATABASE IF NOT EXISTS {self.database}{self.on_cluster}")
         except Exception as exc:  # noqa: BLE001
-            raise StoreUnavailable(f"cannot create database {self.database}: {_one_line(exc)}") from None
+            raise StoreUnavailable(f"cannot create database {self.database}: {_reason(exc)}") from None
         finally:
             if self.url.engine != "chdb":  # chdb clients share the one embedded engine
                 admin.close()
@@ -154,7 +155,7 @@ class ClickHouseStore:
             try:
                 client.command(statement)
             except Exception as exc:  # noqa: BLE001
-                raise StoreUnavailable(f"ClickHouse refused the schema: {_one_line(exc)}") from None
+                raise StoreUnavailable(f"ClickHouse refused the schema: {_reason(exc)}") from None
 
     # -- shorthands ----------------------------------------------------------------------------
 
@@ -210,11 +211,10 @@ class _Quiet:
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
 
-def _one_line(exc: BaseException) -> str:
+def _reason(exc: BaseException) -> str:
     """The reason, in one line: an OS error's own words when the driver wraps one."""
     text = str(exc).strip()
     os_error = _OS_ERROR.search(text)
     if os_error:
         return os_error.group(1).strip()
-    lines = text.splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
+    return one_line(exc)[:300]

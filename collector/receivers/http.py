@@ -49,20 +49,29 @@ async def export_traces(request: Request) -> Response:
         )
     limit: int = request.app.state.settings.max_request_bytes
     pipeline: Pipeline = request.app.state.pipeline
-    try:
-        body = await _read_body(request, limit, gzip=encoding == "gzip")
-    except _TooLarge as exc:
+    declared = _declared_length(request)
+    if declared is not None and declared > limit:
         pipeline.count_rejected_request("too_large")
-        return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
-    except zlib.error as exc:
-        pipeline.count_rejected_request("malformed_request")
-        return _status(
-            400, code_pb2.INVALID_ARGUMENT, f"request body is not valid gzip: {exc}", content_type
-        )
+        return _status(413, code_pb2.RESOURCE_EXHAUSTED,
+                       f"request body of {declared} bytes is over the limit of {limit} bytes", content_type)  # fmt: skip
+    gzip = encoding == "gzip"
     try:
-        principal = getattr(request.state, "principal", None)  # set by collector.auth when keys are on
-        project = principal.project if principal is not None else None
-        result = await pipeline.ingest(body, fmt, project)  # type: ignore[arg-type]
+        # Room is taken before the body is read: a gzip body may inflate up to the limit.
+        async with pipeline.admit(limit if gzip or declared is None else declared) as room:
+            try:
+                body = await _read_body(request, limit, gzip=gzip)
+            except _TooLarge as exc:
+                pipeline.count_rejected_request("too_large")
+                return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
+            except zlib.error as exc:
+                pipeline.count_rejected_request("malformed_request")
+                return _status(
+                    400, code_pb2.INVALID_ARGUMENT, f"request body is not valid gzip: {exc}", content_type
+                )
+            room.shrink_to(len(body))
+            principal = getattr(request.state, "principal", None)  # set by collector.auth when keys are on
+            project = principal.project if principal is not None else None
+            result = await pipeline.ingest(body, fmt, project)  # type: ignore[arg-type]
     except IngestError as exc:
         if exc.transient:
             response = _status(503, code_pb2.UNAVAILABLE, str(exc), content_type)
@@ -72,10 +81,12 @@ async def export_traces(request: Request) -> Response:
     return _success(result, content_type)
 
 
+def _declared_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
+
+
 async def _read_body(request: Request, limit: int, *, gzip: bool) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
