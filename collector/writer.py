@@ -309,6 +309,7 @@ class BatchWriter:
     def _write_registered(
         self, batch: list[_Spans], table: pa.Table, trace_ids: list[str], span_ids: list[str]
     ) -> tuple[list[int], int, int]:
+        """:meth:`_write` once the batch is registered as ``_th_batch``."""
         con = self._con
         registered = table
         keys = list(zip(trace_ids, span_ids))
