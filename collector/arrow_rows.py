@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
+from datetime import datetime
 from operator import attrgetter
 
 import pyarrow as pa
@@ -65,3 +66,13 @@ def _table(columns: list[Sequence[object]]) -> pa.Table:
         return _ARROW_SCHEMA.empty_table()
     arrays = [pa.array(col, type=field.type) for col, field in zip(columns, _ARROW_SCHEMA)]
     return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)
+
+
+EPOCH = datetime(1970, 1, 1)  # what a timestamp[us] column counts its microseconds from
+
+
+def micros(column: pa.ChunkedArray) -> list[int]:
+    """A timestamp[us] column as integers, by a zero-copy view of each chunk. pyarrow's cast and
+    min_max give up the GIL, and in the writer under load each such call waits milliseconds to
+    get it back (bench/RESULTS.md, "Round 6: the serial writer")."""
+    return [value for chunk in column.chunks for value in chunk.view(pa.int64()).to_pylist()]

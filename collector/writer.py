@@ -33,10 +33,9 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from collector.agent_resolver import AgentResolver
-from collector.arrow_rows import rows_to_arrow
+from collector.arrow_rows import EPOCH, micros, rows_to_arrow
 from collector.errors import one_line
 from collector.model import SpanRow
 from collector.settings import Settings
@@ -204,8 +203,9 @@ class BatchWriter:
 
     def _last_received_at(self) -> datetime | None:
         """received_at of the last stored batch: stamps continue above it after a restart."""
-        last = self._con.execute("SELECT max(received_at) FROM spans").fetchone()
-        return last[0] if last else None
+        # fetchall: a result left unfinished would make the next register() fail
+        rows = self._con.execute("SELECT max(received_at) FROM spans").fetchall()
+        return rows[0][0] if rows else None
 
     def _run(self) -> None:
         try:
@@ -293,14 +293,28 @@ class BatchWriter:
         Works on the batch's Arrow columns; Python touches only the key columns (one set of them
         per batch, a lookup per span only when some were stored) and the resolver's six columns.
         """
-        con = self._con
-        con.execute("BEGIN")
         tables = [item.table for item in batch]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         trace_ids = table.column("trace_id").to_pylist()
         span_ids = table.column("span_id").to_pylist()
+        # The batch stays registered for the dedup query and the insert (one call each way: under
+        # load every call into DuckDB gives up the GIL and waits to get it back).
+        con = self._con
+        con.register("_th_batch", table)
+        try:
+            return self._write_registered(batch, table, trace_ids, span_ids)
+        finally:
+            con.unregister("_th_batch")
+
+    def _write_registered(
+        self, batch: list[_Spans], table: pa.Table, trace_ids: list[str], span_ids: list[str]
+    ) -> tuple[list[int], int, int]:
+        """:meth:`_write` once the batch is registered as ``_th_batch``."""
+        con = self._con
+        registered = table
         keys = list(zip(trace_ids, span_ids))
-        seen = self._stored_keys(table)
+        starts = micros(table.column("start_time"))
+        seen = self._stored_keys(starts)
         if not seen and len(set(keys)) == len(keys):
             # The usual batch, nothing stored or repeated: one C-level check, no loop per span.
             duplicates, counts = 0, [item.table.num_rows for item in batch]
@@ -319,6 +333,7 @@ class BatchWriter:
                 table = table.take(pa.array(keep, pa.int64()))
                 keys = [keys[index] for index in keep]
                 trace_ids, span_ids = [k[0] for k in keys], [k[1] for k in keys]
+                starts = [starts[index] for index in keep]
         updates: list[tuple[str, str, Any, str]] = []
         if self._resolver is not None and keys:
             agent_names, updates = self._resolver.process_columns(
@@ -327,25 +342,35 @@ class BatchWriter:
                 table.column("parent_span_id").to_pylist(),
                 table.column("kind").to_pylist(),
                 table.column("agent_name").to_pylist(),
-                pc.cast(table.column("start_time"), pa.int64()).to_pylist(),
+                starts,
             )
             if agent_names is not None:
                 column = table.schema.get_field_index("agent_name")
                 table = table.set_column(
                     column, table.schema.field(column), pa.array(agent_names, pa.string())
                 )
+        # One call for the whole transaction: BEGIN, INSERT, the agent updates, COMMIT.
+        statements = ["BEGIN"]
         if keys:
-            con.register("_th_batch", table)
-            try:
-                con.execute(
-                    "INSERT INTO spans BY NAME SELECT *, ?::TIMESTAMP AS received_at FROM _th_batch",
-                    [self._stamp()],
-                )
-            finally:
-                con.unregister("_th_batch")
+            if table is not registered:
+                con.register("_th_batch", table)  # replaces the registration above
+            statements.append(
+                "INSERT INTO spans BY NAME SELECT *, "
+                f"TIMESTAMP '{self._stamp().isoformat(sep=' ')}' AS received_at FROM _th_batch"
+            )
         if updates:
-            self._apply_agent_updates(updates)
-        con.execute("COMMIT")
+            con.register("_th_agents", _agent_updates(updates))
+            statements.append(
+                "UPDATE spans SET agent_name = u.agent_name FROM _th_agents u "
+                "WHERE spans.trace_id = u.trace_id AND spans.span_id = u.span_id "
+                "AND spans.start_time = u.start_time AND spans.agent_name IS NULL"
+            )
+        statements.append("COMMIT")
+        try:
+            con.execute(";\n".join(statements))
+        finally:
+            if updates:
+                con.unregister("_th_agents")
         return counts, duplicates, len(updates)
 
     def _stamp(self) -> datetime:
@@ -357,48 +382,35 @@ class BatchWriter:
         self._last_stamp = now
         return now
 
-    def _stored_keys(self, table: pa.Table) -> set[tuple[str, str]]:
-        """(trace_id, span_id) of these spans that are already stored."""
-        if not table.num_rows:
+    def _stored_keys(self, starts: list[int]) -> set[tuple[str, str]]:
+        """(trace_id, span_id) of the registered batch's spans (``_th_batch``, see _write) that
+        are already stored; ``starts``: their start times in microseconds."""
+        if not starts:
             return set()
-        con = self._con
-        bounds = pc.min_max(table.column("start_time"))
-        con.register("_th_keys", table.select(["trace_id", "span_id"]))
-        try:
-            found = con.execute(
-                "SELECT s.trace_id, s.span_id FROM spans s SEMI JOIN _th_keys k "
-                "ON s.trace_id = k.trace_id AND s.span_id = k.span_id "
-                "WHERE s.start_time BETWEEN ? AND ?",
-                [bounds["min"].as_py(), bounds["max"].as_py()],
-            ).fetchall()
-        finally:
-            con.unregister("_th_keys")
+        found = self._con.execute(
+            "SELECT s.trace_id, s.span_id FROM spans s SEMI JOIN _th_batch k "
+            "ON s.trace_id = k.trace_id AND s.span_id = k.span_id "
+            "WHERE s.start_time BETWEEN ? AND ?",
+            [EPOCH + timedelta(microseconds=min(starts)), EPOCH + timedelta(microseconds=max(starts))],
+        ).fetchall()
         return set(found)
-
-    def _apply_agent_updates(self, updates: list[tuple[str, str, Any, str]]) -> None:
-        trace_ids, span_ids, starts, agents = zip(*updates)
-        table = pa.table(
-            {
-                "trace_id": pa.array(trace_ids, pa.string()),
-                "span_id": pa.array(span_ids, pa.string()),
-                "start_time": pa.array(starts, pa.timestamp("us")),
-                "agent_name": pa.array(agents, pa.string()),
-            }
-        )
-        con = self._con
-        con.register("_th_agents", table)
-        try:
-            con.execute(
-                "UPDATE spans SET agent_name = u.agent_name FROM _th_agents u "
-                "WHERE spans.trace_id = u.trace_id AND spans.span_id = u.span_id "
-                "AND spans.start_time = u.start_time AND spans.agent_name IS NULL"
-            )
-        finally:
-            con.unregister("_th_agents")
 
     def _rollback(self) -> None:
         try:
             self._con.execute("ROLLBACK")
         except duckdb.Error:
             pass  # no transaction was open
+
+
+def _agent_updates(updates: list[tuple[str, str, Any, str]]) -> pa.Table:
+    """The resolver's updates (trace_id, span_id, start_time, agent_name) as a table to join."""
+    trace_ids, span_ids, starts, agents = zip(*updates)
+    return pa.table(
+        {
+            "trace_id": pa.array(trace_ids, pa.string()),
+            "span_id": pa.array(span_ids, pa.string()),
+            "start_time": pa.array(starts, pa.timestamp("us")),
+            "agent_name": pa.array(agents, pa.string()),
+        }
+    )
 

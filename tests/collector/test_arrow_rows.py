@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pyarrow as pa
 
-from collector.arrow_rows import rows_to_arrow
+from collector.arrow_rows import EPOCH, micros, rows_to_arrow
 from collector.model import SPAN_COLUMNS
 from tests.collector.rows import span_row
 
@@ -21,3 +23,12 @@ def test_columns_and_types_follow_the_row_model() -> None:
 def test_agent_names_replace_the_rows_values() -> None:
     table = rows_to_arrow([span_row(agent="own"), span_row()], agent_names=["own", "inherited"])
     assert table.column("agent_name").to_pylist() == ["own", "inherited"]
+
+
+def test_micros_reads_every_chunk_and_slice_and_times_before_1970() -> None:
+    times = [datetime(1969, 12, 31, 23, 59, 59, 999999), datetime(2026, 1, 2, 3, 4, 5, 6)]
+    table = pa.table({"t": pa.array(times, pa.timestamp("us"))})
+    column = pa.concat_tables([table, table.slice(1)]).column("t")  # two chunks, one a slice
+    values = micros(column)
+    assert values == [-1, 1767323045000006, 1767323045000006]
+    assert [EPOCH + timedelta(microseconds=v) for v in values] == [*times, times[1]]

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from collector.agent_resolver import AgentResolver
 from collector.settings import Settings
 from collector.store import Store
 from collector.writer import BatchWriter
@@ -121,3 +122,28 @@ def test_received_at_increases_in_commit_order_even_if_the_clock_went_back(store
     stamps = [r[0] for r in cur.execute("SELECT received_at FROM spans ORDER BY rowid").fetchall()]
     cur.close()
     assert stamps[0] == future and stamps == sorted(stamps) and len(set(stamps)) == 4
+
+
+def test_a_batch_of_several_requests_dedups_insert_and_attributes_in_one_transaction(store: Store) -> None:
+    """Stored spans are found in whichever request of a group commit they sit, over the batch's
+    whole range of start times, and the agent update of a row stored earlier commits with it."""
+    writer = BatchWriter(store, Settings(batch_interval_ms=200.0), resolver=AgentResolver())
+    trace = "a" * 32
+    early = span_row(trace, offset_ms=-3_600_000)  # an hour before the others
+    late = span_row(trace, offset_ms=3_600_000)
+    child = span_row(trace, parent="agent0000000000", kind="llm")
+    writer.submit([early, late, child]).result(10)
+    release = threading.Event()
+    writer.execute(lambda con: release.wait(10))  # the next three requests share one batch
+    fresh = [span_row(trace, offset_ms=i) for i in range(3)]
+    agent = span_row(trace, "agent0000000000", kind="agent", agent="planner")
+    futures = [writer.submit([fresh[0], early]), writer.submit([fresh[1]]), writer.submit([late, fresh[2], agent])]
+    release.set()
+    assert [f.result(10) for f in futures] == [1, 1, 2]
+    assert writer.stats.batches == 2 and writer.stats.duplicates == 2 and writer.stats.updates == 1
+    cur = store.cursor()
+    rows = cur.execute("SELECT span_id, agent_name FROM spans WHERE span_id = ?", [child.span_id]).fetchall()
+    cur.close()
+    assert rows == [(child.span_id, "planner")]  # the child stored first got its agent's name
+    assert count(store) == 7
+    writer.close()
