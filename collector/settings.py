@@ -153,9 +153,10 @@ class Settings:
         "INGEST_WORKERS",
         0,
         "Worker processes that parse and normalize OTLP requests into Arrow rows, off the collector's GIL "
-        "(they never open the database; ~120 MB each). 0: in the collector process, on two threads (best on "
-        "2 cores, where workers only compete for the same CPU); one worker prepares ~20,000 spans/s, so use "
-        "1 or more with more cores.",
+        "(they never open the database). 0: in the collector process, on two threads, the least memory. "
+        "The GIL caps one process near 20,000 spans/s; each worker takes ~30 µs of Python per span off it "
+        "(on an idle 2-core machine 1 worker stored 16,600 spans/s against 13,900 without) and adds "
+        "120-180 MB: use 1 or more with cores and memory to spare.",
         _non_negative_int,
     )
     duckdb_memory_limit: str = _setting(
