@@ -1,12 +1,12 @@
-"""The byte budget of OTLP requests in progress, taken *before* a request body is read.
+"""The byte budget of OTLP requests in progress, taken before a body is read where it can be.
 
 A body is held in memory from the moment it is read until its spans are committed, and its
-decoded form is several times its size. Checking the budget only once a body is in memory
-would let any number of concurrent uploads in first: twelve 16 MB gRPC requests held a test
-server at 420 MB. So a receiver reserves the most its request can be (the declared
-Content-Length, else ``TRACEHOUSE_MAX_REQUEST_BYTES``) before reading, then shrinks the
-reservation to the body's real size. One request is always let in, however large, so a single
-maximum-size request is never refused.
+decoded form is several times its size. Checked only once bodies are in memory, the budget lets
+any number of concurrent uploads in first. So the HTTP receiver reserves the most its request
+can be (the declared Content-Length, else ``TRACEHOUSE_MAX_REQUEST_BYTES``) before reading, then
+shrinks the reservation to the body's real size; gRPC, which reads a call's message before the
+handler runs, reserves the real size once read. One request is always let in, however large, so
+a single maximum-size request is never refused.
 
 Runs on the event loop only (no locks). A request that finds no room waits briefly, since
 reads finish in milliseconds and commits within a second, then is refused as busy (the

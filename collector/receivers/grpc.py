@@ -5,18 +5,13 @@ bytes itself: a malformed message then gets INVALID_ARGUMENT with a readable rea
 gRPC's generic INTERNAL. Requests over ``max_request_bytes`` (after gzip, which gRPC handles
 natively) are refused by gRPC itself with RESOURCE_EXHAUSTED.
 
-Export is registered as client-streaming, which a unary call is on the wire (one message, then
-the end of the stream): so the handler runs *before* the request message is read and can take
-room in the request byte budget first (collector.admission). A unary handler gets the message
-already in memory, and gRPC reads as many as there are concurrent calls. For the same reason a
-stream's read-ahead is a fixed window (``_STREAM_LOOKAHEAD_BYTES``) instead of gRPC's adaptive
-one, which grew to the whole message for every waiting call (12 waiting 16 MB calls: 233 MB
-buffered, against 46 MB with the fixed window).
+gRPC reads a call's message before the handler runs, so a gRPC request takes its room in the
+request byte budget (collector.admission) once read, by its real size. Registering Export as
+client-streaming, so the handler could take room before reading, was measured and not kept: it
+cost ~25 MB of peak RSS under the ingest bench (bench/RESULTS.md), against the 300 MB target.
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -30,9 +25,6 @@ from collector.settings import Settings
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 # OTLP exporters read the back-off of a retryable error from this trailer.
-# Bytes gRPC reads ahead on a stream not yet admitted; 1 MB per round trip keeps a remote
-# exporter's upload fast (20 MB/s at 50 ms) while a waiting call holds little.
-_STREAM_LOOKAHEAD_BYTES = 1024 * 1024
 _RETRY_TRAILER = (
     (
         "google.rpc.retryinfo-bin",
@@ -44,13 +36,12 @@ _RETRY_TRAILER = (
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     """Export: store the spans, answer once they are committed."""
 
-    def __init__(self, pipeline: Pipeline, max_request_bytes: int, access: Access | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, access: Access | None = None) -> None:
         self._pipeline = pipeline
-        self._max_request_bytes = max_request_bytes
         self._access = access
 
     async def Export(
-        self, messages: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        self, request: bytes, context: grpc.aio.ServicerContext
     ) -> ExportTraceServiceResponse:
         project = None
         if self._access is not None:
@@ -62,12 +53,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                 await context.abort(code, str(exc))
             project = principal.project
         try:
-            # The message's size is unknown until it is read: room for the largest one first.
-            async with self._pipeline.admit(self._max_request_bytes) as room:
-                request = await anext(aiter(messages), None)
-                if request is None:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no ExportTraceServiceRequest sent")
-                room.shrink_to(len(request))
+            async with self._pipeline.admit(len(request)):
                 result = await self._pipeline.ingest(request, "protobuf", project)
         except IngestError as exc:
             if exc.transient:
@@ -89,12 +75,10 @@ def create_server(settings: Settings, pipeline: Pipeline, access: Access | None 
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
-            ("grpc.http2.bdp_probe", 0),
-            ("grpc.http2.lookahead_bytes", _STREAM_LOOKAHEAD_BYTES),
         ]
     )
-    handler = grpc.stream_unary_rpc_method_handler(
-        TraceService(pipeline, limit, access).Export,
+    handler = grpc.unary_unary_rpc_method_handler(
+        TraceService(pipeline, access).Export,
         request_deserializer=None,  # bytes: the pipeline parses (see module docstring)
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )

@@ -1,5 +1,6 @@
-"""The request byte budget is taken before a body is read (collector.admission), over gRPC and
-HTTP: requests that do not fit wait briefly, then are refused as busy; nothing else is lost."""
+"""The request byte budget (collector.admission), over gRPC and HTTP: requests that do not fit
+wait briefly, then are refused as busy; nothing else is lost. HTTP takes its room before the
+body is read."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def _fill_budget(collector: RunningCollector, send, count: int) -> tuple[threadi
     return release, [blocked, pool, *admitted]
 
 
-def test_grpc_call_beyond_the_budget_is_refused_before_its_body_is_read(make_collector) -> None:  # type: ignore[no-untyped-def]
+def test_grpc_call_beyond_the_budget_waits_then_is_refused_as_busy(make_collector) -> None:  # type: ignore[no-untyped-def]
     collector = make_collector(max_request_bytes=LIMIT)
     pipeline = collector.server.pipeline
     with grpc.insecure_channel(collector.grpc_endpoint) as channel:
@@ -127,13 +128,12 @@ def test_grpc_call_beyond_the_budget_is_refused_before_its_body_is_read(make_col
         def send(request: ExportTraceServiceRequest) -> object:
             return stub.Export(request, timeout=30)
 
-        # 6 waiting bodies of ~32 KB hold ~197 KB; a call's size is unknown before it is read,
-        # so the next needs room for a whole LIMIT (64 KB) first: 261 KB > 256 KB.
-        release, (blocked, pool, *admitted) = _fill_budget(collector, send, 6)
+        # 7 waiting bodies of ~32.8 KB hold ~230 KB of the 256 KB budget; ~32.8 KB more does not fit.
+        release, (blocked, pool, *admitted) = _fill_budget(collector, send, 7)
         try:
             held = pipeline.inflight_bytes
             with pytest.raises(grpc.RpcError) as excinfo:
-                send(_big_request(100))
+                send(_big_request(LIMIT // 2))
             assert excinfo.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "busy" in excinfo.value.details()
             trailer = dict(excinfo.value.trailing_metadata())["google.rpc.retryinfo-bin"]
@@ -147,7 +147,7 @@ def test_grpc_call_beyond_the_budget_is_refused_before_its_body_is_read(make_col
             pool.shutdown()
         assert pipeline.inflight_bytes == 0
         send(spans_request(2))  # still serving
-    assert collector.sql("SELECT count(*) FROM spans") == [(8,)]
+    assert collector.sql("SELECT count(*) FROM spans") == [(9,)]
 
 
 def test_http_request_waits_for_room_then_is_stored(make_collector) -> None:  # type: ignore[no-untyped-def]
