@@ -45,6 +45,16 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# DuckDB holds a transaction's new rows in memory until COMMIT writes them to the WAL, and
+# converts a statement's Arrow input a vector at a time, all within TRACEHOUSE_DUCKDB_MEMORY_LIMIT.
+# At the 64MB default one 15 MB request of 150 spans with 100 KB attributes ran out of memory as
+# one INSERT (it fits as 4 MB slices), and four such requests in one transaction failed at COMMIT.
+# So a batch holds at most BATCH_MAX_BYTES of Arrow data (one larger request goes alone) and is
+# inserted in slices of at most INSERT_SLICE_BYTES. Ordinary batches (~1,500 spans, ~2 MB) are one
+# slice.
+BATCH_MAX_BYTES = 16 * 1024 * 1024
+INSERT_SLICE_BYTES = 4 * 1024 * 1024
+
 
 class QueueFull(Exception):
     """The writer holds as many spans as it may; retry later (transient)."""
@@ -59,6 +69,7 @@ class _Spans:
     table: pa.Table  # the spans schema of collector.arrow_rows, without received_at
     future: Future[int]
     queued_at: float  # monotonic; the group-commit window counts from the oldest submission
+    nbytes: int  # the table's Arrow buffers: bounds a batch's memory (BATCH_MAX_BYTES)
 
 
 @dataclass(slots=True)
@@ -139,7 +150,7 @@ class BatchWriter:
                 future.set_result(0)
                 return future
             self._pending_spans += count
-            self._queue.append(_Spans(table, future, time.monotonic()))
+            self._queue.append(_Spans(table, future, time.monotonic(), table.nbytes))
             self._cond.notify()
         return future
 
@@ -180,10 +191,11 @@ class BatchWriter:
                     break
                 self._cond.wait(remaining)
             batch: list[_Spans] = []
-            count = 0
+            count = size = 0
             while self._queue and isinstance(self._queue[0], _Spans):
                 item = self._queue[0]
-                if batch and count + item.table.num_rows > self._max_batch:  # type: ignore[union-attr]
+                if batch and (count + item.table.num_rows > self._max_batch  # type: ignore[union-attr]
+                              or size + item.nbytes > BATCH_MAX_BYTES):  # type: ignore[union-attr]  # fmt: skip
                     break
                 self._queue.popleft()
                 if not item.future.set_running_or_notify_cancel():
@@ -192,6 +204,7 @@ class BatchWriter:
                     continue
                 batch.append(item)  # type: ignore[arg-type]
                 count += item.table.num_rows  # type: ignore[union-attr]
+                size += item.nbytes  # type: ignore[union-attr]
             return batch, None
 
     def _queued_spans(self) -> int:
@@ -352,12 +365,21 @@ class BatchWriter:
         # One call for the whole transaction: BEGIN, INSERT, the agent updates, COMMIT.
         statements = ["BEGIN"]
         if keys:
-            if table is not registered:
-                con.register("_th_batch", table)  # replaces the registration above
-            statements.append(
+            insert = (
                 "INSERT INTO spans BY NAME SELECT *, "
                 f"TIMESTAMP '{self._stamp().isoformat(sep=' ')}' AS received_at FROM _th_batch"
             )
+            parts = _slices(table, INSERT_SLICE_BYTES)
+            if len(parts) == 1:
+                if table is not registered:
+                    con.register("_th_batch", table)  # replaces the registration above
+                statements.append(insert)
+            else:  # a large batch: one INSERT per slice, in the same transaction
+                con.execute("BEGIN")
+                statements = []
+                for part in parts:
+                    con.register("_th_batch", part)
+                    con.execute(insert)
         if updates:
             con.register("_th_agents", _agent_updates(updates))
             statements.append(
@@ -414,3 +436,10 @@ def _agent_updates(updates: list[tuple[str, str, Any, str]]) -> pa.Table:
         }
     )
 
+
+def _slices(table: pa.Table, most_bytes: int) -> list[pa.Table]:
+    """The table in row slices of about ``most_bytes`` each (rows assumed alike in size)."""
+    if table.nbytes <= most_bytes:
+        return [table]
+    rows = max(1, table.num_rows * most_bytes // table.nbytes)
+    return [table.slice(start, rows) for start in range(0, table.num_rows, rows)]

@@ -14,9 +14,11 @@ import duckdb
 import pytest
 
 from collector.agent_resolver import AgentResolver
+from collector.prepare import prepare_request
 from collector.settings import Settings
 from collector.store import Store
 from collector.writer import BatchWriter
+from tests.collector.otlp_payloads import make_request, make_span, new_span_id, new_trace_id
 from tests.collector.rows import span_row
 
 
@@ -147,3 +149,32 @@ def test_a_batch_of_several_requests_dedups_insert_and_attributes_in_one_transac
     assert rows == [(child.span_id, "planner")]  # the child stored first got its agent's name
     assert count(store) == 7
     writer.close()
+
+
+def test_requests_of_long_prompts_fit_the_default_memory_limit(tmp_path: Path) -> None:
+    """Four 15 MB requests (150 spans with 100 KB of prompt each) at the 64MB default: as one
+    INSERT a request ran out of DuckDB's memory, and four in one transaction failed at COMMIT;
+    the writer bounds a batch's bytes and inserts large ones in slices, so all are stored."""
+    settings = Settings()
+    assert settings.duckdb_memory_limit == "64MB"
+    store = Store(tmp_path / "big.duckdb", memory_limit=settings.duckdb_memory_limit)
+    tables = []
+    for _ in range(4):
+        trace = new_trace_id()
+        spans = [make_span(trace, new_span_id(), "llm", attributes={"input.value": "p" * 100_000}) for _ in range(150)]
+        table, rejected = prepare_request(make_request(spans).SerializeToString(), "protobuf",
+                                          settings.max_payload_bytes, None, None)  # fmt: skip
+        assert not rejected and table.nbytes > 14_000_000
+        tables.append(table)
+    writer = make_writer(store)
+    try:
+        assert [f.result(60) for f in [writer.submit(t) for t in tables]] == [150] * 4
+    finally:
+        writer.close()
+    store.close()
+    # Read back without the limit: DuckDB materializes a scanned vector of 100 KB texts whole
+    # (64 MiB for these 600 rows), which a 64MB limit refuses.
+    reopened = Store(tmp_path / "big.duckdb")
+    assert count(reopened) == 600
+    assert count(reopened, "length(attributes::VARCHAR) > 100000") == 600  # the prompts whole
+    reopened.close()
