@@ -3,11 +3,15 @@
 Each part runs as its own process (the collector owns the DuckDB file; the dashboard only talks
 to its API), so one crashing part is reported and the rest are stopped cleanly. Ctrl-C or
 SIGTERM stops them all: demo first, then dashboard, then the collector (which flushes last).
+The parts run in their own process group, since a terminal's Ctrl-C goes to the whole
+foreground group and would stop the collector while the demo still flushes into it; each part
+gets SIGTERM if `up` itself dies (Linux), so none outlives it holding the database.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -44,6 +48,14 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _die_with_parent() -> None:
+    """In a part, before it runs: SIGTERM when `up` dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: Ctrl-C and SIGTERM to `up` still stop the parts
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     api_url = f"http://{settings.host}:{settings.http_port}"
@@ -52,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, env=env)
+        process = subprocess.Popen(argv, env=env, process_group=0, preexec_fn=_die_with_parent)
         children.append((name, process))
         return process
 
