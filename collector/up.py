@@ -82,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         collector = start("collector", [*tracehouse, "collector"])
         _wait_healthy(api_url, collector)
-        if not args.no_dashboard and "dashboard" in COMMANDS:
+        dashboard = not args.no_dashboard and "dashboard" in COMMANDS
+        if dashboard:
             start("dashboard", [*tracehouse, "dashboard"])
         if not args.no_demo and "demo" in COMMANDS:
             start("demo", [*tracehouse, "demo", "--rate", str(args.demo_rate),
                            "--endpoint", f"http://{settings.host}:{settings.grpc_port}"])
         print(f"Tracehouse is up. OTLP: grpc://{settings.host}:{settings.grpc_port}, "
               f"http://{settings.host}:{settings.http_port}/v1/traces · API: {api_url}/api"
-              + (f" · dashboard: http://{settings.host}:{settings.dashboard_port}" if "dashboard" in COMMANDS else "")
+              + (f" · dashboard: http://{settings.host}:{settings.dashboard_port}" if dashboard else "")
               + " · Ctrl-C stops.", flush=True)
         while True:
             for name, process in children:

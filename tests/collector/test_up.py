@@ -44,6 +44,7 @@ def test_ctrl_c_stops_the_demo_before_the_collector(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         for line in up.stdout:
             if "Tracehouse is up" in line or time.monotonic() > deadline:
+                assert "dashboard:" not in line  # --no-dashboard: no dashboard to point at
                 break
         time.sleep(4)  # demo traffic in flight
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
