@@ -246,16 +246,22 @@ def _merge_pending(con: duckdb.DuckDBPyConnection) -> tuple[int, bool]:
     return int(merged or 0), high < pending
 
 
-def _stored_summaries(con: duckdb.DuckDBPyConnection, source: str) -> list[int]:
-    """Copy the stored summaries of the traces in ``source`` (a temp table with trace_id and
-    trace_key) into TEMP _rollup_old; return their rowids. Candidates come from a join on the
-    narrow key column, then are fetched by rowid and confirmed on trace_id."""
-    candidates = [
+def _candidate_rowids(con: duckdb.DuckDBPyConnection, source: str) -> list[int]:
+    """Rowids of summaries whose trace_key matches one in ``source``: a join on the narrow key
+    column; the caller confirms on trace_id (two trace ids may share a key)."""
+    return [
         r[0]
         for r in con.execute(
             f"SELECT s.rowid FROM trace_summary AS s JOIN {source} AS p ON s.trace_key = p.trace_key"
         ).fetchall()
     ]
+
+
+def _stored_summaries(con: duckdb.DuckDBPyConnection, source: str) -> list[int]:
+    """Copy the stored summaries of the traces in ``source`` (a temp table with trace_id and
+    trace_key) into TEMP _rollup_old; return their rowids. Candidates come from a join on the
+    narrow key column, then are fetched by rowid and confirmed on trace_id."""
+    candidates = _candidate_rowids(con, source)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rollup_old AS SELECT rowid AS rid, * FROM trace_summary "
         f"WHERE rowid IN (SELECT unnest(?::BIGINT[])) AND trace_id IN (SELECT trace_id FROM {source})",
@@ -321,12 +327,7 @@ def _refresh_slices(store: Store, ids: list[str]) -> list[list[str]]:
     cur = store.cursor()
     try:
         _id_table(cur, ids)
-        candidates = [
-            r[0]
-            for r in cur.execute(
-                "SELECT s.rowid FROM trace_summary AS s JOIN _rollup_ids AS p ON s.trace_key = p.trace_key"
-            ).fetchall()
-        ]
+        candidates = _candidate_rowids(cur, "_rollup_ids")
         rows = cur.execute(
             "SELECT trace_id, span_count FROM trace_summary WHERE rowid IN (SELECT unnest(?::BIGINT[])) "
             "AND trace_id IN (SELECT trace_id FROM _rollup_ids) ORDER BY start_time, trace_id",
