@@ -362,24 +362,24 @@ class BatchWriter:
                 table = table.set_column(
                     column, table.schema.field(column), pa.array(agent_names, pa.string())
                 )
-        # One call for the whole transaction: BEGIN, INSERT, the agent updates, COMMIT.
-        statements = ["BEGIN"]
+        # One call for the whole transaction: BEGIN, the INSERTs, the agent updates, COMMIT. A large
+        # batch is inserted slice by slice (DuckDB's working memory is per statement).
+        sources: list[str] = []
         if keys:
-            insert = (
-                "INSERT INTO spans BY NAME SELECT *, "
-                f"TIMESTAMP '{self._stamp().isoformat(sep=' ')}' AS received_at FROM _th_batch"
-            )
             parts = _slices(table, INSERT_SLICE_BYTES)
             if len(parts) == 1:
                 if table is not registered:
                     con.register("_th_batch", table)  # replaces the registration above
-                statements.append(insert)
-            else:  # a large batch: one INSERT per slice, in the same transaction
-                con.execute("BEGIN")
-                statements = []
-                for part in parts:
-                    con.register("_th_batch", part)
-                    con.execute(insert)
+                sources = ["_th_batch"]
+            else:
+                sources = [f"_th_slice{index}" for index in range(len(parts))]
+                for name, part in zip(sources, parts, strict=True):
+                    con.register(name, part)
+        stamp = f"TIMESTAMP '{self._stamp().isoformat(sep=' ')}'" if sources else ""
+        statements = [
+            "BEGIN",
+            *(f"INSERT INTO spans BY NAME SELECT *, {stamp} AS received_at FROM {name}" for name in sources),
+        ]
         if updates:
             con.register("_th_agents", _agent_updates(updates))
             statements.append(
@@ -391,8 +391,9 @@ class BatchWriter:
         try:
             con.execute(";\n".join(statements))
         finally:
-            if updates:
-                con.unregister("_th_agents")
+            extra = [name for name in sources if name != "_th_batch"]  # _write unregisters _th_batch
+            for name in extra + (["_th_agents"] if updates else []):
+                con.unregister(name)
         return counts, duplicates, len(updates)
 
     def _stamp(self) -> datetime:
