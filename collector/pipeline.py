@@ -88,8 +88,9 @@ class Pipeline:
 
     @asynccontextmanager
     async def admit(self, most_bytes: int) -> AsyncIterator[Reservation]:
-        """Room for a request of at most ``most_bytes``, taken before its body is read; the
-        receiver shrinks it to the real size. Raises TransientIngestError when busy."""
+        """Room for a request of at most ``most_bytes`` (HTTP takes it before reading the body and
+        shrinks it to the real size; gRPC, whose message is read already, by its size). Raises
+        TransientIngestError when busy."""
         try:
             async with self.budget.reserve(most_bytes) as reservation:
                 yield reservation
