@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow
 from rich.console import Console
 
 from analytics import anomaly as anomaly_module
@@ -37,7 +36,7 @@ from bench.ingest import machine, start_senders
 from collector import rollup
 from collector import store as store_module
 from bench.glibc import glibc_heap
-from collector.runtime import tune_gc
+from collector.runtime import tune_gc, use_malloc_for_arrow
 from collector.serve import CollectorServer
 from collector.settings import Settings
 from collector.writer import BatchWriter
@@ -181,7 +180,7 @@ def main() -> int:
         store_module._CONNECT_CONFIG["max_vacuum_tasks"] = args.vacuum_tasks
     console.print(f"max_vacuum_tasks {store_module._CONNECT_CONFIG['max_vacuum_tasks']}")
     # As collector.serve.run sets up its process.
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    use_malloc_for_arrow()
     acts, steps = instrument()
     tune_gc()
     server = CollectorServer(settings).start()
