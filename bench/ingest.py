@@ -100,12 +100,13 @@ def start_senders(count: int, target: str, traces_per_request: int, duration: fl
 class ProcessWatcher(threading.Thread):
     """Samples RSS and CPU time (user + system) of the collector and its worker processes
     (TRACEHOUSE_INGEST_WORKERS) from /proc every 0.2 s; RSS is their sum (shared pages counted
-    in each, so an upper bound)."""
+    in each, so an upper bound). Also the whole machine's busy CPU time: a collector that leaves
+    cores idle while its rate is flat is held by its GIL or its writer, not by the CPU."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_kb = pid, 0
-        self.samples: list[tuple[float, int, float]] = []  # (time, RSS kB, CPU seconds)
+        self.samples: list[tuple[float, int, float, float]] = []  # (time, RSS kB, CPU s, machine busy s)
         self.stopped = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
 
@@ -116,6 +117,11 @@ class ProcessWatcher(threading.Thread):
     def cpu_seconds(self, pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
+
+    def machine_busy_seconds(self) -> float:
+        """CPU time all cores spent on anything but idle and I/O wait since boot (/proc/stat)."""
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return (sum(fields) - fields[3] - fields[4]) / self._tick
 
     @staticmethod
     def rss_kb(pid: int) -> int:
@@ -137,11 +143,14 @@ class ProcessWatcher(threading.Thread):
                 except OSError:
                     continue  # a worker that just ended
             self.peak_kb = max(self.peak_kb, int(kb))
-            self.samples.append((time.time(), int(kb), cpu))
+            self.samples.append((time.time(), int(kb), cpu, self.machine_busy_seconds()))
 
-    def cpu_between(self, start: float, end: float) -> float:
-        inside = [cpu for t, _, cpu in self.samples if start <= t <= end]
-        return inside[-1] - inside[0] if len(inside) > 1 else float("nan")
+    def cpu_between(self, start: float, end: float) -> tuple[float, float]:
+        """CPU seconds of the collector (with workers) and of the whole machine in [start, end]."""
+        inside = [(cpu, busy) for t, _, cpu, busy in self.samples if start <= t <= end]
+        if len(inside) < 2:
+            return float("nan"), float("nan")
+        return inside[-1][0] - inside[0][0], inside[-1][1] - inside[0][1]
 
 
 def sql(client: httpx.Client, query: str) -> list[list[object]]:
@@ -285,7 +294,7 @@ def main() -> int:
         latencies = [x for o in outcomes for x in o[2]]
         persisted = sql(client, "SELECT count(*) FROM spans")[0][0]
         commits = commit_histogram(client.get("/metrics", timeout=30).text)
-        cpu = watcher.cpu_between(started, window_end)
+        cpu, machine_cpu = watcher.cpu_between(started, window_end)
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=120)
@@ -303,16 +312,20 @@ def main() -> int:
                   f"slowest 10 s {min(stretches, default=float('nan')):,.0f} spans/s; "
                   f"acknowledged - persisted = {acked - persisted:,}")
     console.print(f"export latency: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms")
-    window_peak = max((kb for t, kb, _ in watcher.samples if started <= t <= window_end), default=0)
+    window_peak = max((kb for t, kb, _, _ in watcher.samples if started <= t <= window_end), default=0)
     console.print(f"collector peak RSS (with its worker processes): {window_peak / 1024:.0f} MB in the sending window, {watcher.peak_kb / 1024:.0f} MB "
                   "overall (the analytics jobs run inside the collector every TRACEHOUSE_ANALYTICS_INTERVAL_S; "
                   "their short-lived IsolationForest process is not counted)")
     console.print(f"collector CPU (with its worker processes) {cpu:.1f} s in the window = "
                   f"{cpu / max(in_window, 1) * 1e6:.0f} µs per persisted span "
                   f"(CPU-bound capacity on 2 idle cores ≈ {2 * in_window / cpu if cpu else float('nan'):,.0f} spans/s)")
+    cores = os.cpu_count() or 1
+    console.print(f"cores busy in the window: collector {cpu / args.duration:.2f}, whole machine "
+                  f"{machine_cpu / args.duration:.2f} of {cores} (senders, this script and other jobs included)")
     if commits:
         count, total, slow = commits
-        console.print(f"batch commits: {count:,}, mean {total / max(count, 1) * 1000:.0f} ms, "
+        console.print(f"batch commits: {count:,}, mean {total / max(count, 1) * 1000:.0f} ms, writer committing "
+                      f"{total / args.duration:.0%} of the window, "
                       + ", ".join(f"{n} over {limit:g} s" for limit, n in slow))
     console.print(f"on disk: {size / 1e6:.1f} MB = {size / max(persisted, 1):.0f} bytes/span")
     console.print(f"ack → visible in /api/sql under load: {len(probe.delays)} probes, median "
@@ -321,7 +334,7 @@ def main() -> int:
                   f"({persisted_rate:,.0f} / {floor.rate:,.0f} spans/s)")
     samples = watcher.samples[:: max(1, len(watcher.samples) // 12)]
     if samples:
-        console.print("RSS over time (MB): " + ", ".join(f"{t - started:.0f}s={kb / 1024:.0f}" for t, kb, _ in samples))
+        console.print("RSS over time (MB): " + ", ".join(f"{t - started:.0f}s={kb / 1024:.0f}" for t, kb, _, _ in samples))
     return 0
 
 

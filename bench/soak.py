@@ -142,9 +142,9 @@ def main() -> int:
         collector.wait(timeout=120)
         watcher.stopped.set()
 
-    samples = [kb / 1024 for _, kb, _ in watcher.samples]
-    first_minute = [kb / 1024 for t, kb, _ in watcher.samples if t - watcher.samples[0][0] <= 60]
-    last_minute = [kb / 1024 for t, kb, _ in watcher.samples if watcher.samples[-1][0] - t <= 60]
+    samples = [kb / 1024 for _, kb, _, _ in watcher.samples]
+    first_minute = [kb / 1024 for t, kb, _, _ in watcher.samples if t - watcher.samples[0][0] <= 60]
+    last_minute = [kb / 1024 for t, kb, _, _ in watcher.samples if watcher.samples[-1][0] - t <= 60]
     print()
     print("## Soak")
     print()
