@@ -253,13 +253,23 @@ LABELS = {
 LEVEL_COLUMNS = ("severity", "status")
 
 
+def _bare_number(value: object) -> str:
+    """A number as Streamlit shows one without a format: at most 4 decimals, no trailing zeros."""
+    return f"{float(value):.4f}".rstrip("0").rstrip(".")  # type: ignore[arg-type]
+
+
 def styled(frame: pd.DataFrame) -> pd.DataFrame | Styler:
     """The frame, with its severity/status cells coloured when it has such a column. The cells keep
     their plain words: the colour comes from the cell's style, never from a glyph."""
     levels = [c for c in LEVEL_COLUMNS if c in frame]
     if not levels or frame.empty:
         return frame
-    return frame.reset_index(drop=True).style.map(fmt.level_css, subset=levels)
+    # Streamlit draws a Styler's own text in a text cell and in a number cell without a format
+    # (pandas would print 4.000000 and None): it must read as the table does without a Styler.
+    bare = [c for c in frame.columns if _unit(c, frame[c]) == "text" and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
+    return (frame.reset_index(drop=True).style.map(fmt.level_css, subset=levels).format(na_rep=fmt.MISSING)
+            .format(_bare_number, subset=bare, na_rep=fmt.MISSING))
 
 
 def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_traces: bool = True,
