@@ -84,10 +84,11 @@ def test_level_cells_keep_their_word_and_take_their_colour_from_the_cell_style()
     assert fmt.level_css("firing") == ""  # any other word stays plain
     # Streamlit draws the Styler's text in text cells and in number cells without a format: it reads
     # as without a Styler (not pandas' 4.000000, nan or None).
-    plain = pd.DataFrame({"status": ["ok", "error"], "value": [4.0, 0.73214567], "session": ["s1", None]})
+    plain = pd.DataFrame({"status": ["ok", "error", "ok"], "value": [4.0, 0.73214567, None],
+                          "session": ["s1", None, "s2"]})
     assert ui.styled(plain).to_string(delimiter="|").splitlines()[1:] == [  # type: ignore[union-attr]
-        "0|ok|4|s1", "1|error|0.7321|–"]
-    assert ui.styled(frame[["rule"]]) is not None and isinstance(ui.styled(frame[["rule"]]), pd.DataFrame)
+        "0|ok|4|s1", "1|error|0.7321|–", "2|ok|–|s2"]
+    assert isinstance(ui.styled(frame[["rule"]]), pd.DataFrame)  # no level column: the frame as it is
     assert fmt.badge("error") == ":red-badge[error]" and fmt.badge("ok") == ":green-badge[ok]"
 
 
