@@ -26,6 +26,19 @@ ACCENT = "#6366F1"
 MUTED = "#94A3B8"
 # What every figure, tile and table cell shows for a value that is not known (never "None", never 0).
 MISSING = "–"
+# Severities and statuses are words, coloured by their table cell (ui.table) or shown as a badge:
+# never a glyph. An emoji needs an emoji font, which servers and many Linux desktops lack (it is
+# drawn as an empty box), and a colour alone says nothing to a colour-blind reader.
+SEVERITIES = ("critical", "error", "warning", "info")  # most severe first (analytics/rules.py)
+# Text colours dark enough to read on white (contrast >= 4.5:1); critical is a filled cell.
+LEVEL_CSS: dict[str, str] = {
+    "critical": "color: #FFFFFF; background-color: #B91C1C; font-weight: 600",
+    "error": "color: #DC2626; font-weight: 600",
+    "warning": "color: #B45309; font-weight: 600",
+    "info": "color: #1D4ED8",
+    "ok": "color: #047857",
+}
+LEVEL_BADGES = {"critical": "red", "error": "red", "warning": "orange", "info": "blue", "ok": "green"}
 
 
 def kind_color(kind: object) -> str:
@@ -104,3 +117,18 @@ def when(value: Any) -> str:
 
 def short_id(trace_id: Any, n: int = 8) -> str:
     return str(trace_id)[:n] if trace_id else MISSING
+
+
+def level_css(value: Any) -> str:
+    """The cell style of a severity or status word ('' for any other value)."""
+    return LEVEL_CSS.get(str(value), "")
+
+
+def severity_rank(values: pd.Series) -> pd.Series:
+    """Sort key: most severe first; a severity the rules do not know comes last."""
+    return values.map({s: i for i, s in enumerate(SEVERITIES)}).fillna(len(SEVERITIES))
+
+
+def badge(level: str) -> str:
+    """A severity or status word as a coloured Markdown badge (the word stays readable)."""
+    return f":{LEVEL_BADGES.get(level, 'gray')}-badge[{level}]"

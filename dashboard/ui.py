@@ -6,12 +6,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import client, fmt, queries
 from dashboard.queries import Filters
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler  # pandas' Styler needs jinja2
 
 log = logging.getLogger("tracehouse.dashboard")
 
@@ -245,6 +249,29 @@ LABELS = {
 }
 
 
+# Columns of severity/status words, coloured by their cells on every page (fmt.LEVEL_CSS).
+LEVEL_COLUMNS = ("severity", "status")
+
+
+def _bare_number(value: object) -> str:
+    """A number as Streamlit shows one without a format: at most 4 decimals, no trailing zeros."""
+    return f"{float(value):.4f}".rstrip("0").rstrip(".")  # type: ignore[arg-type]
+
+
+def styled(frame: pd.DataFrame) -> pd.DataFrame | Styler:
+    """The frame, with its severity/status cells coloured when it has such a column. The cells keep
+    their plain words: the colour comes from the cell's style, never from a glyph."""
+    levels = [c for c in LEVEL_COLUMNS if c in frame]
+    if not levels or frame.empty:
+        return frame
+    # Streamlit draws a Styler's own text in a text cell and in a number cell without a format
+    # (pandas would print 4.000000 and None): it must read as the table does without a Styler.
+    bare = [c for c in frame.columns if _unit(c, frame[c]) == "text" and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
+    return (frame.reset_index(drop=True).style.map(fmt.level_css, subset=levels).format(na_rep=fmt.MISSING)
+            .format(_bare_number, subset=bare, na_rep=fmt.MISSING))
+
+
 def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_traces: bool = True,
           **kwargs: object) -> object:
     """st.dataframe with the shared units; a `trace_id` column becomes an `open ›` link; NULL shows as
@@ -254,8 +281,8 @@ def table(frame: pd.DataFrame, labels: dict[str, str] | None = None, *, link_tra
     if link_traces and "trace_id" in frame and "open" not in frame:
         frame = frame.assign(open=[trace_link(t) for t in frame["trace_id"]])
     frame = numeric(frame)
-    return st.dataframe(frame, hide_index=True, column_config=column_config(frame, labels), placeholder=fmt.MISSING,
-                        **kwargs)
+    return st.dataframe(styled(frame), hide_index=True, column_config=column_config(frame, labels),
+                        placeholder=fmt.MISSING, **kwargs)
 
 
 def section(title: str, frame: pd.DataFrame | None, *, empty: str, missing: str | None = None,

@@ -7,8 +7,6 @@ import streamlit as st
 
 from dashboard import charts, fmt, queries, ui
 
-SEVERITY = {"critical": "🔴", "error": "🟠", "warning": "🟡", "info": "🔵"}
-
 
 def _pick(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None:
     return None if frame is None else frame[[c for c in columns if c in frame]]
@@ -28,8 +26,8 @@ with ui.guard():
         ("Traces flagged", fmt.count(anomalies["trace_id"].nunique()) if anomalies is not None
          and "trace_id" in anomalies else fmt.MISSING, None),
     ])
-    if alerts is not None and "severity" in alerts:
-        alerts = alerts.assign(severity=[f"{SEVERITY.get(str(s), '⚪')} {s}" for s in alerts["severity"]])
+    if alerts is not None and "severity" in alerts:  # most severe first, newest first within each
+        alerts = alerts.sort_values("severity", key=fmt.severity_rank, kind="stable")
     ui.section("Alerts", _pick(alerts, ["severity", "state", "rule", "subject", "message", "value", "threshold",
                                         "fired_at", "last_seen_at", "resolved_at"]),
                empty="No alert fired in this time range.", good_when_empty=True,

@@ -81,11 +81,10 @@ def _conversation(session_id: str) -> None:
         st.caption(f"Showing the last {MAX_TURNS} of {len(turns)} turns.")
         turns = turns.tail(MAX_TURNS)
     for number, turn in enumerate(turns.itertuples(index=False), start=1):
-        failed = turn.status == "error"
-        label = (f"{'✕' if failed else '✓'} Turn {number} · {fmt.when(turn.start_time)} · "
+        label = (f"Turn {number} · {fmt.when(turn.start_time)} · "
                  f"{fmt.duration(turn.duration_ms)} · {fmt.money(getattr(turn, 'cost_usd', None))}")
         with st.container(border=True):
-            st.markdown(f"**{label}**")
+            st.markdown(f"{fmt.badge('error' if turn.status == 'error' else 'ok')} **{label}**")
             asked, answered = _turn_text(client.trace(turn.trace_id))
             with st.chat_message("user"):
                 st.markdown(asked[:4000] or "_no input recorded_")

@@ -33,7 +33,7 @@ def _controls() -> dict[str, object]:
 
 def _table(frame: pd.DataFrame) -> pd.DataFrame:
     view = pd.DataFrame({
-        "status": ["✕ error" if s == "error" else "✓ ok" for s in frame["status"]],
+        "status": ["error" if s == "error" else "ok" for s in frame["status"]],  # coloured by ui.table
         "start_time": frame["start_time"],
         "name": frame["workflow_name"].fillna(frame["root_name"]) if "workflow_name" in frame else frame["root_name"],
         "service": frame.get("service_name"),

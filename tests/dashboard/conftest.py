@@ -53,13 +53,14 @@ def _run_analytics(server: object, settings: Settings) -> None:
             runner.notifier.stop()
 
 
-@pytest.fixture(scope="module")
-def seeded_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededCollector]:
+@contextlib.contextmanager
+def _seeded(folder: Path, **overrides: object) -> Iterator[SeededCollector]:
+    """An in-process collector holding the seeded traffic, its analytics jobs run once."""
     serve = pytest.importorskip("collector.serve", reason="needs the collector's CollectorServer (ingest path)")
     CollectorServer = serve.CollectorServer  # noqa: N806
 
-    db = tmp_path_factory.mktemp("dashboard") / "tracehouse.duckdb"
-    settings = Settings(host="127.0.0.1", grpc_port=0, http_port=0, db=str(db), batch_interval_ms=5.0)
+    settings = Settings(host="127.0.0.1", grpc_port=0, http_port=0, db=str(folder / "tracehouse.duckdb"),
+                        batch_interval_ms=5.0, **overrides)
     server = CollectorServer(settings).start()
     try:
         sent = seed.send(server.grpc_endpoint)
@@ -68,6 +69,22 @@ def seeded_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seede
         yield SeededCollector(server.http_url, server.grpc_endpoint, sent, server)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededCollector]:
+    with _seeded(tmp_path_factory.mktemp("dashboard")) as collector:
+        yield collector
+
+
+@pytest.fixture(scope="module")
+def alerting_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededCollector]:
+    """The seeded collector with an alert rule of every severity, each fired by the traffic."""
+    rules = pytest.importorskip("analytics.rules", reason="needs the analytics jobs (alert rules)")
+    folder = tmp_path_factory.mktemp("alerting")
+    (folder / "rules.toml").write_text(seed.severity_rules(rules.SEVERITIES))
+    with _seeded(folder, rules_file=str(folder / "rules.toml")) as collector:
+        yield collector
 
 
 @pytest.fixture

@@ -148,6 +148,20 @@ def _build(b: _Builder) -> None:
     b.close(root, 6003 + BIG_TRACE_SPANS * 2)
 
 
+def severity_rules(severities: tuple[str, ...]) -> str:
+    """An alert rules file (TRACEHOUSE_RULES_FILE) with one rule per severity, each tripped by the
+    seeded traffic (it has traces in the last hour): the Anomalies page then lists an alert of each."""
+    return "".join(f"""
+[[alert]]
+name = "TRAFFIC_{severity.upper()}"
+metric = "traces"
+threshold = 1
+window_minutes = 60
+group_by = "service"
+severity = "{severity}"
+""" for severity in severities)
+
+
 def send(grpc_endpoint: str, *, seconds_ago: float = 30.0) -> Seeded:
     """Export the traffic over OTLP/gRPC and return what a person should see."""
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))

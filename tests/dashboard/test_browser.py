@@ -19,6 +19,7 @@ import pytest
 
 from dashboard import fmt, serve
 from tests.dashboard import seed
+from tests.dashboard.glyphs import pictographs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -36,15 +37,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded, str]]:
+@contextmanager
+def _stack(tmp_path: Path, **collector_env: str) -> Iterator[tuple[str, seed.Seeded, str]]:
     """Collector (`python -m collector`) + dashboard (`streamlit run`), both child processes:
-    (dashboard URL, what was sent, collector URL). The analytics jobs run only when a test asks
-    (POST /api/analytics/run), so until then no cost is computed."""
+    (dashboard URL, what was sent, collector URL)."""
     conftest = pytest.importorskip("tests.conftest")
     if not hasattr(conftest, "start_collector_process"):
         pytest.skip("needs tests/conftest.py start_collector_process (the collector ingest path)")
-    collector = conftest.start_collector_process(tmp_path / "tracehouse.duckdb", analytics_interval_s="0")
+    collector = conftest.start_collector_process(tmp_path / "tracehouse.duckdb", analytics_interval_s="0",
+                                                 **collector_env)
     dashboard: subprocess.Popen[bytes] | None = None
     try:
         sent = seed.send(collector.grpc_endpoint)
@@ -62,6 +63,14 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded, str]]:
             except subprocess.TimeoutExpired:
                 dashboard.kill()
         collector.terminate()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded, str]]:
+    """The seeded stack. The analytics jobs run only when a test asks (POST /api/analytics/run),
+    so until then no cost is computed."""
+    with _stack(tmp_path) as running:
+        yield running
 
 
 def _metrics(page: object) -> dict[str, str]:
@@ -155,12 +164,15 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
 
 
 # Tables are drawn on a canvas (Glide data grid): their DOM copies leave a NULL cell empty whatever
-# the canvas shows there. This records every string drawn on a canvas: what a person reads.
+# the canvas shows there. This records every string drawn on a canvas (what a person reads) and
+# the colour it was last drawn in.
 RECORD_CANVAS_TEXT = """
 window.__drawn = new Set();
+window.__fills = {};
 const fillText = CanvasRenderingContext2D.prototype.fillText;
 CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
   window.__drawn.add(String(text));
+  window.__fills[String(text)] = String(this.fillStyle);
   return fillText.call(this, text, ...rest);
 };
 """
@@ -203,3 +215,40 @@ def test_tables_show_a_dash_never_none_for_missing_values(stack: tuple[str, seed
         assert "None" not in drawn and fmt.MISSING in drawn
         assert any(t.startswith("$") for t in drawn)
         page.screenshot(path=str(ARTIFACTS / "costs-unpriced-model.png"), full_page=True)
+
+
+@pytest.fixture
+def alerting_stack(tmp_path: Path) -> Iterator[tuple[str, seed.Seeded, str]]:
+    """The seeded stack with an alert rule of every severity, each fired by the traffic."""
+    rules = pytest.importorskip("analytics.rules", reason="needs the analytics jobs (alert rules)")
+    (tmp_path / "rules.toml").write_text(seed.severity_rules(rules.SEVERITIES))
+    with _stack(tmp_path, rules_file=str(tmp_path / "rules.toml")) as running:
+        response = httpx.post(f"{running[2]}/api/analytics/run", timeout=120)
+        assert response.status_code == 200, response.text
+        yield running
+
+
+def test_alert_severities_read_as_words_in_their_colours_without_an_emoji_font(
+        alerting_stack: tuple[str, seed.Seeded, str]) -> None:
+    """Debian's chromium here has no emoji font (as on servers and many desktops): an emoji marker
+    is drawn as an empty box. Each severity is its word, most severe first, coloured by its cell."""
+    most_severe_first = list(reversed(pytest.importorskip("analytics.rules").SEVERITIES))
+    url, sent, _ = alerting_stack
+    with _browser() as page:
+        page.add_init_script(RECORD_CANVAS_TEXT)
+        drawn = _table_text(page, f"{url}/anomalies", "firing", *(f"TRAFFIC_{s.upper()}" for s in most_severe_first))
+        assert not {c for text in drawn for c in pictographs(text)}
+        assert set(most_severe_first) <= drawn  # each severity a cell of its own word
+        # The other cells read as before: a rule's value is the trace count, not 4.000000.
+        assert str(len(sent.traces)) in drawn and "None" not in drawn
+        assert not [t for t in drawn if t.endswith(".000000")]
+        assert not pictographs(page.locator("body").inner_text())
+        cells = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
+        words = [t for t in (cells.nth(i).text_content() for i in range(cells.count())) if t in most_severe_first]
+        assert set(words) == set(most_severe_first) and words == sorted(words, key=most_severe_first.index)
+        fills = page.evaluate("window.__fills")
+        plain = fills["firing"]  # the state column's words: the table's own text colour
+        colours = [fills[word].lower() for word in most_severe_first]
+        assert plain not in colours and len(set(colours)) == len(colours)  # each severity its own colour
+        assert colours == [fmt.LEVEL_CSS[w].split(";")[0].removeprefix("color:").strip().lower()
+                           for w in most_severe_first]
