@@ -36,7 +36,7 @@ from bench.ingest import machine, start_senders
 from collector import rollup
 from collector import store as store_module
 from bench.glibc import glibc_heap
-from collector.runtime import tune_gc, use_malloc_for_arrow
+from collector.runtime import cap_malloc_arenas, tune_gc, use_malloc_for_arrow
 from collector.serve import CollectorServer
 from collector.settings import Settings
 from collector.writer import BatchWriter
@@ -180,6 +180,7 @@ def main() -> int:
         store_module._CONNECT_CONFIG["max_vacuum_tasks"] = args.vacuum_tasks
     console.print(f"max_vacuum_tasks {store_module._CONNECT_CONFIG['max_vacuum_tasks']}")
     # As collector.serve.run sets up its process.
+    cap_malloc_arenas()
     use_malloc_for_arrow()
     acts, steps = instrument()
     tune_gc()

@@ -6,8 +6,14 @@ and each older-generation pass walks every object the libraries created at impor
 DuckDB, FastAPI: hundreds of thousands). Those are frozen out of collection once the collector
 has started, and collections run ten times less often: the span objects are acyclic and freed
 by reference counting. ~2 µs per span less, 7 % of the preparation (bench/RESULTS.md, "Ingest
-round 3"). Capping glibc's malloc arenas was measured too and changed nothing (DuckDB allocates
-through its own jemalloc), so it is not done.
+round 3").
+
+glibc gives each thread that allocates its own malloc arena, up to 8 per core, and each keeps
+its own free memory: the collector has ~40 threads (gRPC, DuckDB, decode, writer, summary,
+analytics, the API's worker threads), and at its peak 14 thread arenas held 74 MB.
+:func:`cap_malloc_arenas` caps them at two: peak RSS under the ingest benchmark 328-334 MB
+against 337-347 MB in five alternating pairs, rate inside the noise (bench/RESULTS.md, "Round
+7"; in round 3, at 500 MB peaks dominated by DuckDB, the same cap had shown nothing).
 
 Trimming glibc's heap (``malloc_trim`` every 2 s) after analytics runs was measured with
 bench/memory.py and gave nothing back (RSS 500-534 MB between runs with it, 503 without), so it
@@ -25,6 +31,8 @@ collector process keeps numpy for its analytics.
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import gc
 import importlib.abc
 import sys
@@ -33,6 +41,8 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 GC_THRESHOLDS = (7_000, 10, 10)  # CPython's defaults are (700, 10, 10)
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
 def tune_gc() -> None:
@@ -43,6 +53,16 @@ def tune_gc() -> None:
     # Frozen objects are skipped by the collection at interpreter exit too; DuckDB's bindings
     # (nanobind) then report them as leaked on stderr. Give them back before that.
     atexit.register(gc.unfreeze)
+
+
+def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Threads share at most ``arenas`` glibc malloc arenas (as ``MALLOC_ARENA_MAX`` would); call
+    before the process starts its threads. False where the C library is not glibc (no mallopt)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 class _RefuseImports(importlib.abc.MetaPathFinder):

@@ -30,7 +30,7 @@ from collector.api import create_app
 from collector.auth import Access
 from collector.backend import Backend, open_backend
 from collector.errors import one_line
-from collector.runtime import keep_pandas_out, tune_gc, use_malloc_for_arrow
+from collector.runtime import cap_malloc_arenas, keep_pandas_out, tune_gc, use_malloc_for_arrow
 from collector.metrics import IngestMetrics
 from collector.pipeline import Pipeline
 from collector.receivers.grpc import create_server
@@ -224,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    cap_malloc_arenas()  # before the first thread starts (collector.runtime)
     use_malloc_for_arrow()  # this process owns all Arrow use in it, so it picks the pool
     keep_pandas_out()  # before any Arrow conversion (collector.runtime)
     tune_gc()  # after the imports: their objects are frozen out of collection (collector.runtime)
