@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from collector import rollup
+from collector.errors import one_line
 from collector.jsonvalues import jsonable
 from collector.normalize.lift import restore_attributes
 from collector.store import Store
@@ -55,6 +56,10 @@ class QueryTimeout(Exception):
     """A query ran past the time limit and was interrupted."""
 
 
+class QueryOutOfMemory(Exception):
+    """A query needed more than DuckDB's memory limit (TRACEHOUSE_DUCKDB_MEMORY_LIMIT)."""
+
+
 @contextmanager
 def timed_cursor(store: Store, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh cursor that is interrupted after ``timeout_s`` seconds (QueryTimeout is raised)."""
@@ -68,6 +73,10 @@ def timed_cursor(store: Store, timeout_s: float) -> Iterator[duckdb.DuckDBPyConn
         raise QueryTimeout(
             f"query stopped after the {timeout_s:g} s time limit (TRACEHOUSE_SQL_TIMEOUT_S); "
             "narrow it with a time range or filters"
+        ) from None
+    except duckdb.OutOfMemoryException as exc:
+        raise QueryOutOfMemory(
+            f"{one_line(exc)} (TRACEHOUSE_DUCKDB_MEMORY_LIMIT); read fewer spans or columns at once"
         ) from None
     finally:
         timer.cancel()
@@ -346,6 +355,17 @@ def count_spans(
         cur.close()
 
 
+# Bytes of span text one export query sorts at most (a window of start times): DuckDB's sort of
+# whole rows did not fit the 64MB default with ~256 KiB payloads (bench/RESULTS.md, "Large payloads
+# at the 64MB default"), so the export is cut into windows that each do.
+EXPORT_WINDOW_BYTES = 8 * 1024 * 1024
+_SPAN_BYTES = (
+    "1024 + coalesce(strlen(input), 0) + coalesce(strlen(output), 0) + coalesce(strlen(status_message), 0) "
+    "+ coalesce(strlen(attributes::VARCHAR), 0) + coalesce(strlen(resource::VARCHAR), 0) "
+    "+ coalesce(strlen(events::VARCHAR), 0) + coalesce(strlen(links::VARCHAR), 0)"
+)
+
+
 def iter_span_batches(
     store: Store,
     since: datetime | None,
@@ -354,7 +374,11 @@ def iter_span_batches(
     rows_per_batch: int = 20_000,
 ) -> Iterator[Any]:
     """Arrow record batches of the spans counted by count_spans, in start_time order (no time limit:
-    an export may be long; it stops when the consumer stops)."""
+    an export may be long; it stops when the consumer stops). The schema comes first.
+
+    Sorted window by window of start times, each holding at most ``rows_per_batch`` spans or
+    EXPORT_WINDOW_BYTES of text (more only where spans share a start time).
+    """
     where, params = _export_where(since, until)
     if received_until is None:
         where += " AND false"
@@ -363,11 +387,28 @@ def iter_span_batches(
         params.append(received_until)
     cur = store.cursor()
     try:
-        relation = cur.sql(
-            f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params=params
-        )
-        reader = relation.to_arrow_reader(rows_per_batch)
-        yield reader.schema
-        yield from reader
+        yield cur.sql(f"{_EXPORT_SELECT} LIMIT 0").to_arrow_reader().schema
+        starts = [row[0] for row in cur.execute(_window_starts(where), [*params, EXPORT_WINDOW_BYTES, rows_per_batch]).fetchall()]
+        for index, start in enumerate(starts):
+            window = "start_time >= ?" + (" AND start_time < ?" if index + 1 < len(starts) else "")
+            bounds = [start, starts[index + 1]] if index + 1 < len(starts) else [start]
+            relation = cur.sql(
+                f"{_EXPORT_SELECT} WHERE {where} AND {window} ORDER BY start_time, trace_id, span_id",
+                params=[*params, *bounds],
+            )
+            yield from relation.to_arrow_reader(rows_per_batch)
     finally:
         cur.close()
+
+
+def _window_starts(where: str) -> str:
+    """SQL for the first start time of each export window, in order (parameters: the filter's, then
+    the window's bytes and rows): a window closes where either running total passes a multiple."""
+    # Sizes first, materialized: computed inside the window operator they made it buffer the texts.
+    return (
+        f"WITH sized AS MATERIALIZED (SELECT start_time, {_SPAN_BYTES} AS size FROM spans WHERE {where}) "
+        "SELECT min(start_time) AS start FROM ("
+        "SELECT start_time, sum(size) OVER w // ? + (row_number() OVER w - 1) // ? AS window_no "
+        "FROM sized WINDOW w AS (ORDER BY start_time ROWS UNBOUNDED PRECEDING)"
+        ") GROUP BY window_no ORDER BY start"
+    )
