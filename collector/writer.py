@@ -65,6 +65,7 @@ INSERT_SLICE_BYTES = 4 * 1024 * 1024
 # average) goes in row groups of its own, one per INSERT slice: each slice is its own transaction,
 # followed by a CHECKPOINT. Ordinary spans (~1.5 KB) never take this path.
 HEAVY_SPAN_BYTES = 32 * 1024
+HEAVY_ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
 class QueueFull(Exception):
@@ -377,6 +378,7 @@ class BatchWriter:
         # One call for the whole transaction: BEGIN, the INSERTs, the agent updates, COMMIT. A large
         # batch is inserted slice by slice (DuckDB's working memory is per statement).
         sources: list[str] = []
+        parts: list[pa.Table] = []
         if keys:
             parts = _slices(table, INSERT_SLICE_BYTES)
             if len(parts) == 1:
@@ -388,15 +390,15 @@ class BatchWriter:
                 for name, part in zip(sources, parts, strict=True):
                     con.register(name, part)
         heavy = bool(keys) and table.nbytes >= len(keys) * HEAVY_SPAN_BYTES
-        # One received_at a transaction (readers follow `spans` by it): heavy slices commit apart.
-        if heavy:
-            stamps = [self._stamp_sql() for _ in sources]
-        else:
-            stamps = [self._stamp_sql()] * len(sources) if sources else []
-        inserts = [
-            f"INSERT INTO spans BY NAME SELECT *, {stamp} AS received_at FROM {name}"
-            for name, stamp in zip(sources, stamps, strict=True)
-        ]
+        # The transactions' INSERTs: the whole batch, or heavy spans' row groups. Each transaction
+        # has one received_at of its own (readers follow `spans` by that watermark).
+        groups = _row_groups(sources, [p.nbytes for p in parts]) if heavy else [sources] if sources else []
+        transactions = []
+        for names in groups:
+            stamp = self._stamp_sql()
+            transactions.append(
+                [f"INSERT INTO spans BY NAME SELECT *, {stamp} AS received_at FROM {name}" for name in names]
+            )
         tail: list[str] = []
         if updates:
             con.register("_th_agents", _agent_updates(updates))
@@ -407,23 +409,23 @@ class BatchWriter:
             )
         try:
             if heavy:
-                self._insert_in_row_groups(inserts, tail)
+                self._insert_in_row_groups(transactions, tail)
             else:
-                con.execute(";\n".join(["BEGIN", *inserts, *tail, "COMMIT"]))
-                self._open_rows = self._open_rows or bool(inserts)
+                con.execute(";\n".join(["BEGIN", *(transactions[0] if transactions else []), *tail, "COMMIT"]))
+                self._open_rows = self._open_rows or bool(transactions)
         finally:
             extra = [name for name in sources if name != "_th_batch"]  # _write unregisters _th_batch
             for name in extra + (["_th_agents"] if updates else []):
                 con.unregister(name)
         return counts, duplicates, len(updates)
 
-    def _insert_in_row_groups(self, inserts: list[str], tail: list[str]) -> None:
-        """Heavy spans: each INSERT slice its own transaction and row group (see HEAVY_SPAN_BYTES)."""
+    def _insert_in_row_groups(self, transactions: list[list[str]], tail: list[str]) -> None:
+        """Heavy spans: each transaction's rows become a row group of their own (HEAVY_SPAN_BYTES)."""
         if self._open_rows:
             self._close_row_group()
-        for index, insert in enumerate(inserts):
-            last = index == len(inserts) - 1
-            self._con.execute(";\n".join(["BEGIN", insert, *(tail if last else []), "COMMIT"]))
+        for index, inserts in enumerate(transactions):
+            last = index == len(transactions) - 1
+            self._con.execute(";\n".join(["BEGIN", *inserts, *(tail if last else []), "COMMIT"]))
             self._open_rows = True
             self._close_row_group()
 
@@ -479,6 +481,12 @@ def _agent_updates(updates: list[tuple[str, str, Any, str]]) -> pa.Table:
             "agent_name": pa.array(agents, pa.string()),
         }
     )
+
+
+def _row_groups(names: list[str], sizes: list[int]) -> list[list[str]]:
+    """Consecutive slices (by name, alike in size) in row groups of at most HEAVY_ROW_GROUP_BYTES."""
+    per_group = max(1, HEAVY_ROW_GROUP_BYTES // max(sizes, default=1))
+    return [names[start : start + per_group] for start in range(0, len(names), per_group)]
 
 
 def _slices(table: pa.Table, most_bytes: int) -> list[pa.Table]:
