@@ -166,6 +166,7 @@ def print_result(result: dict[str, Any], fmt: str) -> None:
         )
     if result.get("truncated"):
         print(
-            f"tracehouse sql: only the first {len(rows)} rows are shown (TRACEHOUSE_SQL_MAX_ROWS, TRACEHOUSE_SQL_MAX_BYTES)",
+            f"tracehouse sql: only the first {len(rows)} rows are shown "
+            "(TRACEHOUSE_SQL_MAX_ROWS, TRACEHOUSE_SQL_MAX_BYTES)",
             file=sys.stderr,
         )

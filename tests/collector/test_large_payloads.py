@@ -195,6 +195,12 @@ def _check_sql_api(url: str, sent: Sent) -> None:
         assert ((n_in, h_in), (n_out, h_out), (n_ctx, h_ctx), truncated) == (
             want["input"], want["output"], want["context"], want["truncated"]
         )
+    plain = _sql(url, "SELECT input, output, attributes, payload_truncated FROM spans")
+    assert plain["truncated"] is True and plain["rows"]
+    expected = {(w["input"], w["output"], w["context"], w["truncated"]) for w in sent.spans.values()}
+    for input_text, output, attributes, truncated in plain["rows"]:
+        context = json.loads(attributes)["app.context"]
+        assert (_digest(input_text), _digest(output), _digest(context), truncated) in expected
     star = _sql(url, "SELECT * FROM spans")
     assert star["truncated"] is True and star["rows"]
     names = star["columns"]
@@ -213,8 +219,8 @@ def tracehouse(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def _check_cli(url: str, sent: Sent, out: Path) -> None:
     ids = list(sent.spans)[:4]
     listed = ", ".join(f"'{i}'" for i in ids)
-    result = tracehouse(url, "sql", "--format", "json",
-                        f"SELECT span_id, input, output, attributes, payload_truncated FROM spans WHERE span_id IN ({listed})")  # fmt: skip
+    query = f"SELECT span_id, input, output, attributes, payload_truncated FROM spans WHERE span_id IN ({listed})"
+    result = tracehouse(url, "sql", "--format", "json", query)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
     assert sorted(r[0] for r in rows) == sorted(ids)
