@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from collector.cli import UserError
 from collector.cli_sql import auth_headers, open_target, raise_for_answer, unreachable
+from collector.errors import one_line
 from collector.jsonvalues import iso_utc, parse_iso_utc
 from collector.settings import Settings
 
@@ -87,6 +88,8 @@ def _from_api(
             return _write(_batches(reader), total, part, fmt)
     except httpx.TransportError:
         raise unreachable(url) from None
+    except pa.ArrowInvalid as exc:  # the collector stopped the stream: its log says why
+        raise UserError(f"the collector's export stream broke off ({one_line(exc)}); see its log") from None
 
 
 def _batches(reader: pa.RecordBatchStreamReader) -> Iterator[Any]:

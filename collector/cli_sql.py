@@ -89,7 +89,8 @@ def query_file(target: str | Path, text: str, settings: Settings) -> dict[str, A
     backend = open_target(str(target), settings)
     try:
         return backend.run_sql(
-            backend.store, text, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows
+            backend.store, text, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows,
+            max_bytes=settings.sql_max_bytes,
         ).as_json()
     except (sql_sandbox.SQLRefused, sql_sandbox.SQLFailed, QueryTimeout) as exc:
         raise UserError(str(exc)) from None
@@ -165,6 +166,7 @@ def print_result(result: dict[str, Any], fmt: str) -> None:
         )
     if result.get("truncated"):
         print(
-            f"tracehouse sql: only the first {len(rows)} rows are shown (TRACEHOUSE_SQL_MAX_ROWS)",
+            f"tracehouse sql: only the first {len(rows)} rows are shown "
+            "(TRACEHOUSE_SQL_MAX_ROWS, TRACEHOUSE_SQL_MAX_BYTES)",
             file=sys.stderr,
         )

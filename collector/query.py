@@ -1,4 +1,5 @@
-"""Named read queries behind the /api routes: trace list, one trace as a tree, sessions.
+"""Named read queries behind the /api routes: trace list, one trace as a tree, sessions (the span
+export, collector.spans_export, is re-exported here for the backend's ``queries``).
 
 Every user value is bound as a parameter; the only SQL text chosen from user input comes from
 fixed whitelists (sort columns, directions). Each query runs on its own cursor under the time
@@ -19,8 +20,10 @@ from typing import Any
 import duckdb
 
 from collector import rollup
+from collector.errors import one_line
 from collector.jsonvalues import jsonable
 from collector.normalize.lift import restore_attributes
+from collector.spans_export import count_spans, iter_span_batches  # noqa: F401 - the backend's Queries
 from collector.store import Store
 
 TRACE_SORTS = {
@@ -55,6 +58,10 @@ class QueryTimeout(Exception):
     """A query ran past the time limit and was interrupted."""
 
 
+class QueryOutOfMemory(Exception):
+    """A query needed more than DuckDB's memory limit (TRACEHOUSE_DUCKDB_MEMORY_LIMIT)."""
+
+
 @contextmanager
 def timed_cursor(store: Store, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh cursor that is interrupted after ``timeout_s`` seconds (QueryTimeout is raised)."""
@@ -68,6 +75,10 @@ def timed_cursor(store: Store, timeout_s: float) -> Iterator[duckdb.DuckDBPyConn
         raise QueryTimeout(
             f"query stopped after the {timeout_s:g} s time limit (TRACEHOUSE_SQL_TIMEOUT_S); "
             "narrow it with a time range or filters"
+        ) from None
+    except duckdb.OutOfMemoryException as exc:
+        raise QueryOutOfMemory(
+            f"{one_line(exc)} (TRACEHOUSE_DUCKDB_MEMORY_LIMIT); read fewer spans or columns at once"
         ) from None
     finally:
         timer.cancel()
@@ -311,63 +322,3 @@ def get_session(
             [session_id, limit],
         )
         return {**rows[0], "traces": _records(cur)}
-
-
-# Export: JSON columns go out as text so Parquet/CSV writers need no extension types.
-_EXPORT_SELECT = (
-    "SELECT * REPLACE (attributes::VARCHAR AS attributes, resource::VARCHAR AS resource, "
-    "events::VARCHAR AS events, links::VARCHAR AS links) FROM spans"
-)
-
-
-def _export_where(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if since is not None:
-        clauses.append("start_time >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("start_time < ?")
-        params.append(until)
-    return " AND ".join(clauses) or "true", params
-
-
-def count_spans(
-    store: Store, since: datetime | None, until: datetime | None
-) -> tuple[int, datetime | None]:
-    """How many spans start in [since, until), and the received_at bound that count saw."""
-    where, params = _export_where(since, until)
-    cur = store.cursor()
-    try:
-        total, high = cur.execute(
-            f"SELECT count(*), max(received_at) FROM spans WHERE {where}", params
-        ).fetchone()
-        return int(total), high
-    finally:
-        cur.close()
-
-
-def iter_span_batches(
-    store: Store,
-    since: datetime | None,
-    until: datetime | None,
-    received_until: datetime | None,
-    rows_per_batch: int = 20_000,
-) -> Iterator[Any]:
-    """Arrow record batches of the spans counted by count_spans, in start_time order (no time limit:
-    an export may be long; it stops when the consumer stops)."""
-    where, params = _export_where(since, until)
-    if received_until is None:
-        where += " AND false"
-    else:
-        where += " AND received_at <= ?"
-        params.append(received_until)
-    cur = store.cursor()
-    try:
-        relation = cur.sql(
-            f"{_EXPORT_SELECT} WHERE {where} ORDER BY start_time, trace_id, span_id", params=params
-        )
-        reader = relation.to_arrow_reader(rows_per_batch)
-        yield reader.schema
-        yield from reader
-    finally:
-        cur.close()

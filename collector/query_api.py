@@ -70,13 +70,15 @@ def _time(name: str, value: str | None) -> datetime | None:
 def _run_error(exc: Exception) -> HTTPException:
     if isinstance(exc, query.QueryTimeout):
         return HTTPException(408, str(exc))
+    if isinstance(exc, query.QueryOutOfMemory):
+        return HTTPException(503, str(exc))
     return HTTPException(400, str(exc))
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return await run_in_threadpool(fn, *args, **kwargs)
-    except (query.QueryTimeout, sql_sandbox.SQLRefused, sql_sandbox.SQLFailed) as exc:  # either backend
+    except (query.QueryTimeout, query.QueryOutOfMemory, sql_sandbox.SQLRefused, sql_sandbox.SQLFailed) as exc:
         raise _run_error(exc) from None
 
 

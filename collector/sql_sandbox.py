@@ -221,6 +221,32 @@ def _cap_bytes(rows: list[list[Any]], max_bytes: int) -> tuple[list[list[Any]], 
     return rows, False
 
 
+def _fetch_capped(
+    cur: duckdb.DuckDBPyConnection, max_rows: int, max_bytes: int | None
+) -> tuple[list[list[Any]], bool]:
+    """The result's leading rows as JSON-ready lists within ``max_rows`` and ``max_bytes``; True when
+    some were cut. Fetched a few at a time, sized on the rows seen so far: a result of long texts
+    (10,000 rows of 256 KiB prompts would be 2.5 GB) stops at the cap instead of being all fetched."""
+    out: list[list[Any]] = []
+    size, want = 0, 16
+    while len(out) < max_rows:
+        chunk = cur.fetchmany(min(want, max_rows - len(out)))
+        if not chunk:
+            return out, False
+        for row in chunk:
+            values = [jsonable(v) for v in row]
+            if max_bytes is not None:
+                size += len(orjson.dumps(values, default=str)) + 1
+                if size > max_bytes:
+                    return out, True
+            out.append(values)
+        if max_bytes is not None:  # about as many rows as the bytes left hold, at the size seen
+            want = max(1, min(1024, (max_bytes - size) * len(out) // max(size, 1) + 1))
+        else:
+            want = 1024
+    return out, bool(cur.fetchmany(1))
+
+
 def _walk(node: Any) -> Any:
     stack = [node]
     while stack:
@@ -253,7 +279,7 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int, max_bytes: i
             cur.execute("BEGIN TRANSACTION READ ONLY")
             cur.execute(query)
             columns = [d[0] for d in cur.description or []]
-            rows = cur.fetchmany(max_rows + 1)
+            out, truncated = _fetch_capped(cur, max_rows, max_bytes)
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
@@ -261,11 +287,6 @@ def run(store: Store, sql: str, *, timeout_s: float, max_rows: int, max_bytes: i
         finally:
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
-    truncated = len(rows) > max_rows
-    out = [[jsonable(v) for v in row] for row in rows[:max_rows]]
-    if max_bytes is not None:
-        out, cut = _cap_bytes(out, max_bytes)
-        truncated = truncated or cut
     return SQLResult(
         columns=columns,
         rows=out,

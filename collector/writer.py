@@ -54,6 +54,20 @@ T = TypeVar("T")
 # slice.
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 INSERT_SLICE_BYTES = 4 * 1024 * 1024
+# A checkpoint closes the table's open row group (max_vacuum_tasks=0: none is merged later), so a
+# row group holds what was committed between two checkpoints: DuckDB's own come at 16 MB of WAL,
+# i.e. 16-32 MB of rows. A scan decompresses a whole vector of a row group's column at once (up to
+# 2,048 rows, whatever the LIMIT; long texts are ZSTD-compressed, the buffer rounded up to a power
+# of two, the compressed pages pinned meanwhile). With spans of three ~256 KiB payloads, row groups
+# of 34-51 rows made every `SELECT *` fail at the 64MB default, and groups of 17 (one 13 MB request)
+# still failed a query extracting a JSON attribute beside input and output (bench/RESULTS.md,
+# "Large payloads at the 64MB default"). So a batch of heavy spans (HEAVY_SPAN_BYTES of Arrow data
+# a span, on average) goes in row groups of its own of at most HEAVY_ROW_GROUP_BYTES: each is one
+# transaction of up to two INSERT slices, followed by a CHECKPOINT. Smaller groups compress worse
+# (4 MB ones took 73% more disk than DuckDB's own on prompt-like text, 8 MB ones 30%). Ordinary
+# spans (~1.5 KB) never take this path.
+HEAVY_SPAN_BYTES = 32 * 1024
+HEAVY_ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
 class QueueFull(Exception):
@@ -119,6 +133,7 @@ class BatchWriter:
         self._closing = False
         self.stats = WriterStats()
         self._last_stamp = datetime.min
+        self._open_rows = False  # rows committed since the writer's last checkpoint
         self._thread = threading.Thread(target=self._run, name="tracehouse-writer", daemon=True)
         self._thread.start()
 
@@ -365,6 +380,7 @@ class BatchWriter:
         # One call for the whole transaction: BEGIN, the INSERTs, the agent updates, COMMIT. A large
         # batch is inserted slice by slice (DuckDB's working memory is per statement).
         sources: list[str] = []
+        parts: list[pa.Table] = []
         if keys:
             parts = _slices(table, INSERT_SLICE_BYTES)
             if len(parts) == 1:
@@ -375,26 +391,57 @@ class BatchWriter:
                 sources = [f"_th_slice{index}" for index in range(len(parts))]
                 for name, part in zip(sources, parts, strict=True):
                     con.register(name, part)
-        stamp = f"TIMESTAMP '{self._stamp().isoformat(sep=' ')}'" if sources else ""
-        statements = [
-            "BEGIN",
-            *(f"INSERT INTO spans BY NAME SELECT *, {stamp} AS received_at FROM {name}" for name in sources),
-        ]
+        heavy = bool(keys) and table.nbytes >= len(keys) * HEAVY_SPAN_BYTES
+        # The transactions' INSERTs: the whole batch, or heavy spans' row groups. Each transaction
+        # has one received_at of its own (readers follow `spans` by that watermark).
+        groups = _row_groups(sources, [p.nbytes for p in parts]) if heavy else [sources] if sources else []
+        transactions = []
+        for names in groups:
+            stamp = self._stamp_sql()
+            transactions.append(
+                [f"INSERT INTO spans BY NAME SELECT *, {stamp} AS received_at FROM {name}" for name in names]
+            )
+        tail: list[str] = []
         if updates:
             con.register("_th_agents", _agent_updates(updates))
-            statements.append(
+            tail.append(
                 "UPDATE spans SET agent_name = u.agent_name FROM _th_agents u "
                 "WHERE spans.trace_id = u.trace_id AND spans.span_id = u.span_id "
                 "AND spans.start_time = u.start_time AND spans.agent_name IS NULL"
             )
-        statements.append("COMMIT")
         try:
-            con.execute(";\n".join(statements))
+            if heavy:
+                self._insert_in_row_groups(transactions, tail)
+            else:
+                con.execute(";\n".join(["BEGIN", *(transactions[0] if transactions else []), *tail, "COMMIT"]))
+                self._open_rows = self._open_rows or bool(transactions)
         finally:
             extra = [name for name in sources if name != "_th_batch"]  # _write unregisters _th_batch
             for name in extra + (["_th_agents"] if updates else []):
                 con.unregister(name)
         return counts, duplicates, len(updates)
+
+    def _insert_in_row_groups(self, transactions: list[list[str]], tail: list[str]) -> None:
+        """Heavy spans: each transaction's rows become a row group of their own (HEAVY_SPAN_BYTES)."""
+        if self._open_rows:
+            self._close_row_group()
+        for index, inserts in enumerate(transactions):
+            last = index == len(transactions) - 1
+            self._con.execute(";\n".join(["BEGIN", *inserts, *(tail if last else []), "COMMIT"]))
+            self._open_rows = True
+            self._close_row_group()
+
+    def _close_row_group(self) -> None:
+        """CHECKPOINT: the rows committed so far become a row group of their own."""
+        try:
+            self._con.execute("CHECKPOINT")
+        except duckdb.Error as exc:  # the rows stay in the open group; reads may need more memory
+            log.warning("writer: checkpoint after large spans failed: %s", one_line(exc, with_type=True))
+        else:
+            self._open_rows = False
+
+    def _stamp_sql(self) -> str:
+        return f"TIMESTAMP '{self._stamp().isoformat(sep=' ')}'"
 
     def _stamp(self) -> datetime:
         """received_at for a batch: strictly increasing in commit order, even if the clock steps
@@ -436,6 +483,12 @@ def _agent_updates(updates: list[tuple[str, str, Any, str]]) -> pa.Table:
             "agent_name": pa.array(agents, pa.string()),
         }
     )
+
+
+def _row_groups(names: list[str], sizes: list[int]) -> list[list[str]]:
+    """Consecutive slices (by name, alike in size) in row groups of at most HEAVY_ROW_GROUP_BYTES."""
+    per_group = max(1, HEAVY_ROW_GROUP_BYTES // max(sizes, default=1))
+    return [names[start : start + per_group] for start in range(0, len(names), per_group)]
 
 
 def _slices(table: pa.Table, most_bytes: int) -> list[pa.Table]:

@@ -154,7 +154,8 @@ def test_a_batch_of_several_requests_dedups_insert_and_attributes_in_one_transac
 def test_requests_of_long_prompts_fit_the_default_memory_limit(tmp_path: Path) -> None:
     """Four 15 MB requests (150 spans with 100 KB of prompt each) at the 64MB default: as one
     INSERT a request ran out of DuckDB's memory, and four in one transaction failed at COMMIT;
-    the writer bounds a batch's bytes and inserts large ones in slices, so all are stored."""
+    the writer bounds a batch's bytes and inserts large ones in slices, so all are stored, and
+    read back whole at the same limit."""
     settings = Settings()
     assert settings.duckdb_memory_limit == "64MB"
     store = Store(tmp_path / "big.duckdb", memory_limit=settings.duckdb_memory_limit)
@@ -172,9 +173,13 @@ def test_requests_of_long_prompts_fit_the_default_memory_limit(tmp_path: Path) -
     finally:
         writer.close()
     store.close()
-    # Read back without the limit: DuckDB materializes a scanned vector of 100 KB texts whole
-    # (64 MiB for these 600 rows), which a 64MB limit refuses.
-    reopened = Store(tmp_path / "big.duckdb")
+    # Read back at the limit too: a scan decompresses a row group's vector of texts whole, and
+    # these spans went in row groups of their own of at most 8 MB (HEAVY_SPAN_BYTES); in one of
+    # 450 rows, as DuckDB's own checkpoints cut them, the scan asked for 64 MiB.
+    reopened = Store(tmp_path / "big.duckdb", memory_limit=settings.duckdb_memory_limit)
     assert count(reopened) == 600
     assert count(reopened, "length(attributes::VARCHAR) > 100000") == 600  # the prompts whole
+    cur = reopened.cursor()
+    assert len(cur.execute("SELECT * FROM spans").fetchall()) == 600
+    cur.close()
     reopened.close()
