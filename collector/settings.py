@@ -154,9 +154,10 @@ class Settings:
         0,
         "Worker processes that parse and normalize OTLP requests into Arrow rows, off the collector's GIL "
         "(they never open the database). 0: in the collector process, on two threads, the least memory. "
-        "The GIL caps one process near 20,000 spans/s; each worker takes ~30 µs of Python per span off it "
-        "(on an idle 2-core machine 1 worker stored 16,600 spans/s against 13,900 without) and adds "
-        "120-180 MB: use 1 or more with cores and memory to spare.",
+        "In one process the GIL is the limit: on 2 cores it stored 13,200-17,000 spans/s with most of the "
+        "second core idle; 1 worker stored 19,000-23,900 spans/s and added 75-100 MB of peak RSS, a second "
+        "worker added memory and no rate (the single writer is then the limit; bench/RESULTS.md, round 7). "
+        "Use 1 or more with cores and memory to spare.",
         _non_negative_int,
     )
     duckdb_memory_limit: str = _setting(
