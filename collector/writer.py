@@ -37,6 +37,7 @@ import pyarrow as pa
 from collector.agent_resolver import AgentResolver
 from collector.arrow_rows import EPOCH, micros, rows_to_arrow
 from collector.errors import one_line
+from collector.insert_plan import INSERT_SLICE_BYTES, agent_updates_table, is_heavy, row_groups, slices
 from collector.model import SpanRow
 from collector.settings import Settings
 from collector.storage_faults import StorageHealth, is_storage_error
@@ -45,29 +46,10 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# DuckDB holds a transaction's new rows in memory until COMMIT writes them to the WAL, and
-# converts a statement's Arrow input a vector at a time, all within TRACEHOUSE_DUCKDB_MEMORY_LIMIT.
-# At the 64MB default one 15 MB request of 150 spans with 100 KB attributes ran out of memory as
-# one INSERT (it fits as 4 MB slices), and four such requests in one transaction failed at COMMIT.
-# So a batch holds at most BATCH_MAX_BYTES of Arrow data (one larger request goes alone) and is
-# inserted in slices of at most INSERT_SLICE_BYTES. Ordinary batches (~1,500 spans, ~2 MB) are one
-# slice.
+# A batch holds at most BATCH_MAX_BYTES of Arrow data (one larger request goes alone): at the 64MB
+# DuckDB default four 15 MB requests of long prompts in one transaction failed at COMMIT. How a
+# batch's rows then go in (slices, heavy spans' row groups) is collector.insert_plan's.
 BATCH_MAX_BYTES = 16 * 1024 * 1024
-INSERT_SLICE_BYTES = 4 * 1024 * 1024
-# A checkpoint closes the table's open row group (max_vacuum_tasks=0: none is merged later), so a
-# row group holds what was committed between two checkpoints: DuckDB's own come at 16 MB of WAL,
-# i.e. 16-32 MB of rows. A scan decompresses a whole vector of a row group's column at once (up to
-# 2,048 rows, whatever the LIMIT; long texts are ZSTD-compressed, the buffer rounded up to a power
-# of two, the compressed pages pinned meanwhile). With spans of three ~256 KiB payloads, row groups
-# of 34-51 rows made every `SELECT *` fail at the 64MB default, and groups of 17 (one 13 MB request)
-# still failed a query extracting a JSON attribute beside input and output (bench/RESULTS.md,
-# "Large payloads at the 64MB default"). So a batch of heavy spans (HEAVY_SPAN_BYTES of Arrow data
-# a span, on average) goes in row groups of its own of at most HEAVY_ROW_GROUP_BYTES: each is one
-# transaction of up to two INSERT slices, followed by a CHECKPOINT. Smaller groups compress worse
-# (4 MB ones took 73% more disk than DuckDB's own on prompt-like text, 8 MB ones 30%). Ordinary
-# spans (~1.5 KB) never take this path.
-HEAVY_SPAN_BYTES = 32 * 1024
-HEAVY_ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
 class QueueFull(Exception):
@@ -382,7 +364,7 @@ class BatchWriter:
         sources: list[str] = []
         parts: list[pa.Table] = []
         if keys:
-            parts = _slices(table, INSERT_SLICE_BYTES)
+            parts = slices(table, INSERT_SLICE_BYTES)
             if len(parts) == 1:
                 if table is not registered:
                     con.register("_th_batch", table)  # replaces the registration above
@@ -391,10 +373,10 @@ class BatchWriter:
                 sources = [f"_th_slice{index}" for index in range(len(parts))]
                 for name, part in zip(sources, parts, strict=True):
                     con.register(name, part)
-        heavy = bool(keys) and table.nbytes >= len(keys) * HEAVY_SPAN_BYTES
+        heavy = bool(keys) and is_heavy(table)
         # The transactions' INSERTs: the whole batch, or heavy spans' row groups. Each transaction
         # has one received_at of its own (readers follow `spans` by that watermark).
-        groups = _row_groups(sources, [p.nbytes for p in parts]) if heavy else [sources] if sources else []
+        groups = row_groups(sources, [p.nbytes for p in parts]) if heavy else [sources] if sources else []
         transactions = []
         for names in groups:
             stamp = self._stamp_sql()
@@ -403,7 +385,7 @@ class BatchWriter:
             )
         tail: list[str] = []
         if updates:
-            con.register("_th_agents", _agent_updates(updates))
+            con.register("_th_agents", agent_updates_table(updates))
             tail.append(
                 "UPDATE spans SET agent_name = u.agent_name FROM _th_agents u "
                 "WHERE spans.trace_id = u.trace_id AND spans.span_id = u.span_id "
@@ -422,7 +404,7 @@ class BatchWriter:
         return counts, duplicates, len(updates)
 
     def _insert_in_row_groups(self, transactions: list[list[str]], tail: list[str]) -> None:
-        """Heavy spans: each transaction's rows become a row group of their own (HEAVY_SPAN_BYTES)."""
+        """Heavy spans: each transaction's rows become a row group of their own (collector.insert_plan)."""
         if self._open_rows:
             self._close_row_group()
         for index, inserts in enumerate(transactions):
@@ -470,30 +452,3 @@ class BatchWriter:
             self._con.execute("ROLLBACK")
         except duckdb.Error:
             pass  # no transaction was open
-
-
-def _agent_updates(updates: list[tuple[str, str, Any, str]]) -> pa.Table:
-    """The resolver's updates (trace_id, span_id, start_time, agent_name) as a table to join."""
-    trace_ids, span_ids, starts, agents = zip(*updates)
-    return pa.table(
-        {
-            "trace_id": pa.array(trace_ids, pa.string()),
-            "span_id": pa.array(span_ids, pa.string()),
-            "start_time": pa.array(starts, pa.timestamp("us")),
-            "agent_name": pa.array(agents, pa.string()),
-        }
-    )
-
-
-def _row_groups(names: list[str], sizes: list[int]) -> list[list[str]]:
-    """Consecutive slices (by name, alike in size) in row groups of at most HEAVY_ROW_GROUP_BYTES."""
-    per_group = max(1, HEAVY_ROW_GROUP_BYTES // max(sizes, default=1))
-    return [names[start : start + per_group] for start in range(0, len(names), per_group)]
-
-
-def _slices(table: pa.Table, most_bytes: int) -> list[pa.Table]:
-    """The table in row slices of about ``most_bytes`` each (rows assumed alike in size)."""
-    if table.nbytes <= most_bytes:
-        return [table]
-    rows = max(1, table.num_rows * most_bytes // table.nbytes)
-    return [table.slice(start, rows) for start in range(0, table.num_rows, rows)]

@@ -6,7 +6,7 @@ hash); the ones sent over the limit come back cut to it and flagged.
 
 The texts are random base64 (barely compressible, like an inline image): with requests of 17 such
 spans DuckDB's own checkpoints made row groups of 34, and every scan of the three columns then
-asked for more than 64MB (collector/writer.py, HEAVY_SPAN_BYTES).
+asked for more than 64MB (collector/insert_plan.py, HEAVY_SPAN_BYTES).
 """
 
 from __future__ import annotations
