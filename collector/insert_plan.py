@@ -30,17 +30,19 @@ HEAVY_SPAN_BYTES = 32 * 1024
 HEAVY_ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
-def slices(table: pa.Table, most_bytes: int) -> list[pa.Table]:
-    """The table in row slices of about ``most_bytes`` each (rows assumed alike in size)."""
-    if table.nbytes <= most_bytes:
+def slices(table: pa.Table, nbytes: int, most_bytes: int) -> list[pa.Table]:
+    """The table (``nbytes`` of Arrow data) in row slices of about ``most_bytes`` each (rows assumed
+    alike in size)."""
+    if nbytes <= most_bytes:
         return [table]
-    rows = max(1, table.num_rows * most_bytes // table.nbytes)
+    rows = max(1, table.num_rows * most_bytes // nbytes)
     return [table.slice(start, rows) for start in range(0, table.num_rows, rows)]
 
 
-def is_heavy(table: pa.Table) -> bool:
-    """Spans of HEAVY_SPAN_BYTES or more on average: their row groups must stay small."""
-    return table.num_rows > 0 and table.nbytes >= table.num_rows * HEAVY_SPAN_BYTES
+def is_heavy(rows: int, nbytes: int) -> bool:
+    """``rows`` spans of ``nbytes`` of Arrow data are HEAVY_SPAN_BYTES or more a span on average:
+    their row groups must stay small."""
+    return rows > 0 and nbytes >= rows * HEAVY_SPAN_BYTES
 
 
 def row_groups(names: list[str], sizes: list[int]) -> list[list[str]]:

@@ -363,8 +363,9 @@ class BatchWriter:
         # batch is inserted slice by slice (DuckDB's working memory is per statement).
         sources: list[str] = []
         parts: list[pa.Table] = []
+        nbytes = table.nbytes if keys else 0  # summed over every buffer: read once
         if keys:
-            parts = slices(table, INSERT_SLICE_BYTES)
+            parts = slices(table, nbytes, INSERT_SLICE_BYTES)
             if len(parts) == 1:
                 if table is not registered:
                     con.register("_th_batch", table)  # replaces the registration above
@@ -373,7 +374,7 @@ class BatchWriter:
                 sources = [f"_th_slice{index}" for index in range(len(parts))]
                 for name, part in zip(sources, parts, strict=True):
                     con.register(name, part)
-        heavy = bool(keys) and is_heavy(table)
+        heavy = is_heavy(len(keys), nbytes)
         # The transactions' INSERTs: the whole batch, or heavy spans' row groups. Each transaction
         # has one received_at of its own (readers follow `spans` by that watermark).
         groups = row_groups(sources, [p.nbytes for p in parts]) if heavy else [sources] if sources else []
