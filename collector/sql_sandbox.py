@@ -211,11 +211,16 @@ def check_scoped(query: str, con: duckdb.DuckDBPyConnection, exposed: frozenset[
             raise SQLRefused(f"qualified function names are not allowed here: {node.get('function_name')}")
 
 
+def _json_bytes(row: list[Any]) -> int:
+    """What one row adds to a result's JSON (the row and its separator): the unit of SQL_MAX_BYTES."""
+    return len(orjson.dumps(row, default=str)) + 1
+
+
 def _cap_bytes(rows: list[list[Any]], max_bytes: int) -> tuple[list[list[Any]], bool]:
     """The leading rows whose JSON fits in ``max_bytes``; True when some were cut."""
     size = 0
     for index, row in enumerate(rows):
-        size += len(orjson.dumps(row, default=str)) + 1
+        size += _json_bytes(row)
         if size > max_bytes:
             return rows[:index], True
     return rows, False
@@ -236,7 +241,7 @@ def _fetch_capped(
         for row in chunk:
             values = [jsonable(v) for v in row]
             if max_bytes is not None:
-                size += len(orjson.dumps(values, default=str)) + 1
+                size += _json_bytes(values)
                 if size > max_bytes:
                     return out, True
             out.append(values)
