@@ -25,7 +25,8 @@ class BudgetExhausted(Exception):
 
 
 class Reservation:
-    """Bytes one request holds; :meth:`shrink_to` once its real size is known."""
+    """Bytes one request holds; :meth:`shrink_to` once its real size is known, :meth:`release`
+    (once; again is a no-op) when it is done."""
 
     def __init__(self, budget: RequestBudget, size: int) -> None:
         self._budget = budget
@@ -35,6 +36,9 @@ class Reservation:
         if size < self.size:
             self._budget._give_back(self.size - size)
             self.size = size
+
+    def release(self) -> None:
+        self.shrink_to(0)
 
 
 class RequestBudget:
@@ -49,14 +53,19 @@ class RequestBudget:
     @asynccontextmanager
     async def reserve(self, size: int) -> AsyncIterator[Reservation]:
         """Hold ``size`` bytes for the block; raises BudgetExhausted if they never fit."""
-        if not self._fits(size):
-            await self._wait_for_room(size)
-        self.used += size
-        reservation = Reservation(self, size)
+        reservation = await self.take(size)
         try:
             yield reservation
         finally:
-            self._give_back(reservation.size)
+            reservation.release()
+
+    async def take(self, size: int) -> Reservation:
+        """Hold ``size`` bytes until the reservation is released; raises BudgetExhausted if they
+        never fit. For a hold that outlives one block (a gRPC call: see collector.receivers.grpc)."""
+        if not self._fits(size):
+            await self._wait_for_room(size)
+        self.used += size
+        return Reservation(self, size)
 
     def _fits(self, size: int) -> bool:
         return self.used == 0 or self.used + size <= self.limit
