@@ -1,16 +1,17 @@
-"""The byte budget of OTLP requests in progress, taken before a body is read where it can be.
+"""The byte budget of OTLP requests in progress, taken before a body is read.
 
 A body is held in memory from the moment it is read until its spans are committed, and its
 decoded form is several times its size. Checked only once bodies are in memory, the budget lets
-any number of concurrent uploads in first. So the HTTP receiver reserves the most its request
-can be (the declared Content-Length, else ``TRACEHOUSE_MAX_REQUEST_BYTES``) before reading, then
-shrinks the reservation to the body's real size; gRPC, which reads a call's message before the
-handler runs, reserves the real size once read. One request is always let in, however large, so
-a single maximum-size request is never refused.
+any number of concurrent uploads in first. So a request reserves the most it can be before its
+body is read, then shrinks the reservation to the body's real size: the HTTP receiver reserves
+the declared Content-Length, else ``TRACEHOUSE_MAX_REQUEST_BYTES``; the gRPC receiver, which
+cannot know a message's size before gRPC reads it, reserves ``TRACEHOUSE_MAX_REQUEST_BYTES``
+before gRPC is asked for the message (collector.receivers.grpc). One request is always let in,
+however large, so a single maximum-size request is never refused.
 
 Runs on the event loop only (no locks). A request that finds no room waits briefly, since
 reads finish in milliseconds and commits within a second, then is refused as busy (the
-exporter retries after ``Retry-After``).
+exporter retries after ``Retry-After`` / RetryInfo).
 """
 
 from __future__ import annotations
