@@ -6,19 +6,21 @@ gRPC's generic INTERNAL. Requests over ``max_request_bytes`` (after gzip, which 
 natively) are refused by gRPC itself with RESOURCE_EXHAUSTED.
 
 A call takes its room in the request byte budget (collector.admission) before gRPC reads its
-message, like an HTTP request before its body: room for the largest request allowed, shrunk to
-the real size once read. grpc.aio reads a unary call's message only after the server's
-interceptors have run, so the room is taken in one (_AdmitBeforeRead). A call that finds no room
-within the budget's wait is answered UNAVAILABLE with RetryInfo, its message never asked for.
-What a waiting call holds is what HTTP/2 flow control let in: the 64 KB stream window, since BDP
-probing is off (with it on, gRPC core grew every connection's window until waiting calls held
-their whole message, ~10 MB each for 12 MB requests). The message being read still gets its whole
-size announced at once. Measured in bench/RESULTS.md ("Concurrent large gRPC requests"): 48
-concurrent 12 MB calls raised the collector's peak RSS by 1.6 GB before, ~0.3 GB now, whatever
-their number. ``maximum_concurrent_rpcs`` is not used: grpcio refuses the calls over it with
-RESOURCE_EXHAUSTED and no RetryInfo, which OTLP exporters other than Python's do not retry.
-Export as a client stream (its handler runs before the message is read) was measured before and
-cost ~25 MB of peak RSS under the ingest bench.
+message, as an HTTP request does before its body: room for the largest request allowed, shrunk
+to the real size once read. grpc.aio asks gRPC core for a unary call's message only after the
+server's interceptors have run, so the room is taken in one (_AdmitBeforeRead). A call that finds
+no room within the budget's wait is answered UNAVAILABLE with RetryInfo, its message never read.
+A waiting call holds what HTTP/2 flow control let in of its message: the 64 KB stream window, as
+BDP probing is off (with it on, gRPC core grew the windows until waiting calls held their whole
+message). Measured (bench/RESULTS.md, "Concurrent large gRPC requests"): 48 concurrent 12 MB
+calls raised the collector's peak RSS by 1.5-1.7 GB before, by ~0.3 GB now, as 8 calls do; the
+ingest load of small requests measured no different.
+
+Not used: ``maximum_concurrent_rpcs`` (grpcio answers the calls over it RESOURCE_EXHAUSTED
+without RetryInfo, which OTLP exporters other than Python's do not retry: data lost) and
+``grpc.max_concurrent_streams`` (per connection: a fleet of agents has many). Export as a client
+stream (its handler runs before the message is read) was measured earlier and cost ~25 MB of
+peak RSS under the ingest bench.
 """
 
 from __future__ import annotations
