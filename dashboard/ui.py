@@ -160,10 +160,16 @@ def header(title: str, caption: str | None = None) -> None:
         st.caption(caption)
 
 
+KPIS_PER_ROW = 5  # more tiles than this in one row of the main column cut their labels short ("Active ag…")
+
+
 def kpis(items: list[tuple[str, str, str | None]]) -> None:
-    """One row of metric tiles: (label, value, help)."""
-    for column, (label, value, help_) in zip(st.columns(len(items)), items):
-        column.metric(label, value, help=help_, border=True)
+    """Metric tiles: (label, value, help). Up to KPIS_PER_ROW in one row, else two rows of equal
+    tiles (7 → 4 + 3, the last row's tiles as wide as the first's)."""
+    per_row = len(items) if len(items) <= KPIS_PER_ROW else -(-len(items) // 2)
+    for start in range(0, len(items), per_row):
+        for column, (label, value, help_) in zip(st.columns(per_row), items[start:start + per_row]):
+            column.metric(label, value, help=help_, border=True)
 
 
 def open_trace(trace_id: str) -> None:
