@@ -91,7 +91,7 @@ PENDING = "pending"
 
 def cost(usd: Any, *, pending: bool = False) -> str:
     """A cost as :func:`money`; a missing one that the analytics jobs have yet to compute reads
-    'pending' (they price new LLM calls once a minute), not '–', which means unpriced."""
+    'pending' (they price new LLM calls every minute by default), not '–', which means unpriced."""
     return PENDING if pending and _missing(usd) else money(usd)
 
 

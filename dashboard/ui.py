@@ -148,7 +148,7 @@ def rollup_cut(f: Filters) -> datetime | None:
 
 def costs_pending_from() -> datetime | None:
     """The earliest start of a trace with spans the analytics jobs have not been through yet: its
-    LLM calls have no cost so far (they are priced at the next run, once a minute). None when
+    LLM calls have no cost so far (they are priced at the next run). None when
     every stored span has been through them."""
     state = optional(queries.rollup_state())
     if state is None or state.empty or pd.isna(state.iloc[0]["pending_from"]):
@@ -170,7 +170,7 @@ def pending_costs_note(frame: pd.DataFrame, what: str, last: str = "end_time") -
     if pending.any():
         st.caption(f"{fmt.count(int(pending.sum()))} of these {what} ran LLM calls since {fmt.when(pending_from)} "
                    f"that are not priced yet: their cost shows {fmt.MISSING} until the analytics jobs' "
-                   "next run (once a minute).")
+                   "next run (every minute by default).")
 
 
 NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."

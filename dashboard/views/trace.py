@@ -67,8 +67,8 @@ def _summary(spans: pd.DataFrame) -> None:
         ("Tool calls", fmt.count((spans["kind"] == "tool").sum()), None),
         ("Tokens", fmt.count(tokens), "Input + output tokens of every LLM call"),
         ("Cost", fmt.cost(cost, pending=unpriced_yet > 0),
-         f"{unpriced_yet} LLM calls not priced yet: the analytics jobs price them once a minute" if unpriced_yet
-         else "Unpriced models count as unknown, not $0"),
+         f"{unpriced_yet} LLM calls not priced yet: the analytics jobs price them every minute by default"
+         if unpriced_yet else "Unpriced models count as unknown, not $0"),
         ("Errors", fmt.count(errors), None),
     ])
     sessions = spans["session_id"].dropna().unique() if "session_id" in spans else []
