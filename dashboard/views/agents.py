@@ -29,7 +29,8 @@ def _agents(data: dict[str, pd.DataFrame]) -> None:
 
 def _handoffs(edges: pd.DataFrame) -> None:
     st.markdown("#### Handoffs")
-    st.caption("Who hands off to whom across all runs; arrow width = how often, red = runs that then failed ≥ 20%.")
+    st.caption("Who hands off to whom across all runs; arrow width = how often, red = runs that then failed ≥ "
+               f"{charts.FAILING_HANDOFF_SHARE:.0%}.")
     graph, table = st.columns(2)
     graph.plotly_chart(charts.handoff_graph(edges), key="handoff_graph", config={"displayModeBar": False})
     if not edges.empty:
