@@ -6,17 +6,8 @@ transaction holding those rows has committed (DESIGN.md decision 3). Memory is b
 are counted from submit until their batch commits, and a submit that would pass
 ``queue_max_spans`` raises :class:`QueueFull` at once (the receivers answer UNAVAILABLE / 503).
 
-Exactly once (decision 4) without a PRIMARY KEY. Each batch first asks which of its
-(trace_id, span_id) are already stored, restricted to the batch's start_time range so DuckDB's
-zone maps skip every row group outside it, then drops those and repeats within the batch in
-Python (one set lookup per span). Measured with ``bench/dedup_choice.py`` (2,000,000 spans of
-~1.3 KB in batches of 10,000, 2 shared cores, DuckDB's default memory limit):
-
-- anti-join, no index:            32,500 spans/s inserted, peak RSS 975 MB
-- PRIMARY KEY + INSERT OR IGNORE: 20,500 spans/s inserted, peak RSS 1,202 MB (ART kept in memory)
-
-so no index: the ART costs a third of the insert rate and its memory grows with the table.
-A re-sent span keeps its start time, so the range restriction loses no duplicate.
+Exactly once (decision 4): each batch drops the spans already stored or repeated in it first
+(collector.dedup). The plan of its INSERTs is collector.insert_plan's.
 """
 
 from __future__ import annotations
@@ -35,7 +26,8 @@ import duckdb
 import pyarrow as pa
 
 from collector.agent_resolver import AgentResolver
-from collector.arrow_rows import EPOCH, micros, rows_to_arrow
+from collector.arrow_rows import micros, rows_to_arrow
+from collector.dedup import first_unstored, stored_keys
 from collector.errors import one_line
 from collector.insert_plan import INSERT_SLICE_BYTES, agent_updates_table, is_heavy, row_groups, slices
 from collector.model import SpanRow
@@ -324,26 +316,14 @@ class BatchWriter:
         registered = table
         keys = list(zip(trace_ids, span_ids))
         starts = micros(table.column("start_time"))
-        seen = self._stored_keys(starts)
-        if not seen and len(set(keys)) == len(keys):
-            # The usual batch, nothing stored or repeated: one C-level check, no loop per span.
-            duplicates, counts = 0, [item.table.num_rows for item in batch]
-        else:  # the first of each key that is not stored yet
-            keep, counts, position = [], [], 0
-            for item in batch:
-                before = len(keep)
-                for index in range(position, position + item.table.num_rows):
-                    if keys[index] not in seen:
-                        seen.add(keys[index])
-                        keep.append(index)
-                position += item.table.num_rows
-                counts.append(len(keep) - before)
-            duplicates = len(keys) - len(keep)
-            if duplicates:
-                table = table.take(pa.array(keep, pa.int64()))
-                keys = [keys[index] for index in keep]
-                trace_ids, span_ids = [k[0] for k in keys], [k[1] for k in keys]
-                starts = [starts[index] for index in keep]
+        keep, counts = first_unstored([item.table.num_rows for item in batch], keys,
+                                      stored_keys(con, "_th_batch", starts))
+        duplicates = 0 if keep is None else len(keys) - len(keep)
+        if keep is not None and duplicates:
+            table = table.take(pa.array(keep, pa.int64()))
+            keys = [keys[index] for index in keep]
+            trace_ids, span_ids = [k[0] for k in keys], [k[1] for k in keys]
+            starts = [starts[index] for index in keep]
         updates: list[tuple[str, str, Any, str]] = []
         if self._resolver is not None and keys:
             agent_names, updates = self._resolver.process_columns(
@@ -434,19 +414,6 @@ class BatchWriter:
             now = self._last_stamp + timedelta(microseconds=1)
         self._last_stamp = now
         return now
-
-    def _stored_keys(self, starts: list[int]) -> set[tuple[str, str]]:
-        """(trace_id, span_id) of the registered batch's spans (``_th_batch``, see _write) that
-        are already stored; ``starts``: their start times in microseconds."""
-        if not starts:
-            return set()
-        found = self._con.execute(
-            "SELECT s.trace_id, s.span_id FROM spans s SEMI JOIN _th_batch k "
-            "ON s.trace_id = k.trace_id AND s.span_id = k.span_id "
-            "WHERE s.start_time BETWEEN ? AND ?",
-            [EPOCH + timedelta(microseconds=min(starts)), EPOCH + timedelta(microseconds=max(starts))],
-        ).fetchall()
-        return set(found)
 
     def _rollback(self) -> None:
         try:

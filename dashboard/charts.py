@@ -313,6 +313,9 @@ def flow_layout(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
     return pos
 
 
+FAILING_HANDOFF_SHARE = 0.2  # an arrow turns red when at least this share of its runs failed
+
+
 def handoff_graph(edges: pd.DataFrame) -> go.Figure:
     """Agents as a flow (left to right); one arrow per (from, to) with its count and failure rate."""
     if edges.empty:
@@ -330,7 +333,7 @@ def handoff_graph(edges: pd.DataFrame) -> go.Figure:
         def at(t: float, push: float = 1.0) -> tuple[float, float]:
             return x0 + (x1 - x0) * t + nx * push, y0 + (y1 - y0) * t + ny * push  # noqa: B023
 
-        failing = float(row.run_failure_rate or 0) >= 0.2
+        failing = float(row.run_failure_rate or 0) >= FAILING_HANDOFF_SHARE
         (hx, hy), (tx, ty), (lx, ly) = at(0.82), at(0.18), at(0.5, 2.2)
         fig.add_annotation(
             x=hx, y=hy, ax=tx, ay=ty, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
@@ -339,7 +342,7 @@ def handoff_graph(edges: pd.DataFrame) -> go.Figure:
         )
         fig.add_annotation(
             x=lx, y=ly, showarrow=False, bgcolor="rgba(255,255,255,0.9)", font=dict(size=10, color="#334155"),
-            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 0)} failed",
+            text=f"{fmt.count(row.count)} · {fmt.percent(row.run_failure_rate, 1)} failed",  # 19.6%, not a blue "20%"
         )
     names = list(pos)
     fig.add_scatter(

@@ -86,6 +86,15 @@ def money(usd: Any) -> str:
     return f"${usd:,.0f}"
 
 
+PENDING = "pending"
+
+
+def cost(usd: Any, *, pending: bool = False) -> str:
+    """A cost as :func:`money`; a missing one that the analytics jobs have yet to compute reads
+    'pending' (they price new LLM calls every minute by default), not '–', which means unpriced."""
+    return PENDING if pending and _missing(usd) else money(usd)
+
+
 def count(n: Any) -> str:
     """1,234 · 12.3k · 4.56M."""
     if _missing(n):

@@ -146,6 +146,33 @@ def rollup_cut(f: Filters) -> datetime | None:
     return queries.rollup_cut(row["watermark"], row["pending_from"], f.end)
 
 
+def costs_pending_from() -> datetime | None:
+    """The earliest start of a trace with spans the analytics jobs have not been through yet: its
+    LLM calls have no cost so far (they are priced at the next run). None when
+    every stored span has been through them."""
+    state = optional(queries.rollup_state())
+    if state is None or state.empty or pd.isna(state.iloc[0]["pending_from"]):
+        return None
+    return pd.Timestamp(state.iloc[0]["pending_from"]).to_pydatetime()
+
+
+def cost_pending(frame: pd.DataFrame, pending_from: datetime | None, last: str = "end_time") -> pd.Series:
+    """Rows (traces or sessions) with LLM calls, no cost yet, and activity the jobs have not reached."""
+    if pending_from is None or frame.empty or not {"cost_usd", "llm_calls", last} <= set(frame.columns):
+        return pd.Series(False, index=frame.index)
+    return frame["cost_usd"].isna() & (frame["llm_calls"].fillna(0) > 0) & (pd.to_datetime(frame[last]) >= pending_from)
+
+
+def pending_costs_note(frame: pd.DataFrame, what: str, last: str = "end_time") -> None:
+    """One line under a table whose newest rows show no cost only because it is not computed yet."""
+    pending_from = costs_pending_from()
+    pending = cost_pending(frame, pending_from, last)
+    if pending.any():
+        st.caption(f"{fmt.count(int(pending.sum()))} of these {what} ran LLM calls since {fmt.when(pending_from)} "
+                   f"that are not priced yet: their cost shows {fmt.MISSING} until the analytics jobs' "
+                   "next run (every minute by default).")
+
+
 NO_ANALYTICS = "Costs appear once the collector's analytics jobs have run."
 
 
@@ -160,10 +187,16 @@ def header(title: str, caption: str | None = None) -> None:
         st.caption(caption)
 
 
+KPIS_PER_ROW = 5  # more tiles than this in one row of the main column cut their labels short ("Active ag…")
+
+
 def kpis(items: list[tuple[str, str, str | None]]) -> None:
-    """One row of metric tiles: (label, value, help)."""
-    for column, (label, value, help_) in zip(st.columns(len(items)), items):
-        column.metric(label, value, help=help_, border=True)
+    """Metric tiles: (label, value, help). Up to KPIS_PER_ROW in one row, else two rows of equal
+    tiles (7 → 4 + 3, the last row's tiles as wide as the first's)."""
+    per_row = len(items) if len(items) <= KPIS_PER_ROW else -(-len(items) // 2)
+    for start in range(0, len(items), per_row):
+        for column, (label, value, help_) in zip(st.columns(per_row), items[start:start + per_row]):
+            column.metric(label, value, help=help_, border=True)
 
 
 def open_trace(trace_id: str) -> None:

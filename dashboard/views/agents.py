@@ -29,13 +29,15 @@ def _agents(data: dict[str, pd.DataFrame]) -> None:
 
 def _handoffs(edges: pd.DataFrame) -> None:
     st.markdown("#### Handoffs")
-    st.caption("Who hands off to whom across all runs; arrow width = how often, red = runs that then failed ≥ 20%.")
-    graph, table = st.columns([3, 2])
+    st.caption("Who hands off to whom across all runs; arrow width = how often, red = runs that then failed ≥ "
+               f"{charts.FAILING_HANDOFF_SHARE:.0%}.")
+    graph, table = st.columns(2)
     graph.plotly_chart(charts.handoff_graph(edges), key="handoff_graph", config={"displayModeBar": False})
     if not edges.empty:
-        with table:
-            ui.table(edges, {"source": "From", "target": "To", "count": "Handoffs",
-                             "handoff_errors": "Failed handoffs", "run_failure_rate": "Runs that failed"})
+        with table:  # the graph's "n failed" first: a column past the table's edge reads as missing
+            columns = ["source", "target", "count", "run_failure_rate", "handoff_errors"]
+            ui.table(edges[columns], {"source": "From", "target": "To", "count": "Handoffs",
+                                      "run_failure_rate": "Runs that failed", "handoff_errors": "Failed handoffs"})
 
 
 ui.header("Agents", "How each agent performs, who hands off to whom, and where guardrails and tools fail.")

@@ -56,6 +56,7 @@ def _list(f: queries.Filters) -> str | None:
         link_traces=False, on_select="rerun", selection_mode="single-row", key="ss_table",
         height=min(38 + 35 * len(frame), 420),
     )
+    ui.pending_costs_note(frame, "sessions", last="last_seen")
     rows = event.selection.rows if event is not None else []
     if rows:
         return str(frame.iloc[rows[0]]["session_id"])
@@ -70,19 +71,23 @@ def _conversation(session_id: str) -> None:
         return
     turns = turns.sort_values("start_time")
     cost = turns["cost_usd"].sum(min_count=1) if "cost_usd" in turns else None
+    pending = ui.cost_pending(turns, ui.costs_pending_from())
     st.markdown(f"### Session `{session_id}`")
     ui.kpis([
         ("Turns", fmt.count(len(turns)), None),
         ("Failed turns", fmt.count((turns["status"] == "error").sum()), None),
         ("Total time", fmt.duration(turns["duration_ms"].sum()), "Sum of the turns' durations"),
-        ("Cost", fmt.money(cost), None),
+        ("Cost", fmt.cost(cost, pending=bool(pending.all())),
+         "Not computed yet for the newest turns: the analytics jobs price LLM calls every minute by default"
+         if pending.any() else None),
     ])
     if len(turns) > MAX_TURNS:
         st.caption(f"Showing the last {MAX_TURNS} of {len(turns)} turns.")
         turns = turns.tail(MAX_TURNS)
-    for number, turn in enumerate(turns.itertuples(index=False), start=1):
-        label = (f"Turn {number} · {fmt.when(turn.start_time)} · "
-                 f"{fmt.duration(turn.duration_ms)} · {fmt.money(getattr(turn, 'cost_usd', None))}")
+    for number, (turn, cost_pending) in enumerate(zip(turns.itertuples(index=False), pending.loc[turns.index]), start=1):
+        cost_text = fmt.cost(getattr(turn, "cost_usd", None), pending=cost_pending)
+        label = (f"Turn {number} · {fmt.when(turn.start_time)} · {fmt.duration(turn.duration_ms)} · "
+                 f"{cost_text}")
         with st.container(border=True):
             st.markdown(f"{fmt.badge('error' if turn.status == 'error' else 'ok')} **{label}**")
             asked, answered = _turn_text(client.trace(turn.trace_id))

@@ -56,13 +56,19 @@ def _summary(spans: pd.DataFrame) -> None:
     tokens = spans.get("input_tokens", pd.Series(dtype=float)).fillna(0).sum() + spans.get(
         "output_tokens", pd.Series(dtype=float)).fillna(0).sum()
     cost = spans["cost_usd"].sum(min_count=1) if "cost_usd" in spans else None
+    # LLM calls the cost job has not been through yet: it gives every call it sees a cost_status,
+    # priced or not (no column at all: it has seen none of this trace's calls)
+    status = spans["cost_status"] if "cost_status" in spans else pd.Series(None, index=spans.index, dtype=object)
+    unpriced_yet = int(((spans["kind"] == "llm") & status.isna()).sum())
     ui.kpis([
         ("Duration", fmt.duration(total_ms), None),
         ("Spans", fmt.count(len(spans)), None),
         ("LLM calls", fmt.count((spans["kind"] == "llm").sum()), None),
         ("Tool calls", fmt.count((spans["kind"] == "tool").sum()), None),
         ("Tokens", fmt.count(tokens), "Input + output tokens of every LLM call"),
-        ("Cost", fmt.money(cost), "Unpriced models count as unknown, not $0"),
+        ("Cost", fmt.cost(cost, pending=unpriced_yet > 0),
+         f"{unpriced_yet} LLM calls not priced yet: the analytics jobs price them every minute by default"
+         if unpriced_yet else "Unpriced models count as unknown, not $0"),
         ("Errors", fmt.count(errors), None),
     ])
     sessions = spans["session_id"].dropna().unique() if "session_id" in spans else []

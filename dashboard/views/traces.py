@@ -79,6 +79,7 @@ with ui.guard():
             link_traces=False, on_select="rerun", selection_mode="single-row", key="tr_table",
             height=min(38 + 35 * len(view), 900),
         )
+        ui.pending_costs_note(frame, "traces")
         rows = event.selection.rows if event is not None else []
         if rows:
             ui.open_trace(str(view.iloc[rows[0]]["trace_id"]))

@@ -24,8 +24,12 @@ from collector.store import Store
 from tests.analytics.test_runner import _snapshot
 from tests.collector.test_rollup_memory import _SPANS
 
-TRAFFIC = Synth(traces=35_000, minutes=24 * 60, salt=3)  # ~200,000 spans
-LIMIT = "48MB"  # one chunk of every span (or of 250,000, the old CHUNK_SPANS) runs out of memory under it
+TRAFFIC = Synth(traces=70_000, minutes=24 * 60, salt=3)  # ~400,000 spans
+# Between what a default chunk needs and what one chunk of every span needs, with room both ways:
+# measured on this traffic, default chunks ran out at 44MB and fitted at 48MB, one chunk ran out
+# at 80MB and fitted at 96MB. (At ~200,000 spans and 48MB the chunked run had under 10 % to spare
+# and once ran out of memory under a loaded machine.)
+LIMIT = "60MB"
 THREADS = 2  # DuckDB's memory per query grows with its threads: the same on every machine
 NOW = TRAFFIC.end + timedelta(minutes=10)
 

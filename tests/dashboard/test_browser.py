@@ -82,6 +82,21 @@ def _metrics(page: object) -> dict[str, str]:
     }
 
 
+# Labels of metric tiles that the page cuts short ("Active ag…"): text wider than its box.
+CUT_LABELS = """() => [...document.querySelectorAll('[data-testid=stMetricLabel]')]
+  .filter(l => [l, ...l.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+  .map(l => l.innerText.trim())"""
+
+
+def _cut_labels(page: object, width: int = 1280) -> list[str]:
+    """The metric labels cut short on a ``width``-pixel-wide window (a laptop's)."""
+    page.set_viewport_size({"width": width, "height": 1000})  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]  # the layout after the resize
+    cut = page.evaluate(CUT_LABELS)  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 1600, "height": 1000})  # type: ignore[attr-defined]
+    return cut
+
+
 def _no_traceback(page: object) -> None:
     body = page.locator("body").inner_text()  # type: ignore[attr-defined]
     assert "Traceback" not in body and page.locator("[data-testid='stException']").count() == 0  # type: ignore[attr-defined]
@@ -113,6 +128,7 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
         assert tiles["Active agents"] == str(len(sent.agents))
         assert tiles["Success rate"] == fmt.percent((total - sent.failed_traces) / total)
         assert tiles["Tokens today"] == fmt.count(sent.tokens)
+        assert _cut_labels(page) == []  # seven tiles in one row cut every label short at 1280 px
         # Top errors: the table's cells (canvas-drawn; their accessible copies hold the text).
         page.locator("[role='gridcell']", has_text="refund service timed out").first.wait_for(state="attached")
         _no_traceback(page)
@@ -143,6 +159,7 @@ def test_overview_trace_list_and_timeline_in_chromium(stack: tuple[str, seed.See
         page.locator(".js-plotly-plot").first.wait_for()
         page.get_by_text("fetch_page_0000").first.wait_for()
         assert _metrics(page)["Spans"] == fmt.count(seed.BIG_TRACE_SPANS)
+        assert _cut_labels(page) == []
         _no_traceback(page)
         page.screenshot(path=str(ARTIFACTS / "trace-2000-spans.png"), full_page=True)
 

@@ -145,6 +145,9 @@ def test_agents_shows_calls_handoffs_and_tool_failures(api: SeededCollector) -> 
     assert set(stats["agent"]) == api.seeded.agents
     assert stats.set_index("agent").loc["billing", "runs"] == 2
     assert {(r.source, r.target): r.count for r in handoffs.itertuples()} == api.seeded.handoffs
+    # What the graph's arrows say ("n · x% failed") comes right after the count, not past the
+    # narrow table's edge where it was cut off beside a "Failed handoffs" column of zeros.
+    assert list(handoffs.columns[:4]) == ["source", "target", "count", "run_failure_rate"]
     assert guardrails.set_index("guardrail").loc["guardrail pii_check", "trips"] == 0
     refund = tools.set_index("tool").loc["issue_refund"]
     assert (refund["calls"], refund["failures"], refund["failure_rate"]) == (1, 1, 1.0)

@@ -115,6 +115,18 @@ def test_handoff_flow_layout_puts_chains_left_to_right_and_stacks_workflows() ->
     assert set(pos) == {"triage", "billing", "refunds", "tech", "writer", "editor"}
 
 
+def test_handoff_arrows_say_the_share_that_decides_their_colour() -> None:
+    """19.57 % of runs failed reads "19.6% failed" on a blue arrow (it read "20% failed", blue,
+    beside red arrows at 20 % and over)."""
+    edges = pd.DataFrame({"source": ["triage", "triage"], "target": ["orders", "tech"], "count": [46, 31],
+                          "run_failure_rate": [9 / 46, 0.2]})
+    annotations = charts.handoff_graph(edges).layout.annotations
+    arrows = [a for a in annotations if a.showarrow]
+    labels = [a.text for a in annotations if not a.showarrow]
+    assert labels == ["46 · 19.6% failed", "31 · 20.0% failed"]
+    assert [a.arrowcolor == fmt.ERROR_COLOR for a in arrows] == [False, True]
+
+
 def test_rollup_cut_is_the_first_minute_still_pending() -> None:
     end = T0 + timedelta(minutes=30, seconds=5)
     assert queries.rollup_cut(None, None, end) is None  # analytics never ran: all from spans
