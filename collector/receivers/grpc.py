@@ -92,6 +92,8 @@ class _AdmitBeforeRead(grpc.aio.ServerInterceptor):
     grpc.aio awaits the interceptors before it asks gRPC core for a unary call's message, so a call
     waiting here holds no more of its body than the HTTP/2 flow-control window. The room lasts
     until the call's task ends, however it ends (answered, aborted, cancelled by the client).
+    Both are grpc.aio's behaviour, not its contract: tests/collector/test_grpc_bodies.py fails if
+    an upgrade changes either.
     """
 
     def __init__(self, service: TraceService, pipeline: Pipeline, most_bytes: int) -> None:
