@@ -1,16 +1,17 @@
-"""The byte budget of OTLP requests in progress, taken before a body is read where it can be.
+"""The byte budget of OTLP requests in progress, taken before a body is read.
 
 A body is held in memory from the moment it is read until its spans are committed, and its
 decoded form is several times its size. Checked only once bodies are in memory, the budget lets
-any number of concurrent uploads in first. So the HTTP receiver reserves the most its request
-can be (the declared Content-Length, else ``TRACEHOUSE_MAX_REQUEST_BYTES``) before reading, then
-shrinks the reservation to the body's real size; gRPC, which reads a call's message before the
-handler runs, reserves the real size once read. One request is always let in, however large, so
-a single maximum-size request is never refused.
+any number of concurrent uploads in first. So a request reserves the most it can be before its
+body is read, then shrinks the reservation to the body's real size: the HTTP receiver reserves
+the declared Content-Length, else ``TRACEHOUSE_MAX_REQUEST_BYTES``; the gRPC receiver, which
+cannot know a message's size before gRPC reads it, reserves ``TRACEHOUSE_MAX_REQUEST_BYTES``
+before gRPC is asked for the message (collector.receivers.grpc). One request is always let in,
+however large, so a single maximum-size request is never refused.
 
 Runs on the event loop only (no locks). A request that finds no room waits briefly, since
 reads finish in milliseconds and commits within a second, then is refused as busy (the
-exporter retries after ``Retry-After``).
+exporter retries after ``Retry-After`` / RetryInfo).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class BudgetExhausted(Exception):
 
 
 class Reservation:
-    """Bytes one request holds; :meth:`shrink_to` once its real size is known."""
+    """Bytes one request holds; :meth:`shrink_to` once its real size is known, :meth:`release`
+    (once; again is a no-op) when it is done."""
 
     def __init__(self, budget: RequestBudget, size: int) -> None:
         self._budget = budget
@@ -35,6 +37,9 @@ class Reservation:
         if size < self.size:
             self._budget._give_back(self.size - size)
             self.size = size
+
+    def release(self) -> None:
+        self.shrink_to(0)
 
 
 class RequestBudget:
@@ -49,14 +54,19 @@ class RequestBudget:
     @asynccontextmanager
     async def reserve(self, size: int) -> AsyncIterator[Reservation]:
         """Hold ``size`` bytes for the block; raises BudgetExhausted if they never fit."""
-        if not self._fits(size):
-            await self._wait_for_room(size)
-        self.used += size
-        reservation = Reservation(self, size)
+        reservation = await self.take(size)
         try:
             yield reservation
         finally:
-            self._give_back(reservation.size)
+            reservation.release()
+
+    async def take(self, size: int) -> Reservation:
+        """Hold ``size`` bytes until the reservation is released; raises BudgetExhausted if they
+        never fit. For a hold that outlives one block (a gRPC call: see collector.receivers.grpc)."""
+        if not self._fits(size):
+            await self._wait_for_room(size)
+        self.used += size
+        return Reservation(self, size)
 
     def _fits(self, size: int) -> bool:
         return self.used == 0 or self.used + size <= self.limit

@@ -88,12 +88,19 @@ class Pipeline:
 
     @asynccontextmanager
     async def admit(self, most_bytes: int) -> AsyncIterator[Reservation]:
-        """Room for a request of at most ``most_bytes`` (HTTP takes it before reading the body and
-        shrinks it to the real size; gRPC, whose message is read already, by its size). Raises
-        TransientIngestError when busy."""
+        """Room for a request of at most ``most_bytes``, taken before its body is read and shrunk
+        to the real size once read, for the block. Raises TransientIngestError when busy."""
+        reservation = await self.hold(most_bytes)
         try:
-            async with self.budget.reserve(most_bytes) as reservation:
-                yield reservation
+            yield reservation
+        finally:
+            reservation.release()
+
+    async def hold(self, most_bytes: int) -> Reservation:
+        """:meth:`admit` for a hold the caller releases itself (a gRPC call, whose room is taken
+        before gRPC reads its message and given back when the call ends)."""
+        try:
+            return await self.budget.take(most_bytes)
         except BudgetExhausted as exc:
             self._metrics.rejected.labels("busy").inc()
             raise TransientIngestError(str(exc), "busy") from exc

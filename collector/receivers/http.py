@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 
 from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -63,6 +64,8 @@ async def export_traces(request: Request) -> Response:
             except _TooLarge as exc:
                 pipeline.count_rejected_request("too_large")
                 return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
+            except ClientDisconnect:  # the client went away mid-body: no one to answer, nothing to log
+                return Response(status_code=400)
             except zlib.error as exc:
                 pipeline.count_rejected_request("malformed_request")
                 return _status(
