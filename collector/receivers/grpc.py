@@ -66,12 +66,11 @@ class TraceService:
         room.shrink_to(len(request))
         project = None
         if self._access is not None:
-            metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
+            metadata = _metadata(context.invocation_metadata())
             try:
                 principal = self._access.principal("ingest", metadata.get, grpc_peer_host(context.peer()))
             except AccessDenied as exc:
-                code = grpc.StatusCode.UNAUTHENTICATED if exc.status == "unauthenticated" else grpc.StatusCode.PERMISSION_DENIED
-                await context.abort(code, str(exc))
+                await _deny(exc, context)
             project = principal.project
         try:
             result = await self._pipeline.ingest(request, "protobuf", project)
@@ -96,10 +95,11 @@ class _AdmitBeforeRead(grpc.aio.ServerInterceptor):
     an upgrade changes either.
     """
 
-    def __init__(self, service: TraceService, pipeline: Pipeline, most_bytes: int) -> None:
+    def __init__(self, service: TraceService, pipeline: Pipeline, most_bytes: int, access: Access | None) -> None:
         self._service = service
         self._pipeline = pipeline
         self._most_bytes = most_bytes
+        self._access = access
 
     async def intercept_service(
         self,
@@ -108,6 +108,14 @@ class _AdmitBeforeRead(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         if details.method != EXPORT:
             return await continuation(details)
+        if self._access is not None and self._access.keys_configured:
+            # A call without a valid key takes no room: refused before its message is read, as an
+            # HTTP request is before its body. (Export checks again: a key revoked meanwhile, and
+            # without keys the peer's address, which the call details do not carry.)
+            try:
+                self._access.principal("ingest", _metadata(details.invocation_metadata).get, None)
+            except AccessDenied as exc:
+                return grpc.stream_unary_rpc_method_handler(functools.partial(_refuse_unread, exc))
         try:
             room = await self._pipeline.hold(self._most_bytes)
         except IngestError as exc:
@@ -127,6 +135,21 @@ async def _refuse(message: str, requests: AsyncIterator[bytes], context: grpc.ai
     await _abort_retryable(context, message)
 
 
+async def _refuse_unread(exc: AccessDenied, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
+    """No valid key, as a handler that never reads the message."""
+    await _deny(exc, context)
+
+
+async def _deny(exc: AccessDenied, context: grpc.aio.ServicerContext) -> NoReturn:
+    code = grpc.StatusCode.UNAUTHENTICATED if exc.status == "unauthenticated" else grpc.StatusCode.PERMISSION_DENIED
+    await context.abort(code, str(exc))
+
+
+def _metadata(pairs: object) -> dict[str, str | bytes]:
+    """A call's metadata by lower-case key (gRPC gives a sequence of pairs, or None)."""
+    return {key.lower(): value for key, value in pairs or ()}  # type: ignore[attr-defined]
+
+
 async def _abort_retryable(context: grpc.aio.ServicerContext, message: str) -> NoReturn:
     await context.abort(grpc.StatusCode.UNAVAILABLE, message, trailing_metadata=_RETRY_TRAILER)
 
@@ -135,7 +158,7 @@ def create_server(settings: Settings, pipeline: Pipeline, access: Access | None 
     """A grpc.aio server with TraceService bound to settings.host:grpc_port; returns (server, real port)."""
     limit = settings.max_request_bytes
     server = grpc.aio.server(
-        interceptors=[_AdmitBeforeRead(TraceService(pipeline, access), pipeline, limit)],
+        interceptors=[_AdmitBeforeRead(TraceService(pipeline, access), pipeline, limit, access)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.collector.otlp_payloads import make_request, make_span, new_trace_id, spans_request
+from tests.collector.test_access import INGEST_A
 from tests.conftest import CollectorProcess, RunningCollector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -50,14 +51,15 @@ def _channel(target: str) -> grpc.Channel:
                                                   ("grpc.max_send_message_length", 64 * MB)])  # fmt: skip
 
 
-def _stalled_uploads(http_url: str, count: int, declared: int) -> list[socket.socket]:
+def _stalled_uploads(http_url: str, count: int, declared: int, key: str | None = None) -> list[socket.socket]:
     """HTTP uploads that declare ``declared`` bytes and send one: each holds that much room."""
     url = urlsplit(http_url)
+    auth = f"x-api-key: {key}\r\n" if key else ""
     uploads = []
     for _ in range(count):
         upload = socket.create_connection((url.hostname, url.port))
         upload.sendall(f"POST /v1/traces HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/x-protobuf\r\n"
-                       f"Content-Length: {declared}\r\n\r\n".encode() + b"\n")  # fmt: skip
+                       f"{auth}Content-Length: {declared}\r\n\r\n".encode() + b"\n")  # fmt: skip
         uploads.append(upload)
     return uploads
 
@@ -207,6 +209,43 @@ def test_grpc_calls_cancelled_waiting_or_admitted_give_their_room_back(make_coll
         export(body, timeout=30)  # still serving
     _wait_until(lambda: pipeline.inflight_bytes == 0)  # given back as the call's task ends
     assert collector.sql("SELECT count(*) FROM spans") == [(5,)]
+
+
+def test_a_grpc_call_without_a_valid_key_takes_no_room(make_collector) -> None:  # type: ignore[no-untyped-def]
+    """With keys configured, a call with no or a wrong key is refused UNAUTHENTICATED before it
+    takes room or has its message read: with the budget full it is not held for room and then
+    refused as busy (a client without a key could otherwise keep the budget busy), while a call
+    with the key waits its turn as before."""
+    limit = 64 * 1024
+    collector: RunningCollector = make_collector(max_request_bytes=limit, ingest_keys=f"alpha={INGEST_A}")
+    pipeline = collector.server.pipeline
+    body = spans_request(3).SerializeToString()
+    keyed, wrong = (("x-api-key", INGEST_A),), (("x-api-key", INGEST_A[:-1] + "B"),)
+    with _channel(collector.grpc_endpoint) as channel:
+        export = channel.unary_unary(EXPORT)
+        uploads = _stalled_uploads(collector.http_url, 4, limit, key=INGEST_A)
+        try:
+            _wait_until(lambda: pipeline.inflight_bytes >= 4 * limit)
+            for metadata in ((), wrong):
+                try:
+                    export(body, metadata=metadata, timeout=30)
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.UNAUTHENTICATED, exc.details()
+                else:
+                    raise AssertionError("a call without a valid key was accepted")
+            try:
+                export(body, metadata=keyed, timeout=30)
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE and "busy" in exc.details()
+            else:
+                raise AssertionError("a call found room in a full budget")
+            assert pipeline.inflight_bytes == 4 * limit
+        finally:
+            for upload in uploads:
+                upload.close()
+        _wait_until(lambda: pipeline.inflight_bytes == 0)
+        export(body, metadata=keyed, timeout=30)
+    assert collector.sql("SELECT count(*) FROM spans") == [(3,)]
 
 
 def _wait_until(condition: Callable[[], bool], within_s: float = 20) -> None:
