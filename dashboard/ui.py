@@ -136,31 +136,35 @@ def optional(sql: str) -> pd.DataFrame | None:
     return fetch({}, {"result": sql})["result"]
 
 
+def _rollup_state() -> pd.Series | None:
+    """queries.rollup_state's one row; None while the analytics tables do not exist."""
+    state = optional(queries.rollup_state())
+    return None if state is None or state.empty else state.iloc[0]
+
+
 def rollup_cut(f: Filters) -> datetime | None:
     """Where the analytics rollups stop being complete for the window ending ``f.end`` (see
     queries.rollup_cut); None while the analytics jobs have not run: pages then read spans."""
-    state = optional(queries.rollup_state())
-    if state is None or state.empty:
-        return None
-    row = state.iloc[0]
-    return queries.rollup_cut(row["watermark"], row["pending_from"], f.end)
+    row = _rollup_state()
+    return None if row is None else queries.rollup_cut(row["watermark"], row["pending_from"], f.end)
 
 
 def costs_pending_from() -> datetime | None:
     """The earliest start of a trace with spans the analytics jobs have not been through yet: its
-    LLM calls have no cost so far (they are priced at the next run). None when
-    every stored span has been through them."""
-    state = optional(queries.rollup_state())
-    if state is None or state.empty or pd.isna(state.iloc[0]["pending_from"]):
-        return None
-    return pd.Timestamp(state.iloc[0]["pending_from"]).to_pydatetime()
+    LLM calls have no cost so far (they are priced at the next run). None when every stored span
+    has been through them."""
+    row = _rollup_state()
+    return None if row is None or pd.isna(row["pending_from"]) else pd.Timestamp(row["pending_from"]).to_pydatetime()
 
 
 def cost_pending(frame: pd.DataFrame, pending_from: datetime | None, last: str = "end_time") -> pd.Series:
     """Rows (traces or sessions) with LLM calls, no cost yet, and activity the jobs have not reached."""
     if pending_from is None or frame.empty or not {"cost_usd", "llm_calls", last} <= set(frame.columns):
         return pd.Series(False, index=frame.index)
-    return frame["cost_usd"].isna() & (frame["llm_calls"].fillna(0) > 0) & (pd.to_datetime(frame[last]) >= pending_from)
+    since = pd.Timestamp(pending_from)
+    since = since.tz_localize("UTC") if since.tzinfo is None else since  # stored times are naive UTC
+    recent = pd.to_datetime(frame[last], utc=True) >= since
+    return frame["cost_usd"].isna() & (frame["llm_calls"].fillna(0) > 0) & recent
 
 
 def pending_costs_note(frame: pd.DataFrame, what: str, last: str = "end_time") -> None:

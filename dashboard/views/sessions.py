@@ -77,17 +77,17 @@ def _conversation(session_id: str) -> None:
         ("Turns", fmt.count(len(turns)), None),
         ("Failed turns", fmt.count((turns["status"] == "error").sum()), None),
         ("Total time", fmt.duration(turns["duration_ms"].sum()), "Sum of the turns' durations"),
-        ("Cost", fmt.cost(cost, pending=bool(pending.all())),
+        ("Cost", fmt.cost(cost, pending=bool(pending.any())),
          "Not computed yet for the newest turns: the analytics jobs price LLM calls every minute by default"
          if pending.any() else None),
     ])
     if len(turns) > MAX_TURNS:
         st.caption(f"Showing the last {MAX_TURNS} of {len(turns)} turns.")
         turns = turns.tail(MAX_TURNS)
-    for number, (turn, cost_pending) in enumerate(zip(turns.itertuples(index=False), pending.loc[turns.index]), start=1):
+    shown = zip(turns.itertuples(index=False), pending.loc[turns.index])
+    for number, (turn, cost_pending) in enumerate(shown, start=1):
         cost_text = fmt.cost(getattr(turn, "cost_usd", None), pending=cost_pending)
-        label = (f"Turn {number} · {fmt.when(turn.start_time)} · {fmt.duration(turn.duration_ms)} · "
-                 f"{cost_text}")
+        label = f"Turn {number} · {fmt.when(turn.start_time)} · {fmt.duration(turn.duration_ms)} · {cost_text}"
         with st.container(border=True):
             st.markdown(f"{fmt.badge('error' if turn.status == 'error' else 'ok')} **{label}**")
             asked, answered = _turn_text(client.trace(turn.trace_id))
