@@ -24,7 +24,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from bench.ingest import free_port, machine, sql, start_collector, start_senders
+from bench.ingest import ProcessWatcher, free_port, machine, sql, start_collector, start_senders
+
+rss_kb = ProcessWatcher.rss_kb
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 VALUE_BYTES = 250 * 1024  # under TRACEHOUSE_MAX_PAYLOAD_BYTES: stored whole
@@ -34,7 +36,7 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 def big_request(call: int, megabytes: float) -> bytes:
     """One trace of spans with ~250 KB prompt-like attribute values, about ``megabytes`` in all."""
     text = (f"call {call}: the agent asked the model to summarise the quarterly report. " * 4000)[:VALUE_BYTES]
-    trace_id = call.to_bytes(16, "big") or b"\x01"
+    trace_id = call.to_bytes(16, "big")  # calls count from 1: never the invalid all-zero id
     start = time.time_ns()
     spans = [
         Span(trace_id=trace_id, span_id=(call * 1000 + i + 1).to_bytes(8, "big"), name=f"llm {i}",
@@ -45,13 +47,6 @@ def big_request(call: int, megabytes: float) -> bytes:
     resource = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
     resource.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="grpc-bodies")))
     return ExportTraceServiceRequest(resource_spans=[resource]).SerializeToString()
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def send(target: str, body: bytes, go: threading.Barrier, give_up_at: float, out: dict[str, object]) -> None:
