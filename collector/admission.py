@@ -17,8 +17,7 @@ exporter retries after ``Retry-After`` / RetryInfo).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
 
 class BudgetExhausted(Exception):
@@ -27,7 +26,7 @@ class BudgetExhausted(Exception):
 
 class Reservation:
     """Bytes one request holds; :meth:`shrink_to` once its real size is known, :meth:`release`
-    (once; again is a no-op) when it is done."""
+    (once; again is a no-op) when it is done, or ``with`` for a block that releases at its end."""
 
     def __init__(self, budget: RequestBudget, size: int) -> None:
         self._budget = budget
@@ -41,6 +40,12 @@ class Reservation:
     def release(self) -> None:
         self.shrink_to(0)
 
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
 
 class RequestBudget:
     """At most ``limit`` bytes of requests between admission and commit."""
@@ -51,18 +56,10 @@ class RequestBudget:
         self.used = 0
         self._waiters: list[asyncio.Future[None]] = []  # requests waiting for room
 
-    @asynccontextmanager
-    async def reserve(self, size: int) -> AsyncIterator[Reservation]:
-        """Hold ``size`` bytes for the block; raises BudgetExhausted if they never fit."""
-        reservation = await self.take(size)
-        try:
-            yield reservation
-        finally:
-            reservation.release()
-
     async def take(self, size: int) -> Reservation:
-        """Hold ``size`` bytes until the reservation is released; raises BudgetExhausted if they
-        never fit. For a hold that outlives one block (a gRPC call: see collector.receivers.grpc)."""
+        """Hold ``size`` bytes until the reservation is released (``with await budget.take(n)``
+        for one block; a gRPC call releases its own when the call ends); raises BudgetExhausted
+        if they never fit."""
         if not self._fits(size):
             await self._wait_for_room(size)
         self.used += size

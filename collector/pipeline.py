@@ -9,9 +9,7 @@ counted in the result and reported through OTLP ``partial_success``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -86,19 +84,10 @@ class Pipeline:
     def inflight_bytes(self) -> int:
         return self.budget.used
 
-    @asynccontextmanager
-    async def admit(self, most_bytes: int) -> AsyncIterator[Reservation]:
-        """Room for a request of at most ``most_bytes``, taken before its body is read and shrunk
-        to the real size once read, for the block. Raises TransientIngestError when busy."""
-        reservation = await self.hold(most_bytes)
-        try:
-            yield reservation
-        finally:
-            reservation.release()
-
     async def hold(self, most_bytes: int) -> Reservation:
-        """:meth:`admit` for a hold the caller releases itself (a gRPC call, whose room is taken
-        before gRPC reads its message and given back when the call ends)."""
+        """Room for a request of at most ``most_bytes``, taken before its body is read and shrunk to
+        the real size once read; released by the caller (``with``, or when a gRPC call ends).
+        Raises TransientIngestError when busy."""
         try:
             return await self.budget.take(most_bytes)
         except BudgetExhausted as exc:
@@ -106,7 +95,7 @@ class Pipeline:
             raise TransientIngestError(str(exc), "busy") from exc
 
     async def ingest(self, body: bytes, fmt: Format, project: str | None = None) -> IngestResult:
-        """Store one OTLP request admitted by :meth:`admit`; returns after the commit. Raises
+        """Store one OTLP request admitted by :meth:`hold`; returns after the commit. Raises
         IngestError.
 
         ``project`` (the ingest key's) overrides whatever project the spans name themselves.

@@ -58,7 +58,7 @@ async def export_traces(request: Request) -> Response:
     gzip = encoding == "gzip"
     try:
         # Room is taken before the body is read: a gzip body may inflate up to the limit.
-        async with pipeline.admit(limit if gzip or declared is None else declared) as room:
+        with await pipeline.hold(limit if gzip or declared is None else declared) as room:
             try:
                 body = await _read_body(request, limit, gzip=gzip)
             except _TooLarge as exc:

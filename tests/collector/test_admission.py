@@ -36,7 +36,7 @@ def _run(coro):  # type: ignore[no-untyped-def]
 def test_one_request_always_gets_in_however_large() -> None:
     async def scenario() -> int:
         budget = RequestBudget(limit=100, wait_s=0.05)
-        async with budget.reserve(1_000) as room:
+        with await budget.take(1_000) as room:
             return room.size
 
     assert _run(scenario()) == 1_000
@@ -48,13 +48,13 @@ def test_a_request_waits_for_room_and_gets_in_when_it_frees() -> None:
         order: list[str] = []
 
         async def first() -> None:
-            async with budget.reserve(80):
+            with await budget.take(80):
                 await asyncio.sleep(0.05)
                 order.append("first done")
 
         async def second() -> None:
             await asyncio.sleep(0.01)
-            async with budget.reserve(80):
+            with await budget.take(80):
                 order.append("second in")
 
         await asyncio.gather(first(), second())
@@ -71,7 +71,7 @@ def test_shrinking_a_reservation_lets_a_waiting_request_in() -> None:
         done = asyncio.Event()
 
         async def reader() -> None:
-            async with budget.reserve(100) as room:  # the most it may be, before reading
+            with await budget.take(100) as room:  # the most it may be, before reading
                 room.shrink_to(10)  # what it turned out to be
                 held.set()
                 await done.wait()
@@ -80,7 +80,7 @@ def test_shrinking_a_reservation_lets_a_waiting_request_in() -> None:
         await held.wait()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        async with budget.reserve(90):
+        with await budget.take(90):
             waited = loop.time() - started
         done.set()
         await task
@@ -93,9 +93,9 @@ def test_shrinking_a_reservation_lets_a_waiting_request_in() -> None:
 def test_no_room_within_the_wait_is_busy_and_gives_nothing_away() -> None:
     async def scenario() -> str:
         budget = RequestBudget(limit=100, wait_s=0.05)
-        async with budget.reserve(60):
+        with await budget.take(60):
             with pytest.raises(BudgetExhausted) as excinfo:
-                async with budget.reserve(60):
+                with await budget.take(60):
                     pass
             assert budget.used == 60
         assert budget.used == 0
