@@ -72,6 +72,7 @@ with ui.guard():
     if frame.empty:
         st.info("No traces match these filters in this time range.", icon=":material/search_off:")
     else:
+        ui.pending_costs_note(frame, "traces")  # above: under a page of 50 rows no one would see it
         view = _table(frame)
         event = ui.table(
             view, {"name": "Workflow", "service": "Service", "agents": "Agents", "models": "Models",
@@ -79,7 +80,6 @@ with ui.guard():
             link_traces=False, on_select="rerun", selection_mode="single-row", key="tr_table",
             height=min(38 + 35 * len(view), 900),
         )
-        ui.pending_costs_note(frame, "traces")
         rows = event.selection.rows if event is not None else []
         if rows:
             ui.open_trace(str(view.iloc[rows[0]]["trace_id"]))
