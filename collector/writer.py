@@ -319,7 +319,7 @@ class BatchWriter:
         keep, counts = first_unstored([item.table.num_rows for item in batch], keys,
                                       stored_keys(con, "_th_batch", starts))
         duplicates = 0 if keep is None else len(keys) - len(keep)
-        if keep is not None and duplicates:
+        if duplicates:  # keep is a list then
             table = table.take(pa.array(keep, pa.int64()))
             keys = [keys[index] for index in keep]
             trace_ids, span_ids = [k[0] for k in keys], [k[1] for k in keys]

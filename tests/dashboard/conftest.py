@@ -54,8 +54,9 @@ def _run_analytics(server: object, settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def _seeded(folder: Path, **overrides: object) -> Iterator[SeededCollector]:
-    """An in-process collector holding the seeded traffic, its analytics jobs run once."""
+def _seeded(folder: Path, analyse: bool = True, **overrides: object) -> Iterator[SeededCollector]:
+    """An in-process collector holding the seeded traffic, its analytics jobs run once (unless
+    ``analyse`` is false: nothing priced yet)."""
     serve = pytest.importorskip("collector.serve", reason="needs the collector's CollectorServer (ingest path)")
     CollectorServer = serve.CollectorServer  # noqa: N806
 
@@ -65,7 +66,8 @@ def _seeded(folder: Path, **overrides: object) -> Iterator[SeededCollector]:
     try:
         sent = seed.send(server.grpc_endpoint)
         seed.wait_stored(server.http_url, sent.spans)
-        _run_analytics(server, server.settings)
+        if analyse:
+            _run_analytics(server, server.settings)
         yield SeededCollector(server.http_url, server.grpc_endpoint, sent, server)
     finally:
         server.stop()

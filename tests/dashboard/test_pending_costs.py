@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from collector.settings import Settings
 from dashboard import fmt
 from tests.dashboard import seed
-from tests.dashboard.conftest import SeededCollector, _run_analytics
+from tests.dashboard.conftest import SeededCollector, _run_analytics, _seeded
 from tests.dashboard.test_pages import metrics, open_page
 
 PENDING_NOTE = "that are not priced yet"
@@ -25,18 +24,9 @@ PENDING_NOTE = "that are not priced yet"
 @pytest.fixture
 def unpriced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SeededCollector]:
     """The seeded traffic in a collector whose analytics jobs have not run yet."""
-    from collector.serve import CollectorServer
-
-    settings = Settings(host="127.0.0.1", grpc_port=0, http_port=0, db=str(tmp_path / "t.duckdb"),
-                        batch_interval_ms=5.0, analytics_interval_s=0)
-    server = CollectorServer(settings).start()
-    try:
-        sent = seed.send(server.grpc_endpoint)
-        seed.wait_stored(server.http_url, sent.spans)
-        monkeypatch.setenv("TRACEHOUSE_API_URL", server.http_url)
-        yield SeededCollector(server.http_url, server.grpc_endpoint, sent, server)
-    finally:
-        server.stop()
+    with _seeded(tmp_path, analyse=False, analytics_interval_s=0) as collector:
+        monkeypatch.setenv("TRACEHOUSE_API_URL", collector.http_url)
+        yield collector
 
 
 def _captions(at: object) -> str:
