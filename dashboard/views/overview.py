@@ -51,7 +51,8 @@ def _kpis(f: queries.Filters, data: dict[str, pd.DataFrame | None]) -> None:
             ("Avg response", fmt.duration(kpi["avg_ms"]), "Mean trace duration"),
             ("p95 response", fmt.duration(kpi["p95_ms"]), "95th percentile of trace duration"),
             ("Success rate", fmt.percent(success), f"{fmt.count(failed)} traces had an error"),
-            ("Cost today", fmt.money(cost), f"Since 00:00 UTC; {fmt.count(unpriced)} LLM calls have no price"
+            ("Cost today", fmt.cost(cost, pending=bool(tokens) and ui.costs_pending_from() is not None),
+             f"Since 00:00 UTC; {fmt.count(unpriced)} LLM calls have no price"
              if spend is not None else ui.NO_ANALYTICS),
             ("Tokens today", fmt.count(tokens), "Input + output tokens of LLM calls since 00:00 UTC"),
         ]

@@ -46,6 +46,7 @@ def test_costs_not_computed_yet_read_pending_until_the_jobs_run(unpriced: Seeded
     assert PENDING_NOTE in _captions(traces)
     trace = open_page("trace", params={"trace_id": unpriced.seeded.traces["refund"]})
     assert metrics(trace)["Cost"] == fmt.PENDING
+    assert metrics(open_page("overview"))["Cost today"] == fmt.PENDING
 
     _run_analytics(unpriced.server, unpriced.server.settings)  # type: ignore[attr-defined]
     st.cache_data.clear()  # the pages' reads are cached for 5-30 s
@@ -58,3 +59,4 @@ def test_costs_not_computed_yet_read_pending_until_the_jobs_run(unpriced: Seeded
     assert PENDING_NOTE not in _captions(open_page("traces"))
     trace = open_page("trace", params={"trace_id": unpriced.seeded.traces["refund"]})
     assert metrics(trace)["Cost"] not in (fmt.PENDING, fmt.MISSING)
+    assert metrics(open_page("overview"))["Cost today"] not in (fmt.PENDING, fmt.MISSING)
